@@ -1,0 +1,52 @@
+# Fashion Pixel. `make up` runs the product; `make test` runs every test. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation \
+        evaluate-segmentation clean
+
+help:
+	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
+	@echo "make test    run the whole test suite"
+	@echo "make train-segmentation / export-segmentation / evaluate-segmentation"
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==24.3.1
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests need (docker-compose validates the compose file without an engine).
+system-deps:
+	@command -v docker-compose >/dev/null || { \
+	  echo "installing Debian package docker-compose"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
+up: setup
+	$(PY) -m runtime.stack
+
+test: setup system-deps
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lock: setup
+	$(PY) -m pip freeze | sed 's/+cpu//' > requirements.lock
+
+train-segmentation: setup
+	$(PY) -m training.train_segmentation --out runs/segmentation --steps 3200
+
+export-segmentation: setup
+	$(PY) -m export.export_segmentation --checkpoint runs/segmentation/best.pt
+
+evaluate-segmentation: setup
+	$(PY) -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx
+
+clean:
+	rm -rf $(VENV) .cache test-artifacts

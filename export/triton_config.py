@@ -1,0 +1,81 @@
+"""Writes a model's two Triton configs from one description.
+
+- `config.pbtxt`: CPU (KIND_CPU), dynamic batching, a warm-up; what runs on this machine.
+- `configs/gpu.pbtxt`: KIND_GPU with ONNX Runtime's TensorRT accelerator in FP16; selected in
+  NVIDIA's container with `--model-config-name=gpu`.
+Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
+and with our Python-based one (runtime/backends/onnxruntime) here.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str          # Triton type without the TYPE_ prefix: UINT8, FP32, FP16, ...
+    dims: tuple[int, ...]  # without the batch axis
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    max_batch_size: int = 8
+    preferred_batch_sizes: tuple[int, ...] = (4, 8)
+    max_queue_delay_us: int = 2000
+    cpu_instances: int = 1
+    cpu_threads: int = 2
+    gpu_instances: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+def _tensors(kind: str, tensors) -> str:
+    rows = [f'  {{\n    name: "{t.name}"\n    data_type: TYPE_{t.dtype}\n    dims: [ {", ".join(map(str, t.dims))} ]\n  }}'
+            for t in tensors]
+    return f"{kind} [\n" + ",\n".join(rows) + "\n]\n"
+
+
+def _warmup(spec: ModelSpec) -> str:
+    inputs = "".join(
+        f'    inputs {{\n      key: "{t.name}"\n      value: {{\n        data_type: TYPE_{t.dtype}\n'
+        f'        dims: [ {", ".join(map(str, t.dims))} ]\n        random_data: true\n      }}\n    }}\n'
+        for t in spec.inputs)
+    return f'model_warmup [\n  {{\n    name: "warmup"\n    batch_size: 1\n{inputs}  }}\n]\n'
+
+
+def _common(spec: ModelSpec) -> str:
+    sizes = ", ".join(map(str, spec.preferred_batch_sizes))
+    return (f'name: "{spec.name}"\nbackend: "onnxruntime"\nmax_batch_size: {spec.max_batch_size}\n'
+            + _tensors("input", spec.inputs) + _tensors("output", spec.outputs)
+            + f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
+              f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n")
+
+
+def cpu_config(spec: ModelSpec) -> str:
+    return (_common(spec)
+            + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
+            + 'parameters {\n  key: "intra_op_thread_count"\n'
+              f'  value: {{ string_value: "{spec.cpu_threads}" }}\n}}\n'
+            + _warmup(spec))
+
+
+def gpu_config(spec: ModelSpec) -> str:
+    return (_common(spec)
+            + f"instance_group [\n  {{\n    count: {spec.gpu_instances}\n    kind: KIND_GPU\n  }}\n]\n"
+            + "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator: [\n      {\n"
+              '        name: "tensorrt"\n'
+              '        parameters { key: "precision_mode" value: "FP16" }\n'
+              '        parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
+              '        parameters { key: "trt_engine_cache_enable" value: "1" }\n'
+              "      }\n    ]\n  }\n}\n"
+            + _warmup(spec))
+
+
+def write_configs(spec: ModelSpec, repository: Path) -> Path:
+    model_dir = repository / spec.name
+    (model_dir / "configs").mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.pbtxt").write_text(cpu_config(spec))
+    (model_dir / "configs" / "gpu.pbtxt").write_text(gpu_config(spec))
+    return model_dir

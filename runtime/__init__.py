@@ -1,0 +1,1 @@
+"""How the product runs on one machine: a real Triton on the CPU, and the services around it."""

@@ -1,0 +1,49 @@
+"""A Python-based Triton backend named "onnxruntime", for Triton builds that lack the native one.
+
+The Triton bundled in nvidia-pytriton has only the Python backend. Triton loads a folder
+`backends/<name>/model.py` as a backend of that name, so with this file the repository's unchanged
+`backend: "onnxruntime"` configs load here, while NVIDIA's container serves them with its native
+ONNX Runtime backend (CUDA / TensorRT). It honours the native backend's thread parameters.
+
+With dynamic batching Triton hands `execute` several requests at once: their inputs are concatenated
+along the batch axis, run as one batch, and the outputs split back per request.
+"""
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        filename = config.get("default_model_filename") or "model.onnx"
+        path = os.path.join(args["model_repository"], args["model_version"], filename)
+        params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(params.get("intra_op_thread_count", "0") or 0)
+        options.inter_op_num_threads = int(params.get("inter_op_thread_count", "0") or 0)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.input_names = [i["name"] for i in config["input"]]
+        self.output_names = [o["name"] for o in config["output"]]
+
+    def execute(self, requests):
+        try:
+            batches = {name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests]
+                       for name in self.input_names}
+            sizes = [a.shape[0] for a in batches[self.input_names[0]]]
+            feed = {name: np.concatenate(parts) for name, parts in batches.items()}
+            outputs = self.session.run(self.output_names, feed)
+        except Exception as exc:  # one bad batch must not take the model down
+            error = pb_utils.TritonError(f"onnxruntime: {exc}")
+            return [pb_utils.InferenceResponse(error=error) for _ in requests]
+        cuts = np.cumsum(sizes)[:-1]
+        per_output = [np.split(out, cuts) for out in outputs]
+        return [
+            pb_utils.InferenceResponse([pb_utils.Tensor(name, np.ascontiguousarray(parts[i]))
+                                        for name, parts in zip(self.output_names, per_output)])
+            for i in range(len(requests))
+        ]

@@ -1,0 +1,149 @@
+"""`make up`: start Triton (CPU) with model_repository/, then every service; print their URLs once all
+are ready; stay in the foreground; on Ctrl-C or SIGTERM stop everything it started (within 15 s).
+
+The same `Stack` class starts the stack for the tests, on free ports, with logs in files.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.catalog import SERVICES, ServiceInfo
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Ports:
+    triton_http: int = 8000
+    triton_grpc: int = 8001
+    triton_metrics: int = 8002
+    services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+
+    @classmethod
+    def from_env(cls) -> "Ports":
+        env = os.environ
+        return cls(int(env.get("TRITON_HTTP_PORT", 8000)), int(env.get("TRITON_GRPC_PORT", 8001)),
+                   int(env.get("TRITON_METRICS_PORT", 8002)),
+                   {s.name: int(env.get(s.port_env, s.port)) for s in SERVICES})
+
+
+class Stack:
+    def __init__(self, ports: Ports, repository: Path = REPO / "model_repository", log_dir: Path | None = None,
+                 env: dict[str, str] | None = None, host: str = "127.0.0.1"):
+        self.ports, self.repository, self.log_dir, self.host = ports, repository, log_dir, host
+        self.env = dict(os.environ) | (env or {})
+        self.env["TRITON_GRPC_URL"] = f"127.0.0.1:{ports.triton_grpc}"
+        self.triton: subprocess.Popen | None = None
+        self.services: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")
+        # A session of its own: the terminal's Ctrl-C reaches only us, and we stop children in order.
+        return subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                start_new_session=True)
+
+    def start_triton(self) -> None:
+        p = self.ports
+        self.triton = self._spawn("triton", [
+            sys.executable, "-m", "runtime.triton", f"--model-repository={self.repository}",
+            f"--http-port={p.triton_http}", f"--grpc-port={p.triton_grpc}", f"--metrics-port={p.triton_metrics}"])
+
+    def start_service(self, info: ServiceInfo) -> None:
+        port = self.ports.services[info.name]
+        self.services[info.name] = self._spawn(info.name, [
+            sys.executable, "-m", "uvicorn", info.app, "--host", self.host, "--port", str(port),
+            "--timeout-graceful-shutdown", "8", "--no-access-log"])
+
+    def triton_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.triton_http}"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services[name]}"
+
+    def wait_until(self, url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process for {url} exited with code {proc.returncode}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"{url} not ready after {timeout} s")
+
+    def start(self, timeout: float = 120) -> None:
+        self.start_triton()
+        self.wait_until(self.triton_url() + "/v2/health/ready", timeout, self.triton)
+        for info in SERVICES:
+            self.start_service(info)
+        for info in SERVICES:
+            self.wait_until(self.service_url(info.name) + "/readyz", timeout, self.services[info.name])
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen | None, timeout: float) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_triton(self) -> None:
+        self._stop(self.triton, 8)
+
+    def stop(self) -> None:
+        procs = list(self.services.values())
+        for proc in procs:  # services first (they finish in-flight requests), then Triton
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            self._stop(proc, 8)
+        self.stop_triton()
+
+
+def main() -> None:
+    stack = Stack(Ports.from_env(), host=os.environ.get("HOST", "127.0.0.1"))
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        print("\nFashion Pixel is up:", flush=True)
+        print(f"  triton          {stack.triton_url()}  (gRPC 127.0.0.1:{stack.ports.triton_grpc})")
+        for info in SERVICES:
+            print(f"  {info.name:<15} {stack.service_url(info.name)}  (docs: {stack.service_url(info.name)}/docs)")
+        print("Ctrl-C stops everything.", flush=True)
+        while True:
+            for name, proc in [("triton", stack.triton), *stack.services.items()]:
+                if proc is not None and proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping", flush=True)
+                    raise KeyboardInterrupt
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C must not interrupt the orderly stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("stopping…", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

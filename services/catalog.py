@@ -1,0 +1,16 @@
+"""The services of the product: their ASGI app, default port and the env variable that overrides it."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    app: str            # uvicorn import string
+    port: int
+    port_env: str
+    models: tuple[str, ...]
+
+
+SERVICES = (
+    ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", ("segmentation",)),
+)

@@ -1,0 +1,84 @@
+"""Multipart uploads: image fields plus parameters that may come as query or form fields.
+
+Each endpoint describes its parameters with one pydantic model; this module reads the body with the
+contract's limits, validates the parameters (→ 422) and documents both in the OpenAPI schema.
+"""
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from services.common.errors import Problem
+from services.common.settings import Settings
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def openapi_body(files: dict[str, str], required: tuple[str, ...], params: type[BaseModel] | None = None,
+                 text_fields: dict[str, str] | None = None) -> dict:
+    """`openapi_extra` for a multipart body with the given file fields, text fields and parameters."""
+    props: dict = {name: {"type": "string", "format": "binary", "description": desc} for name, desc in files.items()}
+    props |= {name: {"type": "string", "description": desc} for name, desc in (text_fields or {}).items()}
+    if params is not None:
+        for name, schema in params.model_json_schema().get("properties", {}).items():
+            props[name] = schema
+    schema = {"type": "object", "properties": props, "required": list(required)}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+class Upload:
+    """The parsed body: file fields as bytes, text fields as strings."""
+
+    def __init__(self, files: dict[str, bytes], fields: dict[str, str]):
+        self.files, self.fields = files, fields
+
+    def file(self, name: str, required: bool = True) -> bytes | None:
+        if name in self.files:
+            return self.files[name]
+        if name in self.fields:
+            raise Problem(422, f"field '{name}' must be a file upload", type_="/problems/invalid-parameters")
+        if required:
+            raise Problem(422, f"multipart field '{name}' is required", type_="/problems/invalid-parameters")
+        return None
+
+
+async def read_upload(request: Request, settings: Settings, file_fields: tuple[str, ...]) -> Upload:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise Problem(415, "send multipart/form-data with the image as a file field", type_="/problems/not-multipart")
+    try:
+        form = await request.form(max_files=len(file_fields) + 2, max_fields=32)
+    except Problem:
+        raise
+    except Exception as exc:
+        raise Problem(400, f"malformed multipart body: {exc}", type_="/problems/bad-multipart") from None
+    files, fields = {}, {}
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key in file_fields:
+                    data = await value.read(settings.max_upload_bytes + 1)
+                    if len(data) > settings.max_upload_bytes:
+                        raise Problem(413, f"field '{key}' exceeds {settings.max_upload_bytes} bytes",
+                                      type_="/problems/too-large")
+                    files[key] = data
+            else:
+                fields[key] = value
+    finally:
+        await form.close()
+    return Upload(files, fields)
+
+
+def parse_params(model: type[P], request: Request, upload: Upload | None) -> P:
+    """Parameters from the query string, overridden by form fields of the same name (→ 422 if invalid)."""
+    names = model.model_fields.keys()
+    raw = {k: v for k, v in request.query_params.items() if k in names}
+    if upload is not None:
+        raw |= {k: v for k, v in upload.fields.items() if k in names}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "invalid parameters: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+                      type_="/problems/invalid-parameters", extra={"errors": errors}) from None

@@ -1,0 +1,36 @@
+"""Configuration from the environment (pydantic-settings); one place for every knob."""
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    triton_grpc_url: str = Field("localhost:8001", description="host:port of Triton's gRPC endpoint")
+    infer_timeout_s: float = Field(30.0, gt=0, description="deadline of one inference call (→ 504)")
+    ready_timeout_s: float = Field(2.0, gt=0, description="deadline of Triton readiness checks")
+    triton_retries: int = Field(2, ge=0, description="retries of an inference when Triton is UNAVAILABLE")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    min_image_side: int = Field(16, gt=0, description="smaller images are refused with 422")
+    max_inflight: int = Field(16, gt=0, description="requests in progress beyond which we answer 503")
+    cpu_workers: int = Field(2, gt=0, description="threads for decode / post-processing / encode")
+    retry_after_s: int = Field(2, ge=0)
+    api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
+    cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def max_body_bytes(self) -> int:
+        # Room for two image fields (skin generation takes a photo and a mask) plus form overhead.
+        return 2 * self.max_upload_bytes + 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

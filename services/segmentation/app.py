@@ -1,0 +1,80 @@
+"""POST /v1/segment: person/background or fashion parsing of a photo, as the API contract says.
+
+    uvicorn services.segmentation.app:app --port 8080
+"""
+import base64
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from fashionpixel.labels import FASHION_CLASSES, FASHION_PALETTE, PERSON_CLASSES, PERSON_PALETTE
+from fashionpixel.segmentation import labels_from_probs, prepare
+from services.common.app import create_app, run_cpu, timings
+from services.common.forms import openapi_body, parse_params, read_upload
+from services.common.imaging import decode_rgb, encode_palette_png, encode_png
+
+MODEL = "segmentation"
+TASKS = {"person": (PERSON_CLASSES, PERSON_PALETTE), "fashion": (FASHION_CLASSES, FASHION_PALETTE)}
+
+
+class SegmentParams(BaseModel):
+    """Defaults are the post-processing that measured best on validation data (docs/models/segmentation.md)."""
+    task: Literal["fashion", "person"] = Field("fashion", description="fashion: 7 classes; person: 2")
+    format: Literal["png", "json", "overlay"] = Field("png", description="palette PNG, JSON, or coloured overlay")
+    crf: bool = Field(False, description="dense-CRF refinement")
+    min_region: int = Field(0, ge=0, le=10_000_000, description="absorb connected regions smaller than this (pixels)")
+    superpixels: bool = Field(False, description="superpixel majority-vote refinement")
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    colours = palette[labels].astype(np.float32)
+    out = image.astype(np.float32)
+    fg = labels > 0
+    out[fg] = 0.45 * out[fg] + 0.55 * colours[fg]
+    return out.astype(np.uint8)
+
+
+router = APIRouter()
+
+
+@router.post("/segment", tags=["segmentation"],
+             responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+             openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams))
+async def segment(request: Request):
+    """Parse a photo into classes; parameters may be query or form fields."""
+    settings = request.app.state.settings
+    t = timings(request)
+    upload = await read_upload(request, settings, ("image",))
+    params = parse_params(SegmentParams, request, upload)
+    data = upload.file("image")
+    with t.stage("decode"):
+        image = await run_cpu(request, decode_rgb, data, settings)
+    with t.stage("preprocess"):
+        canvas, box = await run_cpu(request, prepare, image)
+    with t.stage("infer"):
+        out = await request.app.state.triton.infer(MODEL, {"image": canvas[None]}, [params.task])
+    classes, palette = TASKS[params.task]
+    with t.stage("postprocess"):
+        labels = await run_cpu(request, lambda: labels_from_probs(
+            image, out[params.task][0], box, crf=params.crf, min_region=params.min_region,
+            superpixels=params.superpixels))
+    with t.stage("encode"):
+        if params.format == "overlay":
+            body = await run_cpu(request, lambda: encode_png(overlay(image, labels, palette)))
+        else:
+            body = await run_cpu(request, encode_palette_png, labels, palette)
+    if params.format != "json":
+        return Response(body, media_type="image/png")
+    counts = np.bincount(labels.ravel(), minlength=len(classes)) / labels.size
+    return JSONResponse({
+        "task": params.task, "classes": list(classes), "width": int(image.shape[1]), "height": int(image.shape[0]),
+        "class_fractions": {name: round(float(f), 6) for name, f in zip(classes, counts)},
+        "mask_png": base64.b64encode(body).decode(), "timings_ms": {k: round(v, 2) for k, v in t.ms.items()},
+    })
+
+
+app = create_app("segmentation", "Fashion Pixel segmentation", [MODEL], router,
+                 "Person/background and fashion parsing (background, skin, hair, t-shirt, shoes, pants, dress).")

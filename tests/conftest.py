@@ -1,0 +1,76 @@
+"""Fixtures: a real Triton and the real services on free ports, and the shared data.
+
+Tests marked `data` read ../shared/data (or $DATA_DIR). In CI (CI=true) its absence is a failure;
+on a user's fresh clone without it, those tests are skipped with a message saying so.
+"""
+import os
+import socket
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from runtime.stack import Ports, Stack
+from services.catalog import SERVICES
+from training.datasets import DATA_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_ports() -> Ports:
+    return Ports(free_port(), free_port(), free_port(), {s.name: free_port() for s in SERVICES})
+
+
+def require_data() -> Path:
+    if (DATA_DIR / "fashionista" / "images").is_dir():
+        return DATA_DIR
+    if os.environ.get("CI"):
+        pytest.fail(f"shared data missing at {DATA_DIR}: CI must have ../shared/data")
+    pytest.skip(f"needs the shared data at {DATA_DIR} (set DATA_DIR); absent on this clone")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return require_data()
+
+
+def start_stack(name: str, tmp_home: Path, **env) -> Stack:
+    # onnxruntime and Triton's stub write caches under $HOME: keep them in a temp folder.
+    stack = Stack(free_ports(), log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(tmp_home)} | env)
+    try:
+        stack.start(timeout=180)
+    except Exception:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    s = start_stack("main", tmp_path_factory.mktemp("home"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def seg(stack) -> httpx.Client:
+    with httpx.Client(base_url=stack.service_url("segmentation"), timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A real validation photo when the data is here, else a synthetic one."""
+    from tests.images import synthetic_photo
+    if (DATA_DIR / "fashionista" / "images" / "0001.jpg").exists():
+        from PIL import Image
+        return np.asarray(Image.open(DATA_DIR / "fashionista" / "images" / "0001.jpg").convert("RGB"))
+    return synthetic_photo()

@@ -1,0 +1,42 @@
+"""The training, evaluation and export commands run, resume, and produce what they promise."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_segmentation_training_resumes_and_exports(data_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["training.train_segmentation", "--out", str(out), "--limit", "24", "--batch", "2",
+              "--crop", "96", "128", "--val-every", "2"]
+    first = run(*common, "--steps", "2")
+    assert first.returncode == 0, first.stderr
+    assert "step" in first.stdout and (out / "last.pt").exists() and (out / "best.pt").exists()
+    second = run(*common, "--steps", "4")
+    assert second.returncode == 0, second.stderr
+    assert "resumed at step 2" in second.stdout
+    repo = tmp_path / "repo"
+    exported = run("export.export_segmentation", "--checkpoint", str(out / "best.pt"), "--repository", str(repo))
+    assert exported.returncode == 0, exported.stderr
+    assert (repo / "segmentation/1/model.onnx").exists() and (repo / "segmentation/configs/gpu.pbtxt").exists()
+
+
+def test_evaluation_command_reports_metrics(data_dir, tmp_path):
+    report = tmp_path / "report.json"
+    r = run("training.evaluate_segmentation", "--limit", "3", "--post", "none", "minregion", "--json", str(report))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(report.read_text())
+    assert data["images"] == 3
+    for variant in ("none", "minregion"):
+        for task in ("person", "fashion"):
+            assert 0 <= data["results"][variant][task]["mean_iou"] <= 1
+    assert "mIoU" in r.stdout and "pixel acc" in r.stdout

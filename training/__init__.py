@@ -1,0 +1,1 @@
+"""Training code: data readers, networks and the commands that train and evaluate them."""

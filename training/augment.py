@@ -1,0 +1,43 @@
+"""Geometric and photometric augmentation for image + label maps (label maps stay exact: nearest)."""
+import cv2
+import numpy as np
+
+from fashionpixel.letterbox import PAD_VALUE
+
+
+def random_affine(rng: np.random.Generator, width: int, height: int, scale=(0.7, 1.3), rotate=10.0,
+                  shift=0.1, flip=True) -> tuple[np.ndarray, bool]:
+    """A 2×3 matrix (scale/rotate about the centre, shift) and whether to mirror."""
+    s = rng.uniform(*scale)
+    angle = rng.uniform(-rotate, rotate)
+    m = cv2.getRotationMatrix2D((width / 2, height / 2), angle, s)
+    m[0, 2] += rng.uniform(-shift, shift) * width
+    m[1, 2] += rng.uniform(-shift, shift) * height
+    mirror = bool(flip and rng.random() < 0.5)
+    if mirror:  # mirror about the vertical centre line after the warp
+        m = np.array([[-1, 0, width - 1], [0, 1, 0]], dtype=np.float64) @ np.vstack([m, [0, 0, 1]])
+    return m, mirror
+
+
+def warp_image(image: np.ndarray, m: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.warpAffine(image, m, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
+
+
+def warp_labels(labels: np.ndarray, m: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.warpAffine(labels, m, (width, height), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Brightness, contrast, saturation and hue jitter, plus occasional blur and JPEG-like noise."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
+    hsv[..., 1] *= rng.uniform(0.7, 1.3)
+    out = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    out = (out - 128) * rng.uniform(0.75, 1.25) + 128 + rng.uniform(-25, 25)
+    if rng.random() < 0.2:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.2))
+    if rng.random() < 0.2:
+        out += rng.normal(0, 4, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)

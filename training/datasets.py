@@ -1,0 +1,102 @@
+"""Readers for ../shared/data (Fashionista, CCP, keypoints) and the fixed train/validation split.
+
+The data is never copied into the repository: it is read from DATA_DIR (default ../shared/data) and
+pre-resized once into a cache under .cache/ (gitignored) so that training does not decode JPEGs.
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fashionpixel.labels import CCP_TO_FASHION, FASHION_CLASSES, ccp_lookup
+from fashionpixel.letterbox import letterbox
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data"))
+CACHE_DIR = Path(os.environ.get("FASHIONPIXEL_CACHE", REPO / ".cache"))
+VAL_PERCENT = 15
+
+
+def is_validation(dataset: str, name: str) -> bool:
+    """A fixed split by hash of the file name: stable across runs and machines, ~15% validation."""
+    digest = hashlib.md5(f"{dataset}/{name}".encode()).hexdigest()
+    return int(digest, 16) % 100 < VAL_PERCENT
+
+
+@dataclass(frozen=True)
+class Sample:
+    dataset: str      # "fashionista" | "ccp"
+    name: str         # stem, e.g. "0001"
+    image: Path
+
+    @property
+    def split(self) -> str:
+        return "val" if is_validation(self.dataset, self.name) else "train"
+
+
+def fashionista_samples() -> list[Sample]:
+    root = DATA_DIR / "fashionista"
+    return [Sample("fashionista", p.stem, p) for p in sorted((root / "images").glob("*.jpg"))]
+
+
+def ccp_samples() -> list[Sample]:
+    """The annotated CCP photos (those with a label file)."""
+    root = DATA_DIR / "ccp"
+    return [Sample("ccp", p.stem, root / "photos" / f"{p.stem}.jpg") for p in sorted((root / "labels").glob("*.png"))]
+
+
+def ccp_label_names() -> list[str]:
+    """CCP label names by index, from lines like "41: skin"."""
+    lines = (DATA_DIR / "ccp" / "label_list.txt").read_text().splitlines()
+    return [line.split(":", 1)[1].strip() for line in lines if line.strip()]
+
+
+def read_image(sample: Sample) -> np.ndarray:
+    return np.asarray(Image.open(sample.image).convert("RGB"))
+
+
+def read_labels(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """(person, fashion) label maps at the photo's full size: person 0/1, fashion 0..6."""
+    if sample.dataset == "fashionista":
+        root = DATA_DIR / "fashionista" / "labels"
+        person = np.asarray(Image.open(root / f"{sample.name}_person.png"))
+        fashion = np.asarray(Image.open(root / f"{sample.name}_clothes.png"))
+        return (person > 0).astype(np.uint8), fashion.astype(np.uint8)
+    raw = np.asarray(Image.open(DATA_DIR / "ccp" / "labels" / f"{sample.name}.png"))
+    lut = ccp_lookup(ccp_label_names(), CCP_TO_FASHION, FASHION_CLASSES)
+    return (raw > 0).astype(np.uint8), lut[raw]
+
+
+def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Letterbox a label map with nearest-neighbour resizing; padding is background (0)."""
+    ih, iw = labels.shape
+    scale = min(width / iw, height / ih)
+    w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+    out = np.zeros((height, width), dtype=np.uint8)
+    x, y = (width - w) // 2, (height - h) // 2
+    out[y:y + h, x:x + w] = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def build_cache(samples: list[Sample], width: int, height: int) -> dict[str, np.ndarray]:
+    """Letterboxed images and label maps of `samples`, cached as one .npz per (set, size, split)."""
+    key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s in samples).encode()).hexdigest()[:10]
+    path = CACHE_DIR / f"seg_{width}x{height}_{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    images, persons, fashions = [], [], []
+    for s in samples:
+        img, _ = letterbox(read_image(s), width, height)
+        person, fashion = read_labels(s)
+        images.append(img)
+        persons.append(_fit_labels(person, width, height))
+        fashions.append(_fit_labels(fashion, width, height))
+    data = {"images": np.stack(images), "person": np.stack(persons), "fashion": np.stack(fashions)}
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **data)
+    return data

@@ -1,0 +1,89 @@
+"""Evaluate the exported segmentation model on the fixed validation split, at full photo size,
+through exactly the service's pipeline (letterbox → network → post-processing).
+
+    python -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx \
+        [--dataset fashionista|ccp] [--post none crf minregion superpixels all] [--limit N]
+
+Prints per-class IoU, mean IoU and pixel accuracy for both tasks, and milliseconds per image for
+the network and for each post-processing variant.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
+from fashionpixel.segmentation import labels_from_probs, prepare
+from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
+from training.metrics import confusion, summarize
+
+VARIANTS = {
+    "none": dict(crf=False, min_region=0, superpixels=False),
+    "crf": dict(crf=True, min_region=0, superpixels=False),
+    "minregion": dict(crf=False, min_region=400, superpixels=False),
+    "superpixels": dict(crf=False, min_region=0, superpixels=True),
+    "crf+minregion": dict(crf=True, min_region=400, superpixels=False),
+    "all": dict(crf=True, min_region=400, superpixels=True),
+}
+
+
+def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None = None, threads: int = 2) -> dict:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
+    samples = [s for s in samples if s.split == "val"][:limit]
+    cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
+    ms = {v: 0.0 for v in variants} | {"network": 0.0}
+    for s in samples:
+        image = read_image(s)
+        truth = dict(zip(("person", "fashion"), read_labels(s)))
+        canvas, box = prepare(image)
+        start = time.perf_counter()
+        person, fashion = session.run(["person", "fashion"], {"image": canvas[None]})
+        ms["network"] += (time.perf_counter() - start) * 1000
+        probs = {"person": person[0], "fashion": fashion[0]}
+        for v in variants:
+            for task, n in (("person", 2), ("fashion", 7)):
+                start = time.perf_counter()
+                labels = labels_from_probs(image, probs[task], box, **VARIANTS[v])
+                if task == "fashion":
+                    ms[v] += (time.perf_counter() - start) * 1000
+                cms[v][task] += confusion(labels, truth[task], n)
+    return {
+        "dataset": dataset, "images": len(samples), "model": str(model),
+        "ms_per_image": {k: round(v / max(len(samples), 1), 1) for k, v in ms.items()},
+        "results": {v: {"person": summarize(cms[v]["person"], PERSON_CLASSES),
+                        "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants},
+    }
+
+
+def print_report(report: dict) -> None:
+    print(f"{report['dataset']} validation, {report['images']} images; network {report['ms_per_image']['network']} ms/image")
+    for variant, res in report["results"].items():
+        f, p = res["fashion"], res["person"]
+        per_class = " ".join(f"{k}={v:.3f}" for k, v in f["iou"].items())
+        print(f"[{variant}] ({report['ms_per_image'][variant]} ms post-processing, fashion)")
+        print(f"  person:  mIoU {p['mean_iou']:.4f}  pixel acc {p['pixel_accuracy']:.4f}")
+        print(f"  fashion: mIoU {f['mean_iou']:.4f}  pixel acc {f['pixel_accuracy']:.4f}  {per_class}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=Path("model_repository/segmentation/1/model.onnx"))
+    ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
+    ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    args = ap.parse_args()
+    report = evaluate(args.model, args.dataset, args.post, args.limit)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

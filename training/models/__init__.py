@@ -1,0 +1,1 @@
+"""Networks in plain PyTorch (torchvision is not usable here, and no pretrained weights exist)."""

@@ -1,0 +1,70 @@
+"""FPN-style encoder-decoder with two heads: person (2 classes) and fashion parsing (7 classes).
+
+Sized for CPU training from scratch: a residual encoder down to 1/32 with a pooled-context branch,
+a top-down decoder with lateral connections back to 1/2, and 1×1 heads upsampled to full size.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.models.blocks import ImageInput, ResBlock, conv_bn
+
+
+class SegNet(nn.Module):
+    def __init__(self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64,
+                 person_classes: int = 2, fashion_classes: int = 7):
+        super().__init__()
+        w0, w1, w2, w3, w4 = widths
+        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))              # 1/2
+        self.enc1 = ResBlock(w0, w1, stride=2)                                           # 1/4
+        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))           # 1/8
+        self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
+        self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
+        # Global context: the whole-image average tells the decoder what kind of photo this is.
+        self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w4, w4, 1), nn.ReLU(inplace=True))
+        self.lat4 = nn.Conv2d(w4, decoder, 1)
+        self.lat3 = nn.Conv2d(w3, decoder, 1)
+        self.lat2 = nn.Conv2d(w2, decoder, 1)
+        self.lat1 = nn.Conv2d(w1, decoder, 1)
+        self.lat0 = nn.Conv2d(w0, decoder // 2, 1)
+        self.smooth3 = conv_bn(decoder, decoder)
+        self.smooth2 = conv_bn(decoder, decoder)
+        self.smooth1 = conv_bn(decoder, decoder)
+        self.smooth0 = conv_bn(decoder + decoder // 2, decoder // 2)
+        self.person_head = nn.Conv2d(decoder // 2, person_classes, 1)
+        self.fashion_head = nn.Conv2d(decoder // 2, fashion_classes, 1)
+
+    @staticmethod
+    def _up(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised NCHW float → (person logits, fashion logits), both at the input size."""
+        f0 = self.stem(x)
+        f1 = self.enc1(f0)
+        f2 = self.enc2(f1)
+        f3 = self.enc3(f2)
+        f4 = self.enc4(f3)
+        f4 = f4 + self.context(f4)
+        p = self.lat4(f4)
+        p = self.smooth3(self._up(p, f3) + self.lat3(f3))
+        p = self.smooth2(self._up(p, f2) + self.lat2(f2))
+        p = self.smooth1(self._up(p, f1) + self.lat1(f1))
+        p = self.smooth0(torch.cat([self._up(p, f0), self.lat0(f0)], dim=1))
+        size = x.shape[-2:]
+        person = F.interpolate(self.person_head(p), size=size, mode="bilinear", align_corners=False)
+        fashion = F.interpolate(self.fashion_head(p), size=size, mode="bilinear", align_corners=False)
+        return person, fashion
+
+
+class SegNetServing(nn.Module):
+    """What is exported: uint8 NHWC image in, per-class probabilities (float16) out."""
+
+    def __init__(self, net: SegNet):
+        super().__init__()
+        self.input = ImageInput()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        person, fashion = self.net(self.input(image))
+        return person.softmax(1).half(), fashion.softmax(1).half()
