@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation \
+.PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
         evaluate-segmentation clean
 
 help:
@@ -50,3 +50,12 @@ evaluate-segmentation: setup
 
 clean:
 	rm -rf $(VENV) .cache test-artifacts
+
+train-pose: setup
+	$(PY) -m training.train_pose --out runs/pose --steps 2400
+
+export-pose: setup
+	$(PY) -m export.export_pose --checkpoint runs/pose/best.pt
+
+evaluate-pose: setup
+	$(PY) -m training.evaluate_pose --model model_repository/pose/1/model.onnx

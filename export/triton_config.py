@@ -69,6 +69,8 @@ def gpu_config(spec: ModelSpec) -> str:
               '        parameters { key: "precision_mode" value: "FP16" }\n'
               '        parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
               '        parameters { key: "trt_engine_cache_enable" value: "1" }\n'
+              # the repository is mounted read-only: engines are cached in the container's /tmp
+              '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }\n'
               "      }\n    ]\n  }\n}\n"
             + _warmup(spec))
 

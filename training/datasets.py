@@ -4,6 +4,7 @@ The data is never copied into the repository: it is read from DATA_DIR (default 
 pre-resized once into a cache under .cache/ (gitignored) so that training does not decode JPEGs.
 """
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,40 @@ def build_cache(samples: list[Sample], width: int, height: int) -> dict[str, np.
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
     return data
+
+
+def parse_keypoint_csv(path: Path) -> dict[str, np.ndarray]:
+    """The DeepFashion / pose-transfer annotation format: `name:[y0..y17]:[x0..x17]`, -1 = missing.
+
+    Returns {name: 18×2 float32 (x, y)}, with -1 for missing keypoints."""
+    out = {}
+    for line in Path(path).read_text().splitlines()[1:]:
+        if not line.strip():
+            continue
+        name, ys, xs = line.rsplit(":", 2)
+        y = np.array(json.loads(ys), dtype=np.float32)
+        x = np.array(json.loads(xs), dtype=np.float32)
+        if len(x) != 18 or len(y) != 18:
+            raise ValueError(f"{path}: {name} has {len(x)} x and {len(y)} y values, not 18")
+        k = np.stack([x, y], axis=1)
+        k[(x < 0) | (y < 0)] = -1
+        out[name] = k
+    return out
+
+
+def parse_pairs_csv(path: Path) -> list[tuple[str, str]]:
+    """DeepFashion pose-transfer pairs: a `from,to` header, then one pair of image names a line."""
+    lines = Path(path).read_text().splitlines()
+    return [tuple(line.split(",")[:2]) for line in lines[1:] if line.strip()]
+
+
+def keypoint_samples() -> list[tuple[Sample, np.ndarray]]:
+    """Every photo of Fashionista and CCP with its teacher keypoints (18×2, -1 = not visible)."""
+    out = []
+    for dataset, folder in (("fashionista", "fashionista/images"), ("ccp", "ccp/photos")):
+        table = parse_keypoint_csv(DATA_DIR / "keypoints" / f"{dataset}.csv")
+        for name, k in sorted(table.items()):
+            path = DATA_DIR / folder / name
+            if path.exists():
+                out.append((Sample(dataset, Path(name).stem, path), k))
+    return out

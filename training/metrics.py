@@ -16,3 +16,23 @@ def summarize(cm: np.ndarray, names: tuple[str, ...]) -> dict:
         "mean_iou": float(np.nanmean(iou)),
         "pixel_accuracy": float(tp.sum() / max(cm.sum(), 1)),
     }
+
+
+def pck(pred: np.ndarray, truth: np.ndarray, alpha: float = 0.1) -> dict:
+    """PCK@alpha over N×18×2 keypoints (-1 = missing). A keypoint the teacher sees is correct when the
+    prediction is within alpha × the larger side of the teacher's keypoint bounding box; a missing
+    prediction (-1) is wrong. Returns per-keypoint and mean PCK."""
+    visible = truth[..., 0] >= 0
+    correct = np.zeros(visible.shape, bool)
+    for n in range(len(truth)):
+        v = visible[n]
+        if v.sum() < 2:
+            visible[n] = False
+            continue
+        box = truth[n, v].max(0) - truth[n, v].min(0)
+        threshold = alpha * box.max()
+        found = pred[n, :, 0] >= 0
+        dist = np.linalg.norm(pred[n, :, :2] - truth[n], axis=1)
+        correct[n] = v & found & (dist <= threshold)
+    per = correct.sum(0) / np.maximum(visible.sum(0), 1)
+    return {"per_keypoint": per.tolist(), "mean": float(correct.sum() / max(visible.sum(), 1))}

@@ -1,4 +1,5 @@
 """Small building blocks shared by the networks."""
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,3 +42,9 @@ class ImageInput(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2).float()
         return (x - self.mean) / self.std
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """N×H×W×3 uint8 RGB → normalised N×3×H×W float, as ImageInput does inside the exported graph."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)

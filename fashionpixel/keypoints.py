@@ -1,0 +1,24 @@
+"""The pose pipeline around the keypoint network, shared by the service and the evaluation command."""
+import numpy as np
+
+from fashionpixel.letterbox import Box, letterbox
+from fashionpixel.pose import decode_heatmaps
+
+CANVAS_W, CANVAS_H = 192, 256
+STRIDE = 4
+SCORE_THRESHOLD = 0.25  # a heatmap peak below this is "not found" (chosen on validation data)
+
+
+def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
+    return letterbox(image, CANVAS_W, CANVAS_H)
+
+
+def keypoints_from_heatmaps(heatmaps: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
+    """18×h×w heatmaps on the canvas → 18×3 (x, y, score) in photo pixels; not found = (-1, -1, 0)."""
+    k = decode_heatmaps(heatmaps.astype(np.float32), STRIDE)
+    scale = box.w / width
+    k[:, 0] = np.clip((k[:, 0] - box.x) / scale, 0, width - 1)
+    k[:, 1] = np.clip((k[:, 1] - box.y) / scale, 0, height - 1)
+    k[:, 2] = np.clip(k[:, 2], 0, 1)
+    k[k[:, 2] < SCORE_THRESHOLD] = (-1, -1, 0)
+    return k

@@ -1,0 +1,60 @@
+"""OpenPose COCO-18 keypoints: names, left/right pairs, limbs, heatmap decoding and the limb image.
+
+One drawing utility for everything that draws poses: the services and the generators' training data.
+"""
+import cv2
+import numpy as np
+
+KEYPOINTS = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+             "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+             "right_eye", "left_eye", "right_ear", "left_ear")
+# Mirroring an image swaps the person's right and left.
+FLIP_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
+FLIP_INDEX = np.arange(18)
+for _a, _b in FLIP_PAIRS:
+    FLIP_INDEX[_a], FLIP_INDEX[_b] = _b, _a
+# OpenPose's 17 limbs of the COCO-18 skeleton, with its customary colours (RGB).
+LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+         (1, 0), (0, 14), (14, 16), (0, 15), (15, 17))
+COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
+           (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
+           (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85))
+
+
+def draw_pose(keypoints: np.ndarray, width: int, height: int, thickness: int | None = None,
+              min_score: float = 0.0) -> np.ndarray:
+    """18×2 (x, y) or 18×3 (x, y, score) keypoints → HxWx3 uint8 limb image on black.
+
+    A keypoint is drawn when its coordinates are non-negative (and its score, if given, > min_score).
+    """
+    canvas = np.zeros((height, width, 3), np.uint8)
+    k = np.asarray(keypoints, dtype=np.float32)
+    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
+    if k.shape[1] > 2:
+        ok &= k[:, 2] > min_score
+    t = thickness or max(2, round(min(width, height) / 64))
+    for i, (a, b) in enumerate(LIMBS):
+        if ok[a] and ok[b]:
+            cv2.line(canvas, tuple(np.round(k[a, :2]).astype(int)), tuple(np.round(k[b, :2]).astype(int)),
+                     COLOURS[i], t, cv2.LINE_AA)
+    for i in np.nonzero(ok)[0]:
+        cv2.circle(canvas, tuple(np.round(k[i, :2]).astype(int)), t + 1, COLOURS[i], -1, cv2.LINE_AA)
+    return canvas
+
+
+def decode_heatmaps(heatmaps: np.ndarray, stride: float) -> np.ndarray:
+    """18×h×w heatmaps → 18×3 (x, y, score) in input-canvas pixels, with sub-pixel refinement:
+    the peak moves a quarter cell towards the higher neighbour on each axis (as in HRNet/OpenPose)."""
+    n, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, -1)
+    idx = flat.argmax(1)
+    ys, xs = np.divmod(idx, w)
+    out = np.zeros((n, 3), np.float32)
+    for j in range(n):
+        x, y = int(xs[j]), int(ys[j])
+        hm = heatmaps[j]
+        dx = np.sign(hm[y, min(x + 1, w - 1)] - hm[y, max(x - 1, 0)]) * 0.25 if 0 < x < w - 1 else 0.0
+        dy = np.sign(hm[min(y + 1, h - 1), x] - hm[max(y - 1, 0), x]) * 0.25 if 0 < y < h - 1 else 0.0
+        # heatmap cell centres sit at (i + 0.5) * stride - 0.5 in input pixels
+        out[j] = ((x + dx + 0.5) * stride - 0.5, (y + dy + 0.5) * stride - 0.5, float(hm[y, x]))
+    return out

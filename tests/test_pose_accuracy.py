@@ -1,0 +1,53 @@
+"""Pose accuracy end to end over HTTP on real validation photos, and flip consistency."""
+import httpx
+import numpy as np
+import pytest
+
+from fashionpixel.pose import FLIP_INDEX
+from tests.images import encode
+from training.metrics import pck
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
+PCK_FLOOR = 0.85  # the model card's validation PCK@0.1 minus a margin; see docs/models/pose.md
+
+
+@pytest.fixture(scope="module")
+def pose(stack):
+    with httpx.Client(base_url=stack.service_url("pose-transfer"), timeout=120) as client:
+        yield client
+
+
+def val_photos(limit):
+    from training.datasets import keypoint_samples, read_image
+    return [(read_image(s), k) for s, k in [x for x in keypoint_samples() if x[0].split == "val"][:limit]]
+
+
+def estimate(client, image) -> np.ndarray:
+    r = client.post("/v1/pose", files={"image": ("p.jpg", encode(image, quality=95), "image/jpeg")})
+    assert r.status_code == 200
+    k = np.array(r.json()["keypoints"], dtype=np.float32)
+    return np.where(k[:, 2:3] > 0, k[:, :2], -1)
+
+
+def test_pck_against_teacher_on_validation_photos(pose, data_dir):
+    photos = val_photos(120)
+    preds = np.stack([estimate(pose, img) for img, _ in photos])
+    result = pck(preds, np.stack([k for _, k in photos]))
+    print("PCK@0.1", result)
+    assert result["mean"] >= PCK_FLOOR
+
+
+def test_mirrored_photo_gives_mirrored_keypoints(pose, data_dir):
+    """Left and right stay the person's own: mirroring the photo swaps them."""
+    agree, total = 0, 0
+    for img, _ in val_photos(20):
+        w = img.shape[1]
+        a = estimate(pose, img)
+        b = estimate(pose, np.ascontiguousarray(img[:, ::-1]))[FLIP_INDEX]
+        both = (a[:, 0] >= 0) & (b[:, 0] >= 0)
+        b[both, 0] = w - 1 - b[both, 0]
+        scale = np.ptp(a[a[:, 0] >= 0], axis=0).max()
+        agree += int((np.linalg.norm(a[both] - b[both], axis=1) <= 0.1 * scale).sum())
+        total += int(both.sum())
+    assert total > 100 and agree / total >= 0.85
