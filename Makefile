@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation clean
+        evaluate-segmentation bench clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
@@ -59,3 +59,6 @@ export-pose: setup
 
 evaluate-pose: setup
 	$(PY) -m training.evaluate_pose --model model_repository/pose/1/model.onnx
+
+bench: setup
+	$(PY) -m bench.run

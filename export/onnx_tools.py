@@ -1,5 +1,7 @@
 """ONNX export with a dynamic batch axis, and the PyTorch-vs-ONNX-Runtime parity check."""
+import argparse
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -31,3 +33,25 @@ def parity(model: torch.nn.Module, example: torch.Tensor, path: Path, input_name
     if worst > atol:
         raise SystemExit(f"parity failed: {diffs} > {atol}")
     return diffs
+
+
+def export_command(doc: str, spec, build: Callable[[], torch.nn.Module], serving: Callable, default_checkpoint: Path,
+                   atol: float) -> None:
+    """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs."""
+    from export.triton_config import write_configs
+    repo = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=repo / default_checkpoint)
+    ap.add_argument("--repository", type=Path, default=repo / "model_repository")
+    ap.add_argument("--version", type=int, default=1)
+    args = ap.parse_args()
+    net = build()
+    net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
+    model = serving(net).eval()
+    (inp,) = spec.inputs
+    example = torch.randint(0, 256, (2, *inp.dims), dtype=torch.uint8)
+    path = write_configs(spec, args.repository) / str(args.version) / "model.onnx"
+    names = [t.name for t in spec.outputs]
+    export_onnx(model, example, path, inp.name, names)
+    diffs = parity(model, example, path, inp.name, names, atol)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity max |Δ| {diffs} ≤ {atol}")

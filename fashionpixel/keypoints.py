@@ -13,12 +13,13 @@ def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
     return letterbox(image, CANVAS_W, CANVAS_H)
 
 
-def keypoints_from_heatmaps(heatmaps: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
+def keypoints_from_heatmaps(heatmaps: np.ndarray, box: Box, width: int, height: int,
+                            threshold: float = SCORE_THRESHOLD) -> np.ndarray:
     """18×h×w heatmaps on the canvas → 18×3 (x, y, score) in photo pixels; not found = (-1, -1, 0)."""
     k = decode_heatmaps(heatmaps.astype(np.float32), STRIDE)
     scale = box.w / width
     k[:, 0] = np.clip((k[:, 0] - box.x) / scale, 0, width - 1)
     k[:, 1] = np.clip((k[:, 1] - box.y) / scale, 0, height - 1)
     k[:, 2] = np.clip(k[:, 2], 0, 1)
-    k[k[:, 2] < SCORE_THRESHOLD] = (-1, -1, 0)
+    k[k[:, 2] < threshold] = (-1, -1, 0)
     return k

@@ -22,8 +22,28 @@ class CrfParams:
     bilateral_compat: float = 4.0
 
 
-def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParams()) -> np.ndarray:
-    """Krähenbühl & Koltun's fully connected CRF over CxHxW probabilities → HxW labels."""
+# CRF and superpixels cost grows with pixels; above this they run on a shrunk copy (see `_shrunk`).
+REFINE_MAX_PIXELS = 160_000
+
+
+def _shrunk(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    h, w = image.shape[:2]
+    sw, sh = work_size(w, h, max_pixels)
+    if (sw, sh) == (w, h):
+        return image, (w, h)
+    return cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA), (w, h)
+
+
+def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParams(),
+              max_pixels: int = REFINE_MAX_PIXELS) -> np.ndarray:
+    """Krähenbühl & Koltun's fully connected CRF over CxHxW probabilities → CxHxW refined marginals.
+
+    Large inputs run on a shrunk copy; the marginals are resized back (smooth, unlike labels)."""
+    small, (w0, h0) = _shrunk(image, max_pixels)
+    if small is not image:
+        sh, sw = small.shape[:2]
+        probs = np.stack([cv2.resize(p, (sw, sh), interpolation=cv2.INTER_AREA) for p in probs])
+        image = small
     n, h, w = probs.shape
     crf = dcrf.DenseCRF2D(w, h, n)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(np.clip(probs, 1e-6, 1.0).astype(np.float32))))
@@ -31,7 +51,9 @@ def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParam
     crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
                              rgbim=np.require(image, np.uint8, ["C", "W"]), compat=params.bilateral_compat)
     q = np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(n, h, w)
-    return q.argmax(0).astype(np.uint8)
+    if (w, h) != (w0, h0):
+        q = np.stack([cv2.resize(p, (w0, h0), interpolation=cv2.INTER_LINEAR) for p in q])
+    return q
 
 
 def remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
@@ -57,9 +79,14 @@ def remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def superpixel_vote(image: np.ndarray, labels: np.ndarray, scale: float = 100, sigma: float = 0.5,
-                    min_size: int = 30) -> np.ndarray:
-    """Felzenszwalb superpixels; each takes the majority label of its pixels (snaps edges to colour edges)."""
-    segments = felzenszwalb(image, scale=scale, sigma=sigma, min_size=min_size).ravel()
+                    min_size: int = 30, max_pixels: int = REFINE_MAX_PIXELS) -> np.ndarray:
+    """Felzenszwalb superpixels; each takes the majority label of its pixels (snaps edges to colour edges).
+    On large inputs the superpixels are found on a shrunk copy and scaled back (nearest)."""
+    small, (w, h) = _shrunk(image, max_pixels)
+    segments = felzenszwalb(small, scale=scale, sigma=sigma, min_size=min_size)
+    if small is not image:
+        segments = cv2.resize(segments.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
+    segments = segments.ravel()
     n = int(labels.max()) + 1
     votes = np.bincount(segments * n + labels.ravel(), minlength=(segments.max() + 1) * n)
     majority = votes.reshape(-1, n).argmax(1).astype(np.uint8)
@@ -74,7 +101,7 @@ def work_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
 
 def refine(image: np.ndarray, probs: np.ndarray, crf: bool, min_region: int, superpixels: bool) -> np.ndarray:
     """image HxWx3 and probs CxHxW at the same size → HxW uint8 labels."""
-    labels = dense_crf(image, probs) if crf else probs.argmax(0).astype(np.uint8)
+    labels = (dense_crf(image, probs) if crf else probs).argmax(0).astype(np.uint8)
     if superpixels:
         labels = superpixel_vote(image, labels)
     return remove_small_regions(labels, min_region)

@@ -5,6 +5,7 @@ The same `Stack` class starts the stack for the tests, on free ports, with logs 
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,12 +19,23 @@ from services.catalog import SERVICES, ServiceInfo
 REPO = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @dataclass
 class Ports:
     triton_http: int = 8000
     triton_grpc: int = 8001
     triton_metrics: int = 8002
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Ports nobody listens on now (tests and benchmarks run beside a `make up`)."""
+        return cls(free_port(), free_port(), free_port(), {s.name: free_port() for s in SERVICES})
 
     @classmethod
     def from_env(cls) -> "Ports":

@@ -13,4 +13,5 @@ class ServiceInfo:
 
 SERVICES = (
     ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", ("segmentation",)),
+    ServiceInfo("pose-transfer", "services.pose_transfer.app:app", 8083, "POSE_TRANSFER_PORT", ("pose",)),
 )

@@ -4,7 +4,6 @@ Tests marked `data` read ../shared/data (or $DATA_DIR). In CI (CI=true) its abse
 on a user's fresh clone without it, those tests are skipped with a message saying so.
 """
 import os
-import socket
 from pathlib import Path
 
 import httpx
@@ -12,21 +11,10 @@ import numpy as np
 import pytest
 
 from runtime.stack import Ports, Stack
-from services.catalog import SERVICES
 from training.datasets import DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports() -> Ports:
-    return Ports(free_port(), free_port(), free_port(), {s.name: free_port() for s in SERVICES})
 
 
 def require_data() -> Path:
@@ -44,7 +32,7 @@ def data_dir() -> Path:
 
 def start_stack(name: str, tmp_home: Path, **env) -> Stack:
     # onnxruntime and Triton's stub write caches under $HOME: keep them in a temp folder.
-    stack = Stack(free_ports(), log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(tmp_home)} | env)
+    stack = Stack(Ports.free(), log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(tmp_home)} | env)
     try:
         stack.start(timeout=180)
     except Exception:

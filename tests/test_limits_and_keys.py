@@ -5,7 +5,8 @@ import pytest
 
 from runtime.stack import Stack
 from services.catalog import SERVICES
-from tests.conftest import ARTIFACTS, free_port
+from runtime.stack import free_port
+from tests.conftest import ARTIFACTS
 from tests.images import encode, synthetic_photo
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,24 @@ VARIANTS = {
 }
 
 
-def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None = None, threads: int = 2) -> dict:
+def picture(rows: list[tuple], path: Path) -> None:
+    """A grid, one row per (photo, truth, prediction, score): the photo, truth and prediction overlays."""
+    import cv2
+    from fashionpixel.labels import FASHION_PALETTE
+    tiles = []
+    for image, truth, pred, score in rows:
+        row = np.hstack([image, FASHION_PALETTE[truth], FASHION_PALETTE[pred]])
+        row = cv2.resize(row, (row.shape[1] * 200 // row.shape[0], 200), interpolation=cv2.INTER_AREA)
+        cv2.putText(row, f"mIoU {score:.2f}", (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        tiles.append(row)
+    width = max(t.shape[1] for t in tiles)
+    grid = np.vstack([np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0))) for t in tiles])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
+             pictures: Path | None = None) -> dict:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -38,6 +55,7 @@ def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None =
     samples = [s for s in samples if s.split == "val"][:limit]
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
     ms = {v: 0.0 for v in variants} | {"network": 0.0}
+    cases = []  # (fashion mIoU of one photo, photo, truth, prediction) for the pictures
     for s in samples:
         image = read_image(s)
         truth = dict(zip(("person", "fashion"), read_labels(s)))
@@ -53,6 +71,13 @@ def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None =
                 if task == "fashion":
                     ms[v] += (time.perf_counter() - start) * 1000
                 cms[v][task] += confusion(labels, truth[task], n)
+                if pictures and task == "fashion" and v == variants[0]:
+                    score = summarize(confusion(labels, truth[task], n), FASHION_CLASSES)["mean_iou"]
+                    cases.append((score, image, truth[task], labels))
+    if pictures and cases:
+        cases.sort(key=lambda c: c[0])
+        chosen = cases[-3:][::-1] + cases[:3]
+        picture([(img, t, p, sc) for sc, img, t, p in chosen], pictures)
     return {
         "dataset": dataset, "images": len(samples), "model": str(model),
         "ms_per_image": {k: round(v / max(len(samples), 1), 1) for k, v in ms.items()},
@@ -78,8 +103,9 @@ def main():
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
-    report = evaluate(args.model, args.dataset, args.post, args.limit)
+    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -1,13 +1,29 @@
 """The training loop every network shares: resumable checkpoints, progress lines, validation,
 keeping the best checkpoint. `<out>/last.pt` is written atomically, so a run killed at any moment
 resumes from its last save by re-running the same command."""
+import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+
+
+def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentParser:
+    """The command-line options every training command has."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path(out), help="checkpoints and the resume point")
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
+    ap.add_argument("--val-every", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, help="use only the first N photos of each set (smoke tests)")
+    return ap
 
 
 def train(*, out: Path, steps: int, batch: int, net: torch.nn.Module, opt: torch.optim.Optimizer,

@@ -5,10 +5,7 @@
 Resumable (re-run the same command). Mirroring swaps the person's left and right keypoints, so a
 flipped photo keeps correct labels. Keeps the best validation PCK@0.1 as <out>/best.pt.
 """
-import argparse
 import hashlib
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -83,15 +80,7 @@ def predict(net: PoseNet, images: np.ndarray) -> np.ndarray:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/pose"))
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--val-every", type=int, default=250)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="use only the first N photos (smoke tests)")
+    ap = loop.arguments(__doc__, "runs/pose", steps=2400, batch=16)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     samples = keypoint_samples()[:args.limit]

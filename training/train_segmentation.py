@@ -5,8 +5,6 @@
 Resumable: re-running the same command continues from <out>/last.pt. Prints progress; keeps the
 checkpoint with the best validation fashion mean IoU as <out>/best.pt.
 """
-import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
+from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import photometric, random_affine, warp_image, warp_labels
 from training.datasets import build_cache, ccp_samples, fashionista_samples
@@ -21,7 +20,7 @@ from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.segmentation import SegNet
 
-WIDTH, HEIGHT = 256, 384  # the network's canvas (W×H), 2:3 like the photos
+WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the photos
 # Background is most pixels and easy; a lower weight helped the reference study too.
 FASHION_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
 
@@ -68,17 +67,9 @@ def concat(parts):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/segmentation"))
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap = loop.arguments(__doc__, "runs/segmentation", steps=3200, batch=8)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
-    ap.add_argument("--val-every", type=int, default=250)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
-    ap.add_argument("--limit", type=int, help="use only the first N images of each set (smoke tests)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 

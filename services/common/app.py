@@ -95,6 +95,7 @@ def route_template(request: Request) -> str:
 
 def create_app(service: str, title: str, models: list[str], router: APIRouter, description: str = "") -> FastAPI:
     settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

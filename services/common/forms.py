@@ -5,6 +5,8 @@ contract's limits, validates the parameters (→ 422) and documents both in the 
 """
 from typing import TypeVar
 
+import numpy as np
+
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -82,3 +84,16 @@ def parse_params(model: type[P], request: Request, upload: Upload | None) -> P:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "invalid parameters: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
                       type_="/problems/invalid-parameters", extra={"errors": errors}) from None
+
+
+async def read_photo_request(request: Request, params_model: type[P]) -> tuple[P, np.ndarray]:
+    """The common start of an image endpoint: the multipart body, its parameters, the decoded photo."""
+    from services.common.app import run_cpu, timings
+    from services.common.imaging import decode_rgb
+    settings = request.app.state.settings
+    upload = await read_upload(request, settings, ("image",))
+    params = parse_params(params_model, request, upload)
+    data = upload.file("image")
+    with timings(request).stage("decode"):
+        image = await run_cpu(request, decode_rgb, data, settings)
+    return params, image

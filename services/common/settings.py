@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
+    log_level: str = Field("INFO", description="one line per request: method, route, status, ms, request id")
 
     @property
     def api_key_set(self) -> frozenset[str]:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from fashionpixel.keypoints import keypoints_from_heatmaps, prepare
 from fashionpixel.pose import KEYPOINTS, draw_pose
 from services.common.app import create_app, run_cpu, timings
-from services.common.forms import openapi_body, parse_params, read_upload
-from services.common.imaging import decode_rgb, encode_png
+from services.common.forms import openapi_body, read_photo_request
+from services.common.imaging import encode_png
 
 MODEL = "pose"
 
@@ -38,13 +38,8 @@ router = APIRouter()
              openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams))
 async def pose(request: Request):
     """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates."""
-    settings = request.app.state.settings
     t = timings(request)
-    upload = await read_upload(request, settings, ("image",))
-    params = parse_params(PoseParams, request, upload)
-    data = upload.file("image")
-    with t.stage("decode"):
-        image = await run_cpu(request, decode_rgb, data, settings)
+    params, image = await read_photo_request(request, PoseParams)
     h, w = image.shape[:2]
     with t.stage("preprocess"):
         canvas, box = await run_cpu(request, prepare, image)

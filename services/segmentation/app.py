@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from fashionpixel.labels import FASHION_CLASSES, FASHION_PALETTE, PERSON_CLASSES, PERSON_PALETTE
 from fashionpixel.segmentation import labels_from_probs, prepare
 from services.common.app import create_app, run_cpu, timings
-from services.common.forms import openapi_body, parse_params, read_upload
-from services.common.imaging import decode_rgb, encode_palette_png, encode_png
+from services.common.forms import openapi_body, read_photo_request
+from services.common.imaging import encode_palette_png, encode_png
 
 MODEL = "segmentation"
 TASKS = {"person": (PERSON_CLASSES, PERSON_PALETTE), "fashion": (FASHION_CLASSES, FASHION_PALETTE)}
@@ -45,13 +45,8 @@ router = APIRouter()
              openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams))
 async def segment(request: Request):
     """Parse a photo into classes; parameters may be query or form fields."""
-    settings = request.app.state.settings
     t = timings(request)
-    upload = await read_upload(request, settings, ("image",))
-    params = parse_params(SegmentParams, request, upload)
-    data = upload.file("image")
-    with t.stage("decode"):
-        image = await run_cpu(request, decode_rgb, data, settings)
+    params, image = await read_photo_request(request, SegmentParams)
     with t.stage("preprocess"):
         canvas, box = await run_cpu(request, prepare, image)
     with t.stage("infer"):

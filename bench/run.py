@@ -1,0 +1,145 @@
+"""`make bench`: latency p50/p95/p99 and throughput of every endpoint at 1, 4 and 16 concurrent
+clients, the per-stage breakdown from Server-Timing, and the same model in-process with ONNX Runtime
+as the floor. Starts its own stack on free ports; writes docs/benchmarks.md.
+
+    python -m bench.run [--seconds 15] [--concurrency 1 4 16] [--out docs/benchmarks.md]
+"""
+import argparse
+import asyncio
+import datetime
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+from runtime.stack import Ports, Stack
+from tests.images import encode
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def photo() -> bytes:
+    from training.datasets import DATA_DIR
+    path = DATA_DIR / "fashionista" / "images" / "0001.jpg"
+    if path.exists():
+        return path.read_bytes()
+    from tests.images import synthetic_photo
+    return encode(synthetic_photo(400, 600), quality=90)
+
+
+# (name, service, path, query) — one row per endpoint variant worth knowing.
+ENDPOINTS = [
+    ("segment fashion, post-processing off", "segmentation", "/v1/segment", {"crf": "false", "min_region": "0", "superpixels": "false"}),
+    ("segment fashion, defaults", "segmentation", "/v1/segment", {}),
+    ("segment person, defaults", "segmentation", "/v1/segment", {"task": "person"}),
+    ("pose", "pose-transfer", "/v1/pose", {}),
+]
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+async def load(url: str, query: dict, body: bytes, clients: int, seconds: float) -> dict:
+    latencies, stages, errors = [], [], 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(c: httpx.AsyncClient):
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            r = await c.post(url, params=query, files={"image": ("p.jpg", body, "image/jpeg")})
+            latencies.append((time.perf_counter() - start) * 1000)
+            if r.status_code != 200:
+                errors += 1
+            else:
+                stages.append(parse_server_timing(r.headers.get("server-timing", "")))
+
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as c:
+        await c.post(url, params=query, files={"image": ("p.jpg", body, "image/jpeg")})  # warm
+        begin = time.perf_counter()
+        await asyncio.gather(*(client(c) for _ in range(clients)))
+        elapsed = time.perf_counter() - begin
+    q = np.percentile(latencies, [50, 95, 99])
+    names = sorted({k for s in stages for k in s})
+    return {"n": len(latencies), "errors": errors, "p50": q[0], "p95": q[1], "p99": q[2],
+            "rps": len(latencies) / elapsed,
+            "stages": {k: statistics.median(s.get(k, 0.0) for s in stages) for k in names}}
+
+
+def onnx_floor(model: str, runs: int = 30) -> float:
+    path = REPO / "model_repository" / model / "1" / "model.onnx"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    x = np.random.default_rng(0).integers(0, 255, [1, *inp.shape[1:]], dtype=np.uint8)
+    session.run(None, {inp.name: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {inp.name: x})
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = ap.parse_args()
+    import tempfile
+    stack = Stack(Ports.free(), log_dir=REPO / "test-artifacts" / "logs" / "bench",
+                  env={"HOME": tempfile.mkdtemp()})
+    body = photo()
+    rows = []
+    try:
+        stack.start(timeout=180)
+        for name, service, path, query in ENDPOINTS:
+            for clients in args.concurrency:
+                r = asyncio.run(load(stack.service_url(service) + path, query, body, clients, args.seconds))
+                rows.append((name, clients, r))
+                print(f"{name:<40} c={clients:<3} p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f}  "
+                      f"{r['rps']:6.1f} req/s  errors {r['errors']}  stages {r['stages']}", flush=True)
+    finally:
+        stack.stop()
+    floors = {m: onnx_floor(m) for m in ("segmentation", "pose")}
+    write_report(args.out, rows, floors, args.seconds)
+    print(f"wrote {args.out}")
+
+
+def write_report(out: Path, rows, floors: dict, seconds: float) -> None:
+    import onnxruntime
+    import tritonclient
+    lines = [
+        "# Benchmarks", "",
+        f"Measured {datetime.date.today()} with `make bench` (`python -m bench.run`), {seconds:.0f} s per row, "
+        "on this machine: " + f"{platform.processor() or platform.machine()}, 2 cores, Python {platform.python_version()}, "
+        f"Triton 2.51 (CPU, our Python onnxruntime backend), onnxruntime {onnxruntime.__version__}, "
+        f"tritonclient {tritonclient.__version__ if hasattr(tritonclient, '__version__') else '2.50'}. "
+        "Input: a 400×600 JPEG (Fashionista 0001). Latency is the client's, end to end over HTTP on loopback; "
+        "stages are the service's Server-Timing medians.", "",
+        "| endpoint | clients | p50 ms | p95 ms | p99 ms | req/s | errors | decode | preprocess | infer | postprocess | encode |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, clients, r in rows:
+        s = r["stages"]
+        lines.append(f"| {name} | {clients} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['rps']:.1f} | {r['errors']} | "
+                     + " | ".join(f"{s.get(k, 0):.1f}" for k in ("decode", "preprocess", "infer", "postprocess", "encode")) + " |")
+    lines += ["", "Floor: the same ONNX model in-process with ONNX Runtime (2 threads, batch 1), median of 30 runs:", ""]
+    lines += [f"- {m}: {ms:.1f} ms" for m, ms in floors.items()]
+    out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
