@@ -18,12 +18,19 @@ def test_segmentation_training_resumes_and_exports(data_dir, tmp_path):
     out = tmp_path / "run"
     common = ["training.train_segmentation", "--out", str(out), "--limit", "24", "--batch", "2",
               "--crop", "96", "128", "--val-every", "2"]
-    first = run(*common, "--steps", "2")
-    assert first.returncode == 0, first.stderr
-    assert "step" in first.stdout and (out / "last.pt").exists() and (out / "best.pt").exists()
-    second = run(*common, "--steps", "4")
+    # interrupted right after its first checkpoint (step 2), then the same command again
+    first = subprocess.Popen([sys.executable, "-m", *common, "--steps", "60"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    for line in first.stdout:
+        if line.startswith("val "):
+            first.kill()
+            break
+    first.wait()
+    assert (out / "last.pt").exists() and (out / "best.pt").exists()
+    second = run(*common, "--steps", "60")
     assert second.returncode == 0, second.stderr
-    assert "resumed at step 2" in second.stdout
+    assert "resumed at step" in second.stdout and "done; best validation" in second.stdout
+    assert int(second.stdout.split("resumed at step ")[1].split()[0]) >= 2
     repo = tmp_path / "repo"
     exported = run("export.export_segmentation", "--checkpoint", str(out / "best.pt"), "--repository", str(repo))
     assert exported.returncode == 0, exported.stderr

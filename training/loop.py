@@ -66,11 +66,11 @@ def train(*, out: Path, steps: int, batch: int, net: torch.nn.Module, opt: torch
                 metrics = validate()
             net.train()
             history.append({"step": step} | metrics)
-            print("val", json.dumps(history[-1]), flush=True)
             if metrics[score] > best:
                 best = metrics[score]
                 save(out / "best.pt")
             save(last)
+            print("val", json.dumps(history[-1]), flush=True)  # after saving: the checkpoint exists
         elif step % save_every == 0:
             save(last)
     print(f"done; best validation {score} {best:.4f}", flush=True)

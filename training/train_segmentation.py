@@ -69,6 +69,7 @@ def concat(parts):
 def main():
     ap = loop.arguments(__doc__, "runs/segmentation", steps=3200, batch=8)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
+    ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -90,7 +91,7 @@ def main():
     def loss_fn(rng):
         x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop))
         p, f = net(x)
-        return (F.cross_entropy(p, yp) + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS)
+        return (args.person_weight * F.cross_entropy(p, yp) + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS)
                 + 0.5 * dice_loss(f, yf))
 
     def validation():

@@ -24,7 +24,7 @@ class SegmentParams(BaseModel):
     """Defaults are the post-processing that measured best on validation data (docs/models/segmentation.md)."""
     task: Literal["fashion", "person"] = Field("fashion", description="fashion: 7 classes; person: 2")
     format: Literal["png", "json", "overlay"] = Field("png", description="palette PNG, JSON, or coloured overlay")
-    crf: bool = Field(False, description="dense-CRF refinement")
+    crf: bool = Field(True, description="dense-CRF refinement (default on: +0.015 person, +0.03 fashion mean IoU)")
     min_region: int = Field(0, ge=0, le=10_000_000, description="absorb connected regions smaller than this (pixels)")
     superpixels: bool = Field(False, description="superpixel majority-vote refinement")
 
