@@ -16,18 +16,22 @@ class Box:
     h: int
 
 
+def fit_box(iw: int, ih: int, width: int, height: int) -> Box:
+    """Where an iw×ih photo lands when fitted, aspect kept and centred, into a width×height canvas."""
+    scale = min(width / iw, height / ih)
+    w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+    return Box((width - w) // 2, (height - h) // 2, w, h)
+
+
 def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, Box]:
     """Resize an HxWx3 uint8 image to fit (width, height), keeping aspect ratio, padded with grey."""
     ih, iw = image.shape[:2]
-    scale = min(width / iw, height / ih)
-    w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+    box = fit_box(iw, ih, width, height)
     # INTER_AREA is the right filter for shrinking (no aliasing); linear when enlarging.
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (w, h), interpolation=interp)
+    interp = cv2.INTER_AREA if box.w < iw else cv2.INTER_LINEAR
     canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
-    x, y = (width - w) // 2, (height - h) // 2
-    canvas[y:y + h, x:x + w] = resized
-    return canvas, Box(x, y, w, h)
+    canvas[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(image, (box.w, box.h), interpolation=interp)
+    return canvas, box
 
 
 def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from fashionpixel.labels import CCP_TO_FASHION, FASHION_CLASSES, ccp_lookup
-from fashionpixel.letterbox import letterbox
+from fashionpixel.letterbox import fit_box, letterbox
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data"))
@@ -74,12 +74,9 @@ def read_labels(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
 
 def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     """Letterbox a label map with nearest-neighbour resizing; padding is background (0)."""
-    ih, iw = labels.shape
-    scale = min(width / iw, height / ih)
-    w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+    box = fit_box(labels.shape[1], labels.shape[0], width, height)
     out = np.zeros((height, width), dtype=np.uint8)
-    x, y = (width - w) // 2, (height - h) // 2
-    out[y:y + h, x:x + w] = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    out[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(labels, (box.w, box.h), interpolation=cv2.INTER_NEAREST)
     return out
 
 

@@ -11,7 +11,9 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
+from services.common.app import run_cpu, timings
 from services.common.errors import Problem
+from services.common.imaging import decode_rgb
 from services.common.settings import Settings
 
 P = TypeVar("P", bound=BaseModel)
@@ -88,8 +90,6 @@ def parse_params(model: type[P], request: Request, upload: Upload | None) -> P:
 
 async def read_photo_request(request: Request, params_model: type[P]) -> tuple[P, np.ndarray]:
     """The common start of an image endpoint: the multipart body, its parameters, the decoded photo."""
-    from services.common.app import run_cpu, timings
-    from services.common.imaging import decode_rgb
     settings = request.app.state.settings
     upload = await read_upload(request, settings, ("image",))
     params = parse_params(params_model, request, upload)
