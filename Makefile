@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation bench clean
+        evaluate-segmentation train-cutout export-cutout evaluate-cutout bench clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
 	@echo "make test    run the whole test suite"
-	@echo "make train-segmentation / export-segmentation / evaluate-segmentation"
+	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, pose"
+	@echo "make bench  latency/throughput table → docs/benchmarks.md"
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,15 @@ export-segmentation: setup
 
 evaluate-segmentation: setup
 	$(PY) -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx
+
+train-cutout: setup
+	$(PY) -m training.train_cutout --out runs/cutout --init runs/segmentation-ft/last.pt --steps 1400 --lr 1e-3
+
+export-cutout: setup
+	$(PY) -m export.export_cutout --checkpoint runs/cutout/best.pt
+
+evaluate-cutout: setup
+	$(PY) -m training.evaluate_cutout --model model_repository/cutout/1/model.onnx --json docs/models/cutout_validation.json
 
 clean:
 	rm -rf $(VENV) .cache test-artifacts

@@ -35,6 +35,9 @@ CCP_TO_FASHION = {
     # stockings, bags, belts, jewellery, hats, glasses, scarves, intimate, panties, ...) → background
 }
 
+# The cutout model's classes: the garment groups of the API contract ("all" is their union).
+GARMENT_CLASSES = ("none", "top", "bottom", "dress", "shoes")
+
 # CCP's fine labels onto the cutout groups of the API contract.
 CCP_GARMENT_GROUPS = {
     "top": ["t-shirt", "shirt", "blouse", "top", "bodysuit", "vest", "sweatshirt", "hoodie",

@@ -23,22 +23,22 @@ def fit_box(iw: int, ih: int, width: int, height: int) -> Box:
     return Box((width - w) // 2, (height - h) // 2, w, h)
 
 
-def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, Box]:
-    """Resize an HxWx3 uint8 image to fit (width, height), keeping aspect ratio, padded with grey."""
+def letterbox(image: np.ndarray, width: int, height: int, pad: int = PAD_VALUE) -> tuple[np.ndarray, Box]:
+    """Resize an HxWx3 uint8 image to fit (width, height), keeping aspect ratio, padded with `pad` (grey)."""
     ih, iw = image.shape[:2]
     box = fit_box(iw, ih, width, height)
     # INTER_AREA is the right filter for shrinking (no aliasing); linear when enlarging.
     interp = cv2.INTER_AREA if box.w < iw else cv2.INTER_LINEAR
-    canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
+    canvas = np.full((height, width, image.shape[2]), pad, dtype=np.uint8)
     canvas[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(image, (box.w, box.h), interpolation=interp)
     return canvas, box
 
 
-def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarray:
+def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Crop CxHxW float maps (e.g. probabilities) back to the photo and resize to (out_w, out_h)."""
     crop = maps[:, box.y:box.y + box.h, box.x:box.x + box.w]
     hwc = np.ascontiguousarray(crop.transpose(1, 2, 0))
-    resized = cv2.resize(hwc, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    resized = cv2.resize(hwc, (out_w, out_h), interpolation=interpolation)
     if resized.ndim == 2:
         resized = resized[:, :, None]
     return resized.transpose(2, 0, 1)

@@ -13,5 +13,6 @@ class ServiceInfo:
 
 SERVICES = (
     ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", ("segmentation",)),
+    ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", ("cutout",)),
     ServiceInfo("pose-transfer", "services.pose_transfer.app:app", 8083, "POSE_TRANSFER_PORT", ("pose",)),
 )

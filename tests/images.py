@@ -49,3 +49,24 @@ def png_claiming(width: int, height: int) -> bytes:
 def truncated_jpeg(img: np.ndarray) -> bytes:
     data = encode(img, "JPEG", quality=90)
     return data[: len(data) // 2]
+
+
+def bad_uploads() -> list[tuple[str, bytes, int]]:
+    """(name, body, expected status) for every kind of bad image upload the contract names."""
+    return [
+        ("empty", b"", 415),
+        ("text", b"hello, I am not an image\n" * 10, 415),
+        ("truncated jpeg", truncated_jpeg(synthetic_photo()), 415),
+        ("1x1", encode(np.zeros((1, 1, 3), np.uint8), "PNG"), 422),
+        ("40000x40000 header", png_claiming(40000, 40000), 413),
+        ("gif", encode(np.zeros((64, 64, 3), np.uint8), "GIF"), 415),
+    ]
+
+
+def assert_problem(r, status: int) -> dict:
+    """The response is an application/problem+json error with this status; returns its body."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body

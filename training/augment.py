@@ -41,3 +41,20 @@ def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     if rng.random() < 0.2:
         out += rng.normal(0, 4, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def augmented_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch: int, crop: tuple[int, int],
+                    label_keys: tuple[str, ...], scale=(0.7, 1.3)) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`batch` random photos of `data` (images + label maps at one canvas size), warped, jittered and
+    cropped to crop=(W, H): (N×H×W×3 uint8 images, one N×H×W label array per key)."""
+    height, width = data["images"].shape[1:3]
+    cw, ch = crop
+    images, labels = [], {k: [] for k in label_keys}
+    for i in rng.integers(0, len(data["images"]), batch):
+        m, _ = random_affine(rng, width, height, scale=scale)
+        # mirroring needs no label swap: no class here is left/right specific
+        x0, y0 = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
+        images.append(photometric(rng, warp_image(data["images"][i], m, width, height))[y0:y0 + ch, x0:x0 + cw])
+        for k in label_keys:
+            labels[k].append(warp_labels(data[k][i], m, width, height)[y0:y0 + ch, x0:x0 + cw])
+    return np.stack(images), [np.stack(labels[k]) for k in label_keys]

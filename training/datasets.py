@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from fashionpixel.labels import CCP_TO_FASHION, FASHION_CLASSES, ccp_lookup
+from fashionpixel.labels import CCP_GARMENT_GROUPS, CCP_TO_FASHION, FASHION_CLASSES, GARMENT_CLASSES, ccp_lookup
 from fashionpixel.letterbox import fit_box, letterbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,6 +72,26 @@ def read_labels(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return (raw > 0).astype(np.uint8), lut[raw]
 
 
+def read_garments(sample: Sample) -> np.ndarray:
+    """CCP garment-group map at the photo's full size: 0 none, 1 top, 2 bottom, 3 dress, 4 shoes."""
+    if sample.dataset != "ccp":
+        raise ValueError("garment groups exist only for CCP (Fashionista labels outer layers as background)")
+    raw = np.asarray(Image.open(DATA_DIR / "ccp" / "labels" / f"{sample.name}.png"))
+    return ccp_lookup(ccp_label_names(), CCP_GARMENT_GROUPS, GARMENT_CLASSES)[raw]
+
+
+def _segmentation_labels(sample: Sample) -> dict[str, np.ndarray]:
+    person, fashion = read_labels(sample)
+    return {"person": person, "fashion": fashion}
+
+
+def _garment_labels(sample: Sample) -> dict[str, np.ndarray]:
+    return {"garment": read_garments(sample)}
+
+
+LABELS = {"seg": _segmentation_labels, "garment": _garment_labels}
+
+
 def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     """Letterbox a label map with nearest-neighbour resizing; padding is background (0)."""
     box = fit_box(labels.shape[1], labels.shape[0], width, height)
@@ -80,21 +100,21 @@ def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def build_cache(samples: list[Sample], width: int, height: int) -> dict[str, np.ndarray]:
-    """Letterboxed images and label maps of `samples`, cached as one .npz per (set, size, split)."""
+def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg") -> dict[str, np.ndarray]:
+    """Letterboxed images and label maps of `samples`, cached as one .npz per (kind, set, size, split).
+
+    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only)."""
     key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s in samples).encode()).hexdigest()[:10]
-    path = CACHE_DIR / f"seg_{width}x{height}_{key}.npz"
+    path = CACHE_DIR / f"{kind}_{width}x{height}_{key}.npz"
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    images, persons, fashions = [], [], []
+    columns: dict[str, list[np.ndarray]] = {"images": []}
     for s in samples:
-        img, _ = letterbox(read_image(s), width, height)
-        person, fashion = read_labels(s)
-        images.append(img)
-        persons.append(_fit_labels(person, width, height))
-        fashions.append(_fit_labels(fashion, width, height))
-    data = {"images": np.stack(images), "person": np.stack(persons), "fashion": np.stack(fashions)}
+        columns["images"].append(letterbox(read_image(s), width, height)[0])
+        for name, labels in LABELS[kind](s).items():
+            columns.setdefault(name, []).append(_fit_labels(labels, width, height))
+    data = {k: np.stack(v) for k, v in columns.items()}
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
     return data

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
-from training.augment import photometric, random_affine, warp_image, warp_labels
+from training.augment import augmented_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples
+from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.segmentation import SegNet
@@ -25,30 +26,9 @@ WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the ph
 FASHION_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    probs = logits.softmax(1)
-    onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
-    inter = (probs * onehot).sum((0, 2, 3))
-    total = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
-    return 1 - ((2 * inter + 1) / (total + 1)).mean()
-
-
 def make_batch(rng, data, batch: int, crop: tuple[int, int]):
-    cw, ch = crop
-    idx = rng.integers(0, len(data["images"]), batch)
-    imgs, persons, fashions = [], [], []
-    for i in idx:
-        m, _ = random_affine(rng, WIDTH, HEIGHT)
-        # mirroring needs no label swap here: no class is left/right specific
-        img = photometric(rng, warp_image(data["images"][i], m, WIDTH, HEIGHT))
-        per = warp_labels(data["person"][i], m, WIDTH, HEIGHT)
-        fas = warp_labels(data["fashion"][i], m, WIDTH, HEIGHT)
-        x0, y0 = rng.integers(0, WIDTH - cw + 1), rng.integers(0, HEIGHT - ch + 1)
-        imgs.append(img[y0:y0 + ch, x0:x0 + cw])
-        persons.append(per[y0:y0 + ch, x0:x0 + cw])
-        fashions.append(fas[y0:y0 + ch, x0:x0 + cw])
-    return (to_tensor(np.stack(imgs)), torch.from_numpy(np.stack(persons)).long(),
-            torch.from_numpy(np.stack(fashions)).long())
+    images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"))
+    return to_tensor(images), torch.from_numpy(persons).long(), torch.from_numpy(fashions).long()
 
 
 @torch.no_grad()

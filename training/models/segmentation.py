@@ -1,4 +1,5 @@
-"""FPN-style encoder-decoder with two heads: person (2 classes) and fashion parsing (7 classes).
+"""FPN-style encoder-decoder with named 1×1 heads: person (2) and fashion (7) for segmentation,
+garment groups (5) for the cutout model.
 
 Sized for CPU training from scratch: a residual encoder down to 1/32 with a pooled-context branch,
 a top-down decoder with lateral connections back to 1/2, and 1×1 heads upsampled to full size.
@@ -12,7 +13,7 @@ from training.models.blocks import ImageInput, ResBlock, conv_bn
 
 class SegNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64,
-                 person_classes: int = 2, fashion_classes: int = 7):
+                 heads: dict[str, int] | None = None):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
         self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))              # 1/2
@@ -31,15 +32,17 @@ class SegNet(nn.Module):
         self.smooth2 = conv_bn(decoder, decoder)
         self.smooth1 = conv_bn(decoder, decoder)
         self.smooth0 = conv_bn(decoder + decoder // 2, decoder // 2)
-        self.person_head = nn.Conv2d(decoder // 2, person_classes, 1)
-        self.fashion_head = nn.Conv2d(decoder // 2, fashion_classes, 1)
+        heads = heads or {"person": 2, "fashion": 7}
+        self.head_names = tuple(heads)
+        for name, classes in heads.items():  # attribute names keep "<name>_head" checkpoints loadable
+            setattr(self, f"{name}_head", nn.Conv2d(decoder // 2, classes, 1))
 
     @staticmethod
     def _up(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised NCHW float → (person logits, fashion logits), both at the input size."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Normalised NCHW float → one logits tensor per head (in `head_names` order) at the input size."""
         f0 = self.stem(x)
         f1 = self.enc1(f0)
         f2 = self.enc2(f1)
@@ -51,10 +54,8 @@ class SegNet(nn.Module):
         p = self.smooth2(self._up(p, f2) + self.lat2(f2))
         p = self.smooth1(self._up(p, f1) + self.lat1(f1))
         p = self.smooth0(torch.cat([self._up(p, f0), self.lat0(f0)], dim=1))
-        size = x.shape[-2:]
-        person = F.interpolate(self.person_head(p), size=size, mode="bilinear", align_corners=False)
-        fashion = F.interpolate(self.fashion_head(p), size=size, mode="bilinear", align_corners=False)
-        return person, fashion
+        return tuple(F.interpolate(getattr(self, f"{name}_head")(p), size=x.shape[-2:], mode="bilinear",
+                                   align_corners=False) for name in self.head_names)
 
 
 class SegNetServing(nn.Module):
@@ -65,6 +66,5 @@ class SegNetServing(nn.Module):
         self.input = ImageInput()
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        person, fashion = self.net(self.input(image))
-        return person.softmax(1).half(), fashion.softmax(1).half()
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(logits.softmax(1).half() for logits in self.net(self.input(image)))

@@ -1,0 +1,180 @@
+"""The cutout pipeline around the garment network, shared by the service and the evaluation command.
+
+first pass: the photo letterboxed into the canvas → group probabilities → the chosen garment's
+probability at photo size (cubic up). Optional focus pass: the network again on a crop around the
+garment, so a small garment is seen at up to ~2× the resolution. Then the edges: a hard mask at
+the validation-chosen threshold, softened by a guided filter or closed-form alpha matting in a band
+around its boundary, so hair-thin gaps and soft edges become soft alpha.
+"""
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import cv2
+import numpy as np
+
+from fashionpixel.labels import GARMENT_CLASSES
+from fashionpixel.letterbox import Box, letterbox, unletterbox
+from fashionpixel.refine import work_size
+from fashionpixel.segmentation import CANVAS_H, CANVAS_W
+
+GARMENTS = ("all", "top", "bottom", "dress", "shoes")
+REFINEMENTS = ("none", "guided", "matting")
+THRESHOLD = 0.5          # on the garment probability; chosen on validation (docs/models/cutout.md)
+FOCUS_MARGIN = 0.1       # focus crop = garment box + this fraction of its longer side
+FOCUS_MAX_FRACTION = 0.6  # a garment box larger than this fraction of the photo gains nothing from a focus pass
+MATTING_MAX_PIXELS = 400_000  # matting works on at most this many pixels (its cost grows with the area)
+MAX_WORK_PIXELS = 4_000_000   # larger photos are matted at this size and the alpha scaled up (cubic)
+CROP_MARGIN = 0.02            # `crop`: the garment's box + this fraction of its longer side
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the photo, x1/y1 exclusive."""
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
+    return letterbox(image, CANVAS_W, CANVAS_H)
+
+
+def garment_probability(probs: np.ndarray, garment: str) -> np.ndarray:
+    """5×H×W group probabilities → H×W probability of `garment` ("all" = not "none")."""
+    if garment == "all":
+        return 1.0 - probs[0].astype(np.float32)
+    return probs[GARMENT_CLASSES.index(garment)].astype(np.float32)
+
+
+def to_photo(prob: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
+    """A canvas probability map → photo size; cubic when enlarging (sharper edges than linear)."""
+    interp = cv2.INTER_CUBIC if box.w < width else cv2.INTER_AREA
+    return np.clip(unletterbox(prob[None], box, width, height, interp)[0], 0.0, 1.0)
+
+
+def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | None:
+    """The box of `mask`'s pixels grown by margin × its longer side + pad, clipped to the image."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    grow = round(margin * max(xs.max() - xs.min(), ys.max() - ys.min())) + pad
+    return Region(max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow))
+
+
+def focus_region(prob: np.ndarray, threshold: float = THRESHOLD) -> Region | None:
+    """Where a second pass pays: around the garment, when it covers a small enough part of the photo."""
+    region = bounding_region(prob >= threshold, FOCUS_MARGIN, pad=8)
+    if region is None:
+        return None
+    area = (region.x1 - region.x0) * (region.y1 - region.y0)
+    return region if area <= FOCUS_MAX_FRACTION * prob.size else None
+
+
+def merge_focus(prob: np.ndarray, focus_prob: np.ndarray, region: Region) -> np.ndarray:
+    """The focus pass's answer replaces the first pass inside its region."""
+    out = prob.copy()
+    out[region.y0:region.y1, region.x0:region.x1] = focus_prob
+    return out
+
+
+def _band(mask: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.erode(mask, kernel).astype(bool), cv2.dilate(mask, kernel).astype(bool)
+
+
+def edge_radius(width: int, height: int) -> int:
+    """Width of the uncertain band around the boundary: ~1 % of the photo's shorter side, ≥ 2 px."""
+    return max(2, round(min(width, height) / 100))
+
+
+def refine_edges(image: np.ndarray, prob: np.ndarray, method: str, threshold: float = THRESHOLD) -> np.ndarray:
+    """H×W float alpha in [0, 1]: the thresholded mask, its boundary band softened by `method`."""
+    mask = (prob >= threshold).astype(np.uint8)
+    if method == "none" or not mask.any():
+        return mask.astype(np.float32)
+    h, w = mask.shape
+    radius = edge_radius(w, h)
+    inside, reach = _band(mask, radius)
+    if method == "guided":
+        # The filter lets alpha follow the photo's own edges within `radius`; eps sets how strong an
+        # edge must be to be followed (in squared 0..255 grey levels).
+        soft = cv2.ximgproc.guidedFilter(image, mask.astype(np.float32), radius, (0.05 * 255) ** 2)
+    elif method == "matting":
+        soft = _matting(image, inside, reach)
+    else:
+        raise ValueError(f"unknown refinement {method!r}")
+    return np.where(inside, 1.0, np.where(reach, np.clip(soft, 0.0, 1.0), 0.0)).astype(np.float32)
+
+
+def _matting(image: np.ndarray, inside: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Closed-form alpha matting (pymatting) from the trimap inside/band/outside, on the garment's
+    box only and at most MATTING_MAX_PIXELS, since its cost grows with the area it solves."""
+    from pymatting import estimate_alpha_cf  # imported here: numba compiles it on first use
+
+    region = bounding_region(reach, 0.0, pad=4)
+    crop = (slice(region.y0, region.y1), slice(region.x0, region.x1))
+    trimap = np.where(inside[crop], 1.0, np.where(reach[crop], 0.5, 0.0))
+    img = image[crop].astype(np.float64) / 255.0
+    ch, cw = trimap.shape
+    scale = min(1.0, (MATTING_MAX_PIXELS / (cw * ch)) ** 0.5)
+    if scale < 1.0:
+        size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    alpha = estimate_alpha_cf(img, trimap)
+    if scale < 1.0:
+        alpha = cv2.resize(alpha, (cw, ch), interpolation=cv2.INTER_CUBIC)
+    out = np.zeros(inside.shape, np.float32)
+    out[crop] = alpha
+    return out
+
+
+def compose(image: np.ndarray, alpha: np.ndarray, output: str, background: tuple[int, int, int] | None) -> np.ndarray:
+    """The response image: "mask" → grey alpha; "rgba" → photo + alpha, or flattened on `background`."""
+    a8 = np.round(alpha * 255).astype(np.uint8)
+    if output == "mask":
+        return a8
+    if background is not None:
+        a = alpha[..., None]
+        return np.round(image * a + np.array(background, np.float32) * (1 - a)).astype(np.uint8)
+    return np.dstack([image, a8])
+
+
+Infer = Callable[[np.ndarray], Awaitable[np.ndarray]]   # canvas H×W×3 uint8 → 5×H×W probabilities
+Cpu = Callable[..., Awaitable]                           # runs fn(*args) off the event loop
+Stage = Callable[[str], AbstractContextManager]          # times a named stage
+
+
+async def matte(image: np.ndarray, garment: str, *, focus: bool, refine: str, infer: Infer, cpu: Cpu,
+                stage: Stage) -> np.ndarray:
+    """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size."""
+    h, w = image.shape[:2]
+    ww, wh = work_size(w, h, MAX_WORK_PIXELS)
+    with stage("preprocess"):
+        work = image if (ww, wh) == (w, h) else await cpu(cv2.resize, image, (ww, wh), None, 0, 0, cv2.INTER_AREA)
+        canvas, box = await cpu(prepare, work)
+    with stage("infer"):
+        probs = await infer(canvas)
+    with stage("postprocess"):
+        prob = await cpu(lambda: to_photo(garment_probability(probs, garment), box, ww, wh))
+        region = focus_region(prob) if focus else None
+    if region is not None:
+        with stage("preprocess"):
+            canvas, box = await cpu(prepare, work[region.y0:region.y1, region.x0:region.x1])
+        with stage("infer"):
+            probs = await infer(canvas)
+        with stage("postprocess"):
+            prob = await cpu(lambda: merge_focus(prob, to_photo(garment_probability(probs, garment), box,
+                                                                region.x1 - region.x0, region.y1 - region.y0), region))
+    with stage("postprocess"):
+        alpha = await cpu(refine_edges, work, prob, refine)
+        if (ww, wh) != (w, h):
+            alpha = await cpu(lambda: np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1))
+    return alpha
+
+
+def crop_region(alpha: np.ndarray) -> Region | None:
+    return bounding_region(alpha > 0, CROP_MARGIN, pad=4)

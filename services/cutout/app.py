@@ -1,0 +1,73 @@
+"""POST /v1/cutout: a garment's matte and transparent PNG, as the API contract says.
+
+    uvicorn services.cutout.app:app --port 8081
+"""
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, model_validator
+
+from fashionpixel.cutout import compose, crop_region, matte
+from services.common.app import create_app, run_cpu, timings
+from services.common.forms import openapi_body, read_photo_request
+from services.common.imaging import encode_png
+
+MODEL = "cutout"
+
+
+class CutoutParams(BaseModel):
+    """`focus` and `refine` go beyond the contract; their defaults come from docs/models/cutout.md."""
+    garment: Literal["all", "top", "bottom", "dress", "shoes"] = Field(
+        "all", description="top, bottom, dress, shoes, or all: their union")
+    format: Literal["rgba", "mask"] = Field("rgba", description="rgba: photo + alpha PNG; mask: 8-bit grey PNG")
+    crop: bool = Field(False, description="crop to the garment's bounding box plus a small margin")
+    bg: str | None = Field(None, pattern=r"^#?[0-9a-fA-F]{6}$",
+                           description="hex colour (e.g. #ffffff): flatten onto it instead of transparency")
+    focus: bool = Field(True, description="second pass on a crop around the garment at higher resolution")
+    refine: Literal["none", "guided", "matting"] = Field(
+        "guided", description="edge refinement: guided filter, closed-form alpha matting, or none")
+
+    @model_validator(mode="after")
+    def _bg_needs_rgba(self):
+        if self.bg is not None and self.format != "rgba":
+            raise ValueError("bg applies to format=rgba only")
+        return self
+
+    def background(self) -> tuple[int, int, int] | None:
+        if self.bg is None:
+            return None
+        h = self.bg.lstrip("#")
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+router = APIRouter()
+
+
+@router.post("/cutout", tags=["cutout"], responses={200: {"content": {"image/png": {}}}},
+             openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams))
+async def cutout(request: Request):
+    """Cut a garment group out of a photo. Headers: `X-Garment-Fraction` (share of the photo's pixels
+    in the matte) and, with `crop`, `X-Crop-Box` (`x,y,width,height` in the photo)."""
+    t = timings(request)
+    params, image = await read_photo_request(request, CutoutParams)
+    triton = request.app.state.triton
+
+    async def infer(canvas):
+        return (await triton.infer(MODEL, {"image": canvas[None]}, ["garment"]))["garment"][0]
+
+    alpha = await matte(image, params.garment, focus=params.focus, refine=params.refine, infer=infer,
+                        cpu=lambda fn, *a: run_cpu(request, fn, *a), stage=t.stage)
+    headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"}
+    with t.stage("encode"):
+        out = await run_cpu(request, compose, image, alpha, params.format, params.background())
+        region = crop_region(alpha) if params.crop else None
+        if region is not None:  # nothing found: the whole (empty) image rather than an error
+            out = out[region.y0:region.y1, region.x0:region.x1]
+            headers["X-Crop-Box"] = f"{region.x0},{region.y0},{region.x1 - region.x0},{region.y1 - region.y0}"
+        body = await run_cpu(request, encode_png, out)
+    return Response(body, media_type="image/png", headers=headers)
+
+
+app = create_app("cutout", "Fashion Pixel cutout", [MODEL], router,
+                 "Garment mattes and transparent PNGs per garment group (top, bottom, dress, shoes, all).")

@@ -1,0 +1,134 @@
+"""The cutout service against the API contract, with a real Triton behind it."""
+import io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.images import assert_problem, bad_uploads, encode, synthetic_photo
+
+pytestmark = pytest.mark.slow
+
+GROUPS = ("top", "bottom", "dress", "shoes")
+
+
+@pytest.fixture(scope="module")
+def cut(stack):
+    with httpx.Client(base_url=stack.service_url("cutout"), timeout=120) as client:
+        yield client
+
+
+def post(client, image: bytes, params=None, **kw):
+    return client.post("/v1/cutout", params=params, files={"image": ("p.png", image, "image/png")}, **kw)
+
+
+def png(r) -> Image.Image:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(r.content))
+
+
+def test_rgba_default_is_the_photo_with_a_garment_alpha(cut, photo):
+    img = png(post(cut, encode(photo, "PNG")))
+    assert img.mode == "RGBA" and img.size == (photo.shape[1], photo.shape[0])
+    rgba = np.asarray(img)
+    assert np.array_equal(rgba[..., :3], photo)  # colours untouched, only alpha added
+    alpha = rgba[..., 3]
+    assert 0.05 < (alpha > 127).mean() < 0.6   # a dressed person: some of the photo, not all of it
+    assert (alpha == 0).mean() > 0.3
+
+
+def test_mask_format_is_the_alpha(cut, photo):
+    data = encode(photo, "PNG")
+    mask = png(post(cut, data, {"format": "mask"}))
+    assert mask.mode == "L" and mask.size == (photo.shape[1], photo.shape[0])
+    rgba = np.asarray(png(post(cut, data)))
+    assert np.array_equal(np.asarray(mask), rgba[..., 3])
+
+
+def test_refinements_soften_only_the_edges(cut, photo):
+    data = encode(photo, "PNG")
+    hard = np.asarray(png(post(cut, data, {"format": "mask", "refine": "none"})))
+    assert set(np.unique(hard)) <= {0, 255}
+    for method in ("guided", "matting"):
+        soft = np.asarray(png(post(cut, data, {"format": "mask", "refine": method})))
+        assert ((soft > 0) & (soft < 255)).any(), method               # soft alpha exists
+        assert (np.abs(soft.astype(int) - hard) > 127).mean() < 0.05, method  # but the shape is kept
+
+
+def test_each_group_lies_inside_all(cut, photo):
+    data = encode(photo, "PNG")
+    plain = {"format": "mask", "refine": "none", "focus": "false"}
+    union = np.asarray(png(post(cut, data, plain | {"garment": "all"}))) > 0
+    found = 0
+    for g in GROUPS:
+        r = post(cut, data, plain | {"garment": g})
+        group = np.asarray(png(r)) > 0
+        assert float(r.headers["x-garment-fraction"]) == pytest.approx(group.mean(), abs=1e-3)
+        assert (group & ~union).sum() == 0, g   # P(group) ≤ 1 − P(none) = P(any garment)
+        found += group.any()
+    assert found >= 1
+
+
+def test_focus_pass_changes_the_matte_a_little(cut, photo):
+    data = encode(photo, "PNG")
+    masks = [np.asarray(png(post(cut, data, {"format": "mask", "refine": "none", "focus": f, "garment": "shoes"})))
+             for f in ("false", "true")]
+    assert masks[0].shape == masks[1].shape
+    assert (masks[0] != masks[1]).mean() < 0.05
+
+
+def test_crop_is_the_garment_box(cut, photo):
+    data = encode(photo, "PNG")
+    full = np.asarray(png(post(cut, data, {"format": "mask"})))
+    r = post(cut, data, {"format": "mask", "crop": "true"})
+    cropped = np.asarray(png(r))
+    x, y, w, h = map(int, r.headers["x-crop-box"].split(","))
+    assert cropped.shape == (h, w)
+    assert w < photo.shape[1] or h < photo.shape[0]
+    assert np.array_equal(cropped, full[y:y + h, x:x + w])
+    outside = full.copy()
+    outside[y:y + h, x:x + w] = 0
+    assert not outside.any()               # nothing of the garment was cut away
+    ys, xs = np.nonzero(full)
+    assert x <= xs.min() and y <= ys.min()  # and the margin is small
+    assert xs.min() - x <= 0.05 * max(photo.shape) + 4
+
+
+def test_bg_flattens_onto_the_colour(cut, photo):
+    data = encode(photo, "PNG")
+    alpha = np.asarray(png(post(cut, data, {"format": "mask"})))
+    img = png(post(cut, data, {"bg": "#00ff00"}))
+    assert img.mode == "RGB" and img.size == (photo.shape[1], photo.shape[0])
+    rgb = np.asarray(img)
+    assert (rgb[alpha == 0] == [0, 255, 0]).all()
+    assert np.array_equal(rgb[alpha == 255], photo[alpha == 255])
+
+
+@pytest.mark.parametrize("w,h", [(640, 360), (48, 64), (1200, 1800)])
+def test_sizes(cut, w, h):
+    img = png(post(cut, encode(synthetic_photo(w, h), "PNG")))
+    assert img.size == (w, h) and img.mode == "RGBA"
+
+
+@pytest.mark.parametrize("name,data,status", bad_uploads())
+def test_bad_images(cut, name, data, status):
+    assert_problem(post(cut, data), status)
+    assert cut.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("params", [{"garment": "hat"}, {"format": "jpeg"}, {"crop": "maybe"}, {"bg": "#12345g"},
+                                    {"bg": "red"}, {"bg": "#ffffff", "format": "mask"}, {"refine": "magic"},
+                                    {"focus": "2"}])
+def test_bad_parameters(cut, photo, params):
+    assert assert_problem(post(cut, encode(photo), params), 422)["errors"]
+
+
+def test_health_metrics_and_openapi(cut, photo):
+    assert cut.get("/healthz").status_code == 200
+    assert cut.get("/readyz").json()["ready"] is True
+    post(cut, encode(photo))
+    assert 'route="/v1/cutout",service="cutout",status="200"' in cut.get("/metrics").text
+    schema = cut.get("/openapi.json").json()["paths"]["/v1/cutout"]["post"]["requestBody"]["content"]
+    assert {"image", "garment", "format", "crop", "bg"} <= set(schema["multipart/form-data"]["schema"]["properties"])

@@ -1,0 +1,178 @@
+"""Evaluate the exported cutout model on the CCP validation photos at full size, through exactly the
+service's pipeline (fashionpixel.cutout.matte), for each focus/refinement variant.
+
+    python -m training.evaluate_cutout [--model model_repository/cutout/1/model.onnx] \
+        [--variants first first+guided focus+guided focus+matting ...] [--limit N] [--json F] [--pictures F]
+
+Per garment group (all, top, bottom, dress, shoes): Dice of the matte (alpha ≥ 0.5) against CCP's
+labels — pooled over all pixels, and the median/mean per photo over photos where the group is
+present in the labels — and the boundary F-score (boundary pixels within 2 px count as matched).
+Also ms per photo of each variant for `all` (network runs included) and a threshold sweep of the first pass.
+"""
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from fashionpixel import cutout
+from fashionpixel.cutout import GARMENTS
+from fashionpixel.labels import GARMENT_CLASSES
+from training.datasets import ccp_samples, read_garments, read_image
+
+VARIANTS = {  # name → (focus, refine)
+    "first": (False, "none"),
+    "first+guided": (False, "guided"),
+    "first+matting": (False, "matting"),
+    "focus": (True, "none"),
+    "focus+guided": (True, "guided"),
+    "focus+matting": (True, "matting"),
+}
+BOUNDARY_TOLERANCE = 2  # px
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def truth_mask(groups: np.ndarray, garment: str) -> np.ndarray:
+    return groups > 0 if garment == "all" else groups == GARMENT_CLASSES.index(garment)
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    return (m - cv2.erode(m, np.ones((3, 3), np.uint8))).astype(bool)
+
+
+def boundary_counts(pred: np.ndarray, true: np.ndarray) -> tuple[int, int, int, int]:
+    """(matched predicted boundary px, predicted boundary px, matched true boundary px, true boundary px)."""
+    bp, bt = boundary(pred), boundary(true)
+    k = np.ones((2 * BOUNDARY_TOLERANCE + 1,) * 2, np.uint8)
+    near_t = cv2.dilate(bt.astype(np.uint8), k).astype(bool)
+    near_p = cv2.dilate(bp.astype(np.uint8), k).astype(bool)
+    return int((bp & near_t).sum()), int(bp.sum()), int((bt & near_p).sum()), int(bt.sum())
+
+
+class Tally:
+    def __init__(self):
+        self.inter = self.total = 0
+        self.per_photo: list[float] = []
+        self.bf = np.zeros(4, np.int64)
+
+    def add(self, pred: np.ndarray, true: np.ndarray) -> None:
+        inter, total = int((pred & true).sum()), int(pred.sum() + true.sum())
+        self.inter += inter
+        self.total += total
+        if true.any():
+            self.per_photo.append(2 * inter / total)
+        self.bf += boundary_counts(pred, true)
+
+    def summary(self) -> dict:
+        precision = self.bf[0] / max(self.bf[1], 1)
+        recall = self.bf[2] / max(self.bf[3], 1)
+        return {"dice": 2 * self.inter / max(self.total, 1),
+                "median_dice": float(np.median(self.per_photo)) if self.per_photo else None,
+                "mean_dice": float(np.mean(self.per_photo)) if self.per_photo else None,
+                "photos": len(self.per_photo),
+                "boundary_f": float(2 * precision * recall / max(precision + recall, 1e-9))}
+
+
+async def _cpu(fn, *args):
+    return fn(*args)
+
+
+def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None) -> dict:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    memo: dict[bytes, np.ndarray] = {}
+
+    async def infer(canvas):
+        key = hashlib.md5(canvas.tobytes()).digest()
+        memo[key] = session.run(["garment"], {"image": canvas[None]})[0][0]
+        return memo[key]
+
+    async def infer_memo(canvas):  # the groups reuse what the timed "all" run of the photo computed
+        key = hashlib.md5(canvas.tobytes()).digest()
+        return memo[key] if key in memo else await infer(canvas)
+
+    samples = [s for s in ccp_samples() if s.split == "val"][:limit]
+    tallies = {v: {g: Tally() for g in GARMENTS} for v in variants}
+    sweep = {t: Tally() for t in SWEEP}
+    ms = {v: 0.0 for v in variants}
+    shown = []
+    for n, s in enumerate(samples):
+        image, groups = read_image(s), read_garments(s)
+        for v in variants:
+            focus, refine = VARIANTS[v]
+            for g in GARMENTS:
+                start = time.perf_counter()
+                alpha = asyncio.run(cutout.matte(image, g, focus=focus, refine=refine, cpu=_cpu,
+                                                 infer=infer if g == "all" else infer_memo,
+                                                 stage=lambda _: contextlib.nullcontext()))
+                if g == "all":
+                    ms[v] += (time.perf_counter() - start) * 1000
+                    if v == variants[-1] and len(shown) < 6:
+                        shown.append((image, alpha))
+                tallies[v][g].add(alpha >= 0.5, truth_mask(groups, g))
+        canvas, box = cutout.prepare(image)
+        prob = cutout.to_photo(cutout.garment_probability(asyncio.run(infer(canvas)), "all"), box,
+                               image.shape[1], image.shape[0])
+        for t in SWEEP:
+            sweep[t].add(prob >= t, groups > 0)
+        memo.clear()
+        if (n + 1) % 20 == 0:
+            print(f"{n + 1}/{len(samples)} photos", flush=True)
+    if pictures:
+        checkerboard_grid(shown, pictures)
+    return {"model": str(model), "photos": len(samples),
+            "variants": {v: {g: t.summary() for g, t in tallies[v].items()} | {"ms": ms[v] / max(len(samples), 1)}
+                         for v in variants},
+            "threshold_sweep_first_pass_all": {str(t): sweep[t].summary()["dice"] for t in SWEEP}}
+
+
+def checkerboard_grid(cases: list[tuple[np.ndarray, np.ndarray]], path: Path, height: int = 300) -> None:
+    """Photo | cutout on a checkerboard, side by side, for the model card."""
+    tiles = []
+    for image, alpha in cases:
+        h, w = alpha.shape
+        yy, xx = np.mgrid[:h, :w]
+        board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 255, 200).astype(np.float32)
+        cut = image * alpha[..., None] + board * (1 - alpha[..., None])
+        pair = np.hstack([image, cut.astype(np.uint8)])
+        tiles.append(cv2.resize(pair, (pair.shape[1] * height // pair.shape[0], height), interpolation=cv2.INTER_AREA))
+    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles) - 1, 2)]
+    width = max(r.shape[1] for r in rows)
+    grid = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=Path("model_repository/cutout/1/model.onnx"))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
+    args = ap.parse_args()
+    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures)
+    print(f"{'variant':<15} {'group':<7} {'dice':>6} {'median':>7} {'BF':>6}")
+    for v, groups in report["variants"].items():
+        for g in GARMENTS:
+            r = groups[g]
+            med = f"{r['median_dice']:.4f}" if r["median_dice"] is not None else "-"
+            print(f"{v:<15} {g:<7} {r['dice']:.4f} {med:>7} {r['boundary_f']:.4f}")
+        print(f"{v:<15} ms/photo (all) {groups['ms']:.0f}")
+    print("threshold sweep (first pass, all):", report["threshold_sweep_first_pass_all"])
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

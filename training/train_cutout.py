@@ -1,0 +1,89 @@
+"""Train the cutout network (garment groups: none, top, bottom, dress, shoes) on CCP's fine labels.
+
+    python -m training.train_cutout --out runs/cutout --init runs/segmentation/best.pt --steps 1400
+
+The network is the segmentation architecture with one 5-class head. It sees the photo both whole
+(the service's first pass: the photo letterboxed into the 256×384 canvas) and zoomed up to 2.3×
+(the second "focus" pass on a crop around the garment), so training crops 256×384 windows out of a
+1.5× larger canvas at random scales. `--init` starts from a segmentation checkpoint (all but the
+heads): the same photos taught it people and clothes already. Resumable like every training command.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fashionpixel.labels import GARMENT_CLASSES
+from fashionpixel.segmentation import CANVAS_H, CANVAS_W
+from training import loop
+from training.augment import augmented_batch
+from training.datasets import build_cache, ccp_samples
+from training.losses import dice_loss
+from training.metrics import confusion, summarize
+from training.models.blocks import to_tensor
+from training.models.segmentation import SegNet
+
+ZOOM = 1.5  # the training canvas is this much larger than the network's input
+CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
+
+
+def garment_net() -> SegNet:
+    return SegNet(heads={"garment": len(GARMENT_CLASSES)})
+
+
+@torch.no_grad()
+def validate(net: SegNet, data) -> dict:
+    """First-pass metrics at the network canvas: Dice of the union ("all") and group IoUs."""
+    cm = np.zeros((5, 5), np.int64)
+    inter = total = 0
+    for s in range(0, len(data["images"]), 16):
+        (logits,) = net(to_tensor(data["images"][s:s + 16]))
+        pred, true = logits.argmax(1).numpy(), data["garment"][s:s + 16]
+        cm += confusion(pred, true, 5)
+        inter += np.logical_and(pred > 0, true > 0).sum()
+        total += (pred > 0).sum() + (true > 0).sum()
+    m = summarize(cm, GARMENT_CLASSES)
+    return {"all_dice": float(2 * inter / max(total, 1)), "garment_miou": m["mean_iou"]}
+
+
+def main():
+    ap = loop.arguments(__doc__, "runs/cutout", steps=1400, batch=8)
+    ap.add_argument("--init", type=Path, help="segmentation checkpoint to start from (its heads are dropped)")
+    ap.add_argument("--scale", type=float, nargs=2, default=(0.55, 1.55), help="zoom range on the large canvas")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ccp = ccp_samples()[:args.limit]
+    big_w, big_h = round(CANVAS_W * ZOOM), round(CANVAS_H * ZOOM)
+    train = build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")
+    val = build_cache([s for s in ccp if s.split == "val"], CANVAS_W, CANVAS_H, kind="garment")
+    print(f"train images {len(train['images'])}, ccp val images {len(val['images'])}", flush=True)
+
+    torch.manual_seed(args.seed)
+    net = garment_net()
+    if args.init and not (args.out / "last.pt").exists():
+        state = {k: v for k, v in torch.load(args.init, weights_only=False)["model"].items() if "_head." not in k}
+        missing = net.load_state_dict(state, strict=False).missing_keys
+        print(f"initialised from {args.init} (new: {', '.join(missing)})", flush=True)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+
+    def loss_fn(rng):
+        images, (labels,) = augmented_batch(rng, train, args.batch, (CANVAS_W, CANVAS_H), ("garment",),
+                                            scale=tuple(args.scale))
+        x, y = to_tensor(images), torch.from_numpy(labels).long()
+        (logits,) = net(x)
+        # the union matters most to the product ("all" is the default cutout): a binary Dice on it too
+        p_any = 1 - logits.softmax(1)[:, 0]
+        t_any = (y > 0).float()
+        any_dice = 1 - (2 * (p_any * t_any).sum() + 1) / (p_any.sum() + t_any.sum() + 1)
+        return F.cross_entropy(logits, y, weight=CLASS_WEIGHTS) + 0.5 * dice_loss(logits, y) + 0.5 * any_dice
+
+    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
+               validate=lambda: validate(net, val), score="all_dice", val_every=args.val_every, seed=args.seed,
+               args=vars(args) | {"out": str(args.out)})
+
+
+if __name__ == "__main__":
+    main()
