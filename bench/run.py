@@ -36,6 +36,9 @@ ENDPOINTS = [
     ("segment fashion, post-processing off", "segmentation", "/v1/segment", {"crf": "false", "min_region": "0", "superpixels": "false"}),
     ("segment fashion, defaults", "segmentation", "/v1/segment", {}),
     ("segment person, defaults", "segmentation", "/v1/segment", {"task": "person"}),
+    ("cutout all, defaults (focus + guided filter)", "cutout", "/v1/cutout", {}),
+    ("cutout all, first pass only, no refinement", "cutout", "/v1/cutout", {"focus": "false", "refine": "none"}),
+    ("skin from a photo", "skin-generation", "/v1/skin", {}),
     ("pose", "pose-transfer", "/v1/pose", {}),
 ]
 
@@ -113,7 +116,7 @@ def main():
                       f"{r['rps']:6.1f} req/s  errors {r['errors']}  stages {r['stages']}", flush=True)
     finally:
         stack.stop()
-    floors = {m: onnx_floor(m) for m in ("segmentation", "pose")}
+    floors = {m: onnx_floor(m) for m in ("segmentation", "cutout", "skin", "pose")}
     write_report(args.out, rows, floors, args.seconds)
     print(f"wrote {args.out}")
 

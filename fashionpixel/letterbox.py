@@ -42,3 +42,14 @@ def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolatio
     if resized.ndim == 2:
         resized = resized[:, :, None]
     return resized.transpose(2, 0, 1)
+
+
+def points_to_canvas(points: np.ndarray, box: Box, photo_width: int) -> np.ndarray:
+    """N×2+ photo-pixel points (x, y, …) → canvas pixels; points with a negative coordinate stay -1."""
+    out = np.asarray(points, np.float32).copy()
+    ok = (out[:, 0] >= 0) & (out[:, 1] >= 0)
+    scale = box.w / photo_width
+    out[ok, 0] = out[ok, 0] * scale + box.x
+    out[ok, 1] = out[ok, 1] * scale + box.y
+    out[~ok, :2] = -1
+    return out

@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -100,24 +101,31 @@ def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg") -> dict[str, np.ndarray]:
-    """Letterboxed images and label maps of `samples`, cached as one .npz per (kind, set, size, split).
-
-    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only)."""
+def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """`make()`'s arrays for `samples`, saved once as .cache/<prefix>_<hash of the names>.npz, read back after."""
     key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s in samples).encode()).hexdigest()[:10]
-    path = CACHE_DIR / f"{kind}_{width}x{height}_{key}.npz"
+    path = CACHE_DIR / f"{prefix}_{key}.npz"
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    columns: dict[str, list[np.ndarray]] = {"images": []}
-    for s in samples:
-        columns["images"].append(letterbox(read_image(s), width, height)[0])
-        for name, labels in LABELS[kind](s).items():
-            columns.setdefault(name, []).append(_fit_labels(labels, width, height))
-    data = {k: np.stack(v) for k, v in columns.items()}
+    data = make()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
     return data
+
+
+def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg") -> dict[str, np.ndarray]:
+    """Letterboxed images and label maps of `samples`, cached per (kind, set, size, split).
+
+    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only)."""
+    def make():
+        columns: dict[str, list[np.ndarray]] = {"images": []}
+        for s in samples:
+            columns["images"].append(letterbox(read_image(s), width, height)[0])
+            for name, labels in LABELS[kind](s).items():
+                columns.setdefault(name, []).append(_fit_labels(labels, width, height))
+        return {k: np.stack(v) for k, v in columns.items()}
+    return cached(f"{kind}_{width}x{height}", samples, make)
 
 
 def parse_keypoint_csv(path: Path) -> dict[str, np.ndarray]:

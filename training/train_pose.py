@@ -5,17 +5,16 @@
 Resumable (re-run the same command). Mirroring swaps the person's left and right keypoints, so a
 flipped photo keeps correct labels. Keeps the best validation PCK@0.1 as <out>/best.pt.
 """
-import hashlib
 
 import numpy as np
 import torch
 
 from fashionpixel.keypoints import CANVAS_H, CANVAS_W, SCORE_THRESHOLD
-from fashionpixel.letterbox import letterbox
+from fashionpixel.letterbox import letterbox, points_to_canvas
 from fashionpixel.pose import FLIP_INDEX, decode_heatmaps
 from training import loop
 from training.augment import photometric, random_affine, warp_image
-from training.datasets import CACHE_DIR, keypoint_samples, read_image
+from training.datasets import cached, keypoint_samples, read_image
 from training.metrics import pck
 from training.models.blocks import to_tensor
 from training.models.pose import STRIDE, PoseNet
@@ -26,25 +25,15 @@ SIGMA = 1.5  # heatmap Gaussian, in heatmap cells
 
 def build_cache(samples) -> dict[str, np.ndarray]:
     """Letterboxed images and keypoints in canvas pixels (-1 = missing), cached in .cache/."""
-    key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s, _ in samples).encode()).hexdigest()[:10]
-    path = CACHE_DIR / f"pose_{WIDTH}x{HEIGHT}_{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    images, points = [], []
-    for s, k in samples:
-        photo = read_image(s)
-        img, box = letterbox(photo, WIDTH, HEIGHT)
-        scale = box.w / photo.shape[1]
-        kk = k.copy()
-        ok = kk[:, 0] >= 0
-        kk[ok] = kk[ok] * scale + (box.x, box.y)
-        images.append(img)
-        points.append(kk)
-    data = {"images": np.stack(images), "keypoints": np.stack(points).astype(np.float32)}
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **data)
-    return data
+    def make():
+        images, points = [], []
+        for s, k in samples:
+            photo = read_image(s)
+            img, box = letterbox(photo, WIDTH, HEIGHT)
+            images.append(img)
+            points.append(points_to_canvas(k, box, photo.shape[1]))
+        return {"images": np.stack(images), "keypoints": np.stack(points).astype(np.float32)}
+    return cached(f"pose_{WIDTH}x{HEIGHT}", [s for s, _ in samples], make)
 
 
 def heatmaps(keypoints: np.ndarray) -> np.ndarray:

@@ -1,0 +1,112 @@
+"""Evaluate skin generation on the validation photos at full size, end to end as the service runs it.
+
+    python -m training.evaluate_skin [--model model_repository/skin/1/model.onnx] [--limit N] [--json F] [--pictures F]
+
+Three settings: `photo` derives everything from the photo with the served segmentation and pose
+models (fashionpixel.skin.regenerate, the service's exact pipeline); `photo_labelled_silhouette` is the
+same output with the labelled person as alpha (the silhouette is the segmentation's job, not the
+generator's); `oracle` is also given the labelled skin region and the teacher keypoints, to separate
+the generator's error from the parsing's and the pose's. The output (RGBA) is flattened on white and compared with the original person on white
+(the labelled person mask): MSE and PSNR on [0, 1] intensities, SSIM (scikit-image, RGB); means over
+photos. Fashionista and CCP validation photos with labels and keypoints.
+"""
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from fashionpixel.skin import SKIN_CLASS, body_skin, person_on_white, regenerate
+from training.datasets import keypoint_samples, read_image, read_labels
+from training.skin_data import grid, labelled
+from training.train_skin import image_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def flatten(rgba: np.ndarray) -> np.ndarray:
+    a = rgba[..., 3:].astype(np.float32) / 255
+    return np.round(rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
+
+
+def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None) -> dict:
+    seg, pose, skin = (session(p, threads) for p in (repository / "segmentation/1/model.onnx",
+                                                        repository / "pose/1/model.onnx", model))
+
+    async def parse(canvas):
+        person, fashion = seg.run(["person", "fashion"], {"image": canvas[None]})
+        return person[0], fashion[0]
+
+    async def heatmaps(canvas):
+        return pose.run(["heatmaps"], {"image": canvas[None]})[0][0]
+
+    async def generate(x):
+        return skin.run(["image"], {"inputs": x[None]})[0][0]
+
+    async def cpu(fn, *args):
+        return fn(*args)
+
+    def run(image, keypoints=None, region=None):
+        return asyncio.run(regenerate(image, keypoints=keypoints, region=region, parse=parse, pose=heatmaps,
+                                      generate=generate, cpu=cpu, stage=lambda _: contextlib.nullcontext()))
+
+    samples = [(s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
+    scores = {"photo": [], "photo_labelled_silhouette": [], "oracle": []}
+    ms, shown = 0.0, []
+    for n, (s, k) in enumerate(samples):
+        image = read_image(s)
+        person_l, fashion_l = read_labels(s)
+        person = person_l.astype(bool)
+        target = person_on_white(image, person)
+        start = time.perf_counter()
+        out = run(image)
+        ms += (time.perf_counter() - start) * 1000
+        scores["photo"].append(image_metrics(flatten(out), target))
+        out[..., 3] = person * 255
+        scores["photo_labelled_silhouette"].append(image_metrics(flatten(out), target))
+        region = body_skin(fashion_l == SKIN_CLASS, person, k)
+        oracle = run(image, keypoints=k, region=region)
+        oracle[..., 3] = person * 255  # judge the generator, not the silhouette
+        scores["oracle"].append(image_metrics(flatten(oracle), target))
+        if pictures and len(shown) < 4 and region.mean() > 0.02:
+            shown.append([image, np.where(region[..., None], 255, image).astype(np.uint8), flatten(oracle), target])
+        if (n + 1) % 40 == 0:
+            print(f"{n + 1}/{len(samples)} photos", flush=True)
+    if pictures and shown:
+        pictures.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(pictures), cv2.cvtColor(grid(shown, height=300), cv2.COLOR_RGB2BGR))
+    report = {"model": str(model), "photos": len(samples), "ms_per_photo_end_to_end": ms / max(len(samples), 1)}
+    for name, rows in scores.items():
+        mse, psnr, ssim = np.mean(rows, axis=0)
+        report[name] = {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
+    return report
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=REPO / "model_repository/skin/1/model.onnx")
+    ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--pictures", type=Path, help="photo | labelled skin region (white) | generated (oracle) | original, 4 photos")
+    args = ap.parse_args()
+    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures)
+    print(json.dumps(report, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
