@@ -23,6 +23,7 @@ REFINEMENTS = ("none", "guided", "matting")
 THRESHOLD = 0.5          # on the garment probability; chosen on validation (docs/models/cutout.md)
 FOCUS_MARGIN = 0.1       # focus crop = garment box + this fraction of its longer side
 FOCUS_MAX_FRACTION = 0.6  # a garment box larger than this fraction of the photo gains nothing from a focus pass
+FOCUS_MAX_ZOOM = 2.0      # the network was trained on zooms up to ~2.3×: the crop is at least 1/2 the photo a side
 MATTING_MAX_PIXELS = 400_000  # matting works on at most this many pixels (its cost grows with the area)
 MAX_WORK_PIXELS = 4_000_000   # larger photos are matted at this size and the alpha scaled up (cubic)
 CROP_MARGIN = 0.02            # `crop`: the garment's box + this fraction of its longer side
@@ -69,8 +70,22 @@ def focus_region(prob: np.ndarray, threshold: float = THRESHOLD) -> Region | Non
     region = bounding_region(prob >= threshold, FOCUS_MARGIN, pad=8)
     if region is None:
         return None
+    h, w = prob.shape
+    region = _at_least(region, round(w / FOCUS_MAX_ZOOM), round(h / FOCUS_MAX_ZOOM), w, h)
     area = (region.x1 - region.x0) * (region.y1 - region.y0)
     return region if area <= FOCUS_MAX_FRACTION * prob.size else None
+
+
+def _at_least(r: Region, min_w: int, min_h: int, w: int, h: int) -> Region:
+    """`r` grown about its centre to at least min_w × min_h, shifted to stay inside w × h."""
+    def span(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
+        if hi - lo >= size:
+            return lo, hi
+        lo = min(max(0, (lo + hi - size) // 2), limit - size)
+        return lo, lo + size
+    x0, x1 = span(r.x0, r.x1, min_w, w)
+    y0, y1 = span(r.y0, r.y1, min_h, h)
+    return Region(x0, y0, x1, y1)
 
 
 def merge_focus(prob: np.ndarray, focus_prob: np.ndarray, region: Region) -> np.ndarray:

@@ -106,3 +106,54 @@ def test_palette_png_pixel_values_are_indices():
     labels = np.arange(7, dtype=np.uint8).repeat(10).reshape(7, 10)
     img = Image.open(io.BytesIO(encode_palette_png(labels, np.zeros((7, 3), np.uint8))))
     assert img.mode == "P" and np.array_equal(np.asarray(img), labels)
+
+
+def test_focus_region_covers_the_garment_without_zooming_too_far():
+    from fashionpixel.cutout import FOCUS_MAX_ZOOM, focus_region
+    prob = np.zeros((600, 400), np.float32)
+    prob[540:580, 180:220] = 0.9                        # shoes: a small blob near the bottom edge
+    r = focus_region(prob)
+    assert r.x0 <= 180 and r.x1 >= 220 and r.y0 <= 540 and r.y1 >= 580
+    assert r.x1 - r.x0 >= 400 / FOCUS_MAX_ZOOM and r.y1 - r.y0 >= 600 / FOCUS_MAX_ZOOM
+    assert 0 <= r.x0 and r.x1 <= 400 and 0 <= r.y0 and r.y1 <= 600   # shifted inside, not clipped smaller
+    prob[:] = 0.9                                        # a garment filling the photo: no second pass
+    assert focus_region(prob) is None
+    assert focus_region(np.zeros((60, 40), np.float32)) is None
+
+
+def test_refine_edges_softens_only_a_band_around_the_boundary():
+    from fashionpixel.cutout import edge_radius, refine_edges
+    image = synthetic_photo(200, 300)
+    prob = np.zeros((300, 200), np.float32)
+    prob[75:150, 67:134] = 1.0                           # the blue top of the synthetic figure
+    hard = refine_edges(image, prob, "none")
+    assert set(np.unique(hard)) == {0.0, 1.0}
+    r = edge_radius(200, 300)
+    for method in ("guided", "matting"):
+        soft = refine_edges(image, prob, method)
+        assert soft.dtype == np.float32 and 0 <= soft.min() and soft.max() <= 1
+        assert ((soft > 0.02) & (soft < 0.98)).any(), method
+        far = np.ones_like(prob, bool)
+        far[75 - r - 1:150 + r + 1, 67 - r - 1:134 + r + 1] = False
+        assert not soft[far].any(), method               # nothing appears far from the garment
+        assert (soft[75 + r + 1:150 - r - 1, 67 + r + 1:134 - r - 1] == 1).all(), method
+
+
+def test_compose_outputs():
+    from fashionpixel.cutout import compose
+    image = synthetic_photo(40, 60)
+    alpha = np.zeros((60, 40), np.float32)
+    alpha[10:20, 10:20] = 1
+    assert compose(image, alpha, "mask", None).max() == 255 and compose(image, alpha, "mask", None).ndim == 2
+    rgba = compose(image, alpha, "rgba", None)
+    assert rgba.shape == (60, 40, 4) and (rgba[..., :3] == image).all()
+    flat = compose(image, alpha, "rgba", (0, 255, 0))
+    assert flat.shape == (60, 40, 3) and (flat[0, 0] == (0, 255, 0)).all() and (flat[15, 15] == image[15, 15]).all()
+
+
+def test_points_to_canvas_keeps_missing_points():
+    from fashionpixel.letterbox import fit_box, points_to_canvas
+    box = fit_box(400, 600, 128, 192)
+    out = points_to_canvas(np.array([[200, 300], [-1, -1], [0, 0]], np.float32), box, 400)
+    assert np.allclose(out[0], (box.x + 200 * box.w / 400, box.y + 300 * box.w / 400))
+    assert (out[1] == -1).all() and np.allclose(out[2], (box.x, box.y))
