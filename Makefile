@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation train-cutout export-cutout evaluate-cutout bench clean
+        evaluate-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
+        bench clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
 	@echo "make test    run the whole test suite"
-	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, pose"
+	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, skin, pose"
 	@echo "make bench  latency/throughput table → docs/benchmarks.md"
 
 $(STAMP): requirements.lock
@@ -57,6 +58,18 @@ export-cutout: setup
 
 evaluate-cutout: setup
 	$(PY) -m training.evaluate_cutout --model model_repository/cutout/1/model.onnx --json docs/models/cutout_validation.json
+
+train-skin: setup
+	$(PY) -m training.train_skin --out runs/skin --steps 1500 --val-every 250
+
+export-skin: setup
+	$(PY) -m export.export_skin --checkpoint runs/skin/best.pt
+
+evaluate-skin: setup
+	$(PY) -m training.evaluate_skin --json docs/models/skin_validation.json
+
+ablate-skin: setup
+	$(PY) -m training.skin_ablations run --steps 300
 
 clean:
 	rm -rf $(VENV) .cache test-artifacts
