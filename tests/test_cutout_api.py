@@ -57,20 +57,20 @@ def test_refinements_soften_only_the_edges(cut, photo):
         assert (np.abs(soft.astype(int) - hard) > 127).mean() < 0.05, method  # but the shape is kept
 
 
-def test_each_group_lies_inside_all(cut, photo):
+def test_groups_and_all_agree(cut, photo):
     data = encode(photo, "PNG")
     plain = {"format": "mask", "refine": "none", "focus": "false"}
     union = np.asarray(png(post(cut, data, plain | {"garment": "all"}))) > 0
-    found = 0
+    groups = np.zeros_like(union)
     for g in GROUPS:
         r = post(cut, data, plain | {"garment": g})
         group = np.asarray(png(r)) > 0
         assert float(r.headers["x-garment-fraction"]) == pytest.approx(group.mean(), abs=1e-3)
-        # P(group) ≤ 1 − P(none) = P(any garment); `all` is cut at a higher threshold (0.7 vs 0.5), so a
-        # group may reach a little beyond it, but not much
-        assert (group & ~union).sum() <= 0.1 * max(group.sum(), 1), g
-        found += group.any()
-    assert found >= 1
+        # P(group) ≤ 1 − P(none) = P(any garment), but `all` is cut at 0.7 and a group at 0.5, so a
+        # group's uncertain rim may reach beyond `all`: only its rim
+        assert (group & ~union).sum() <= 0.25 * max(group.sum(), 1), g
+        groups |= group
+    assert (groups & union).sum() / (groups | union).sum() > 0.6   # the groups make up the union
 
 
 def test_focus_pass_changes_the_matte_a_little(cut, photo):
