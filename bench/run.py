@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 
+from export.onnxruntime_session import onnx_session
 from runtime.stack import Ports, Stack
 from tests.images import encode
 
@@ -81,9 +81,7 @@ async def load(url: str, query: dict, body: bytes, clients: int, seconds: float)
 
 def onnx_floor(model: str, runs: int = 30) -> float:
     path = REPO / "model_repository" / model / "1" / "model.onnx"
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(path, threads=2)
     inp = session.get_inputs()[0]
     x = np.random.default_rng(0).integers(0, 255, [1, *inp.shape[1:]], dtype=np.uint8)
     session.run(None, {inp.name: x})

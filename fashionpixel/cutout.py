@@ -6,17 +6,16 @@ garment, so a small garment is seen at up to ~2× the resolution. Then the edges
 the validation-chosen threshold, softened by a guided filter or closed-form alpha matting in a band
 around its boundary, so hair-thin gaps and soft edges become soft alpha.
 """
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import cv2
 import numpy as np
 
 from fashionpixel.labels import GARMENT_CLASSES
-from fashionpixel.letterbox import Box, letterbox, unletterbox
+from fashionpixel.letterbox import Box, unletterbox
 from fashionpixel.refine import work_size
-from fashionpixel.segmentation import CANVAS_H, CANVAS_W
+from fashionpixel.segmentation import prepare  # the same 256×384 canvas as segmentation
+from fashionpixel.stages import Cpu, Infer, Stage
 
 GARMENTS = ("all", "top", "bottom", "dress", "shoes")
 REFINEMENTS = ("none", "guided", "matting")
@@ -39,10 +38,6 @@ class Region:
     y0: int
     x1: int
     y1: int
-
-
-def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
-    return letterbox(image, CANVAS_W, CANVAS_H)
 
 
 def garment_probability(probs: np.ndarray, garment: str) -> np.ndarray:
@@ -161,14 +156,10 @@ def compose(image: np.ndarray, alpha: np.ndarray, output: str, background: tuple
     return np.dstack([image, a8])
 
 
-Infer = Callable[[np.ndarray], Awaitable[np.ndarray]]   # canvas H×W×3 uint8 → 5×H×W probabilities
-Cpu = Callable[..., Awaitable]                           # runs fn(*args) off the event loop
-Stage = Callable[[str], AbstractContextManager]          # times a named stage
-
-
 async def matte(image: np.ndarray, garment: str, *, focus: bool, refine: str, infer: Infer, cpu: Cpu,
                 stage: Stage) -> np.ndarray:
-    """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size."""
+    """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size.
+    infer(canvas H×W×3 uint8) → 5×H×W group probabilities."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
     with stage("preprocess"):

@@ -10,8 +10,6 @@ The generator sees them letterboxed (white padding) into CANVAS_W×CANVAS_H; its
 back into the photo inside the skin region only, so nothing else of the photo changes.
 """
 import asyncio
-from contextlib import AbstractContextManager
-from typing import Awaitable, Callable
 
 import cv2
 import numpy as np
@@ -21,6 +19,7 @@ from fashionpixel import segmentation
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.letterbox import Box, letterbox, points_to_canvas
 from fashionpixel.pose import draw_pose
+from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = 128, 192
 WHITE = 255
@@ -82,11 +81,6 @@ def paste(image: np.ndarray, generated: np.ndarray, box: Box, region: np.ndarray
     up = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC)
     rgb = np.where(region[..., None], up, image)
     return np.dstack([rgb, (person | region).astype(np.uint8) * 255])
-
-
-Infer = Callable[[np.ndarray], Awaitable]   # one network on one canvas
-Cpu = Callable[..., Awaitable]              # runs fn(*args) off the event loop
-Stage = Callable[[str], AbstractContextManager]
 
 
 async def regenerate(image: np.ndarray, *, keypoints: np.ndarray | None, region: np.ndarray | None,

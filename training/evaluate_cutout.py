@@ -19,8 +19,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from export.onnxruntime_session import onnx_session
 from fashionpixel import cutout
 from fashionpixel.cutout import GARMENTS
 from fashionpixel.labels import GARMENT_CLASSES
@@ -86,9 +86,7 @@ async def _cpu(fn, *args):
 
 
 def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None) -> dict:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(model, threads)
 
     memo: dict[bytes, np.ndarray] = {}
 

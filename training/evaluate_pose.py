@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from export.onnxruntime_session import onnx_session
 from fashionpixel.keypoints import SCORE_THRESHOLD, keypoints_from_heatmaps, prepare
 from fashionpixel.pose import KEYPOINTS
 from training.datasets import keypoint_samples, read_image
@@ -42,7 +42,7 @@ def picture(cases: list[tuple], path: Path) -> None:
 
 def evaluate(model: Path, limit: int | None = None, flip: bool = False,
              thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5), pictures: Path | None = None) -> dict:
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    session = onnx_session(model)
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]
     preds, truths, ms = [], [], 0.0
     for sample, truth in samples:

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
@@ -48,9 +48,7 @@ def picture(rows: list[tuple], path: Path) -> None:
 
 def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
              pictures: Path | None = None) -> dict:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(model, threads)
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
     samples = [s for s in samples if s.split == "val"][:limit]
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from export.onnxruntime_session import onnx_session
 from fashionpixel.skin import SKIN_CLASS, body_skin, person_on_white, regenerate
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.skin_data import grid, labelled
@@ -29,19 +29,13 @@ from training.train_skin import image_metrics
 REPO = Path(__file__).resolve().parent.parent
 
 
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def flatten(rgba: np.ndarray) -> np.ndarray:
     a = rgba[..., 3:].astype(np.float32) / 255
     return np.round(rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
 
 
 def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None) -> dict:
-    seg, pose, skin = (session(p, threads) for p in (repository / "segmentation/1/model.onnx",
+    seg, pose, skin = (onnx_session(p, threads) for p in (repository / "segmentation/1/model.onnx",
                                                         repository / "pose/1/model.onnx", model))
 
     async def parse(canvas):

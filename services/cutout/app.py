@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from fashionpixel.cutout import compose, crop_region, matte
+from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
 from services.common.app import create_app, run_cpu, timings
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_png
@@ -18,14 +18,14 @@ MODEL = "cutout"
 
 class CutoutParams(BaseModel):
     """`focus` and `refine` go beyond the contract; their defaults come from docs/models/cutout.md."""
-    garment: Literal["all", "top", "bottom", "dress", "shoes"] = Field(
+    garment: Literal[GARMENTS] = Field(
         "all", description="top, bottom, dress, shoes, or all: their union")
     format: Literal["rgba", "mask"] = Field("rgba", description="rgba: photo + alpha PNG; mask: 8-bit grey PNG")
     crop: bool = Field(False, description="crop to the garment's bounding box plus a small margin")
     bg: str | None = Field(None, pattern=r"^#?[0-9a-fA-F]{6}$",
                            description="hex colour (e.g. #ffffff): flatten onto it instead of transparency")
     focus: bool = Field(True, description="second pass on a crop around the garment at higher resolution")
-    refine: Literal["none", "guided", "matting"] = Field(
+    refine: Literal[REFINEMENTS] = Field(
         "guided", description="edge refinement: guided filter, closed-form alpha matting, or none")
 
     @model_validator(mode="after")
