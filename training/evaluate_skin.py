@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from fashionpixel.skin import SKIN_CLASS, body_skin, person_on_white, regenerate
+from fashionpixel.skin import SKIN_CLASS, body_skin, network_input, paste, person_on_white, regenerate
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.skin_data import grid, labelled
 from training.train_skin import image_metrics
@@ -51,8 +51,8 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
     async def cpu(fn, *args):
         return fn(*args)
 
-    def run(image, keypoints=None, region=None):
-        return asyncio.run(regenerate(image, keypoints=keypoints, region=region, parse=parse, pose=heatmaps,
+    def run(image):
+        return asyncio.run(regenerate(image, keypoints=None, region=None, parse=parse, pose=heatmaps,
                                       generate=generate, cpu=cpu, stage=lambda _: contextlib.nullcontext()))
 
     samples = [(s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
@@ -69,9 +69,10 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
         scores["photo"].append(image_metrics(flatten(out), target))
         out[..., 3] = person * 255
         scores["photo_labelled_silhouette"].append(image_metrics(flatten(out), target))
+        # oracle: the generator alone on labelled inputs (no segmentation or CRF run a second time)
         region = body_skin(fashion_l == SKIN_CLASS, person, k)
-        oracle = run(image, keypoints=k, region=region)
-        oracle[..., 3] = person * 255  # judge the generator, not the silhouette
+        x, box = network_input(image, person, region, k)
+        oracle = paste(image, skin.run(["image"], {"inputs": x[None]})[0][0], box, region, person)
         scores["oracle"].append(image_metrics(flatten(oracle), target))
         if pictures and len(shown) < 4 and region.mean() > 0.02:
             shown.append([image, np.where(region[..., None], 255, image).astype(np.uint8), flatten(oracle), target])
