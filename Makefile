@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
         evaluate-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
-        bench clean
+        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
 	@echo "make test    run the whole test suite"
-	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, skin, pose"
+	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, skin, pose, pose-transfer"
 	@echo "make bench  latency/throughput table → docs/benchmarks.md"
 
 $(STAMP): requirements.lock
@@ -82,6 +82,16 @@ export-pose: setup
 
 evaluate-pose: setup
 	$(PY) -m training.evaluate_pose --model model_repository/pose/1/model.onnx
+
+train-pose-transfer: setup
+	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1600
+
+export-pose-transfer: setup
+	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer/best.pt
+
+evaluate-pose-transfer: setup
+	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \
+	  --pictures docs/models/img/pose_transfer_examples.png
 
 bench: setup
 	$(PY) -m bench.run

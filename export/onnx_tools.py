@@ -9,24 +9,24 @@ import onnxruntime as ort
 import torch
 
 
-def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
-                input_name: str, output_names: list[str]) -> None:
+def export_onnx(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path,
+                output_names: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    axes = {input_name: {0: "batch"}} | {name: {0: "batch"} for name in output_names}
-    torch.onnx.export(model, (example,), str(path), input_names=[input_name], output_names=output_names,
-                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    axes = {name: {0: "batch"} for name in [*examples, *output_names]}
+    torch.onnx.export(model, tuple(examples.values()), str(path), input_names=list(examples),
+                      output_names=output_names, dynamic_axes=axes, opset_version=17, dynamo=False)
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def parity(model: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
+def parity(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path,
            output_names: list[str], atol: float) -> dict[str, float]:
     """Max absolute difference per output between PyTorch and ONNX Runtime; raises above `atol`."""
     with torch.no_grad():
-        expected = model(example)
+        expected = model(*examples.values())
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(output_names, {input_name: example.numpy()})
+    got = session.run(output_names, {name: t.numpy() for name, t in examples.items()})
     diffs = {name: float(np.abs(e.float().numpy() - g.astype(np.float32)).max())
              for name, e, g in zip(output_names, expected, got)}
     worst = max(diffs.values())
@@ -48,10 +48,9 @@ def export_command(doc: str, spec, build: Callable[[], torch.nn.Module], serving
     net = build()
     net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
     model = serving(net).eval()
-    (inp,) = spec.inputs
-    example = torch.randint(0, 256, (2, *inp.dims), dtype=torch.uint8)
+    examples = {t.name: torch.randint(0, 256, (2, *t.dims), dtype=torch.uint8) for t in spec.inputs}
     path = write_configs(spec, args.repository) / str(args.version) / "model.onnx"
     names = [t.name for t in spec.outputs]
-    export_onnx(model, example, path, inp.name, names)
-    diffs = parity(model, example, path, inp.name, names, atol)
+    export_onnx(model, examples, path, names)
+    diffs = parity(model, examples, path, names, atol)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity max |Δ| {diffs} ≤ {atol}")

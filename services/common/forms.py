@@ -3,6 +3,7 @@
 Each endpoint describes its parameters with one pydantic model; this module reads the body with the
 contract's limits, validates the parameters (→ 422) and documents both in the OpenAPI schema.
 """
+import json
 from typing import TypeVar
 
 import numpy as np
@@ -97,3 +98,48 @@ async def read_photo_request(request: Request, params_model: type[P]) -> tuple[P
     with timings(request).stage("decode"):
         image = await run_cpu(request, decode_rgb, data, settings)
     return params, image
+
+
+def parse_json(text: str, field: str):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise Problem(422, f"{field}: not valid JSON", type_="/problems/invalid-parameters") from None
+
+
+def parse_keypoints(text: str, width: int, height: int, field: str = "keypoints") -> np.ndarray:
+    """`keypoints` as /v1/pose returns it (the object, or its list): 18 × [x, y] or [x, y, score]
+    → 18×3 float (x, y, score) clipped to the width×height canvas; not found = (-1, -1, -1)."""
+    return keypoints_array(parse_json(text, field), width, height, field)
+
+
+def keypoints_array(value, width: int, height: int, field: str) -> np.ndarray:
+    def bad(why: str):
+        return Problem(422, f"{field}: {why}", type_="/problems/invalid-parameters")
+    if isinstance(value, dict):
+        value = value.get("keypoints")
+    if not isinstance(value, list) or len(value) != 18:
+        raise bad("expected 18 keypoints, as /v1/pose returns them")
+    out = np.full((18, 3), -1.0, np.float32)
+    for i, point in enumerate(value):
+        if (not isinstance(point, list) or len(point) not in (2, 3)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
+            raise bad(f"keypoint {i} must be [x, y] or [x, y, score] numbers")
+        x, y, score = float(point[0]), float(point[1]), float(point[2]) if len(point) == 3 else 1.0
+        if not all(np.isfinite((x, y, score))):
+            raise bad(f"keypoint {i} is not finite")
+        if x >= 0 and y >= 0 and score > 0:  # -1 (or a zero score) = not found
+            out[i] = (min(x, width - 1), min(y, height - 1), score)
+    return out
+
+
+def text_field(upload: Upload, name: str) -> str | None:
+    """A field that may come as form text or as a file part."""
+    if name in upload.fields:
+        return upload.fields[name]
+    if name in upload.files:
+        try:
+            return upload.files[name].decode("utf-8")
+        except UnicodeDecodeError:
+            raise Problem(422, f"{name}: not UTF-8 text", type_="/problems/invalid-parameters") from None
+    return None

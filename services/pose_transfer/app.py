@@ -1,8 +1,7 @@
 """POST /v1/pose: 18 OpenPose-order body keypoints of the person in a photo.
+POST /v1/pose-transfer: the person of one photo rendered in the pose of another photo or of keypoints.
 
     uvicorn services.pose_transfer.app:app --port 8083
-
-POST /v1/pose-transfer (issue 7) is not built yet and is therefore absent, not faked.
 """
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -10,11 +9,15 @@ from pydantic import BaseModel, Field
 
 from fashionpixel.keypoints import keypoints_from_heatmaps, prepare
 from fashionpixel.pose import KEYPOINTS, draw_pose
+from fashionpixel.pose_transfer import transfer
 from services.common.app import create_app, run_cpu, timings
-from services.common.forms import openapi_body, read_photo_request
-from services.common.imaging import encode_png
+from services.common.errors import Problem
+from services.common.forms import keypoints_array, openapi_body, parse_json, read_photo_request, read_upload, text_field
+from services.common.imaging import decode_rgb, encode_png
+from services.common.settings import Settings
 
 MODEL = "pose"
+MODELS = ("segmentation", "pose", "pose_transfer")
 
 
 class PoseParams(BaseModel):
@@ -55,5 +58,65 @@ async def pose(request: Request):
                         keypoints=[[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in k])
 
 
-app = create_app("pose-transfer", "Fashion Pixel pose", [MODEL], router,
-                 "18-keypoint pose estimation (OpenPose COCO-18 order).")
+def parse_target_keypoints(text: str, settings: Settings):
+    """`target_keypoints`: {"width", "height", "keypoints": 18 × [x, y] or [x, y, score]} → (18×3, (w, h))."""
+    value = parse_json(text, "target_keypoints")
+    size = (value.get("width"), value.get("height")) if isinstance(value, dict) else (None, None)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+        raise Problem(422, "target_keypoints: needs integer width and height (the target canvas) and keypoints",
+                      type_="/problems/invalid-parameters")
+    w, h = size
+    if min(w, h) < settings.min_image_side:
+        raise Problem(422, f"target_keypoints: width and height must be at least {settings.min_image_side}",
+                      type_="/problems/invalid-parameters")
+    if w * h > settings.max_image_pixels:
+        raise Problem(413, f"target_keypoints: a {w}×{h} canvas exceeds {settings.max_image_pixels} pixels",
+                      type_="/problems/too-large")
+    return keypoints_array(value, w, h, "target_keypoints"), (w, h)
+
+
+@router.post("/pose-transfer", tags=["pose"], responses={200: {"content": {"image/png": {}}}},
+             openapi_extra=openapi_body(
+                 {"source": "photo of the person and garments to render (JPEG, PNG or WebP)",
+                  "target": "photo whose pose is used; the output has its size"},
+                 ("source",),
+                 text_fields={"target_keypoints": 'instead of target: JSON {"width", "height", "keypoints": '
+                                                  '18 × [x, y] or [x, y, score]} (-1 = missing)'}))
+async def pose_transfer(request: Request):
+    """The source person in the target pose on white: RGB PNG of the target's size."""
+    t = timings(request)
+    settings = request.app.state.settings
+    upload = await read_upload(request, settings, ("source", "target", "target_keypoints"))
+    keypoints_text = text_field(upload, "target_keypoints")
+    target_bytes = upload.files.get("target")
+    if (target_bytes is None) == (keypoints_text is None):
+        raise Problem(422, "send exactly one of 'target' (a photo) and 'target_keypoints' (JSON)",
+                      type_="/problems/invalid-parameters")
+    with t.stage("decode"):
+        source = await run_cpu(request, decode_rgb, upload.file("source"), settings, "source")
+        target, target_kp, size = None, None, None
+        if target_bytes is not None:
+            target = await run_cpu(request, decode_rgb, target_bytes, settings, "target")
+        else:
+            target_kp, size = parse_target_keypoints(keypoints_text, settings)
+    triton = request.app.state.triton
+
+    async def parse(canvas):
+        out = await triton.infer("segmentation", {"image": canvas[None]}, ["person", "fashion"])
+        return out["person"][0], out["fashion"][0]
+
+    async def heatmaps(canvas):
+        return (await triton.infer(MODEL, {"image": canvas[None]}, ["heatmaps"]))["heatmaps"][0]
+
+    async def generate(inputs):
+        return (await triton.infer("pose_transfer", {k: v[None] for k, v in inputs.items()}, ["image"]))["image"][0]
+
+    rgb = await transfer(source, target=target, target_keypoints=target_kp, target_size=size, parse=parse,
+                         pose=heatmaps, generate=generate, cpu=lambda fn, *a: run_cpu(request, fn, *a), stage=t.stage)
+    with t.stage("encode"):
+        body = await run_cpu(request, encode_png, rgb)
+    return Response(body, media_type="image/png")
+
+
+app = create_app("pose-transfer", "Fashion Pixel pose and pose transfer", list(MODELS), router,
+                 "18-keypoint pose estimation (OpenPose COCO-18 order) and ADGAN-style pose transfer.")

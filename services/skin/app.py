@@ -5,56 +5,16 @@
 The segmentation and pose models (through Triton) derive what the client does not send: the person,
 the skin region (parsing) and the keypoints; the skin model then paints the region.
 """
-import json
-
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fashionpixel.skin import regenerate
 from services.common.app import create_app, run_cpu, timings
 from services.common.errors import Problem
-from services.common.forms import Upload, openapi_body, read_upload
+from services.common.forms import openapi_body, parse_keypoints, read_upload, text_field
 from services.common.imaging import decode_grey, decode_rgb, encode_png
 
 MODELS = ("segmentation", "pose", "skin")
-
-
-def parse_keypoints(text: str, width: int, height: int) -> np.ndarray:
-    """`keypoints` as /v1/pose returns it (the object, or its list): 18 × [x, y] or [x, y, score]."""
-    def bad(why: str):
-        return Problem(422, f"keypoints: {why}", type_="/problems/invalid-parameters")
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        raise bad("not valid JSON") from None
-    if isinstance(value, dict):
-        value = value.get("keypoints")
-    if not isinstance(value, list) or len(value) != 18:
-        raise bad("expected 18 keypoints, as /v1/pose returns them")
-    out = np.full((18, 3), -1.0, np.float32)
-    for i, point in enumerate(value):
-        if (not isinstance(point, list) or len(point) not in (2, 3)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
-            raise bad(f"keypoint {i} must be [x, y] or [x, y, score] numbers")
-        x, y, score = float(point[0]), float(point[1]), float(point[2]) if len(point) == 3 else 1.0
-        if not all(np.isfinite((x, y, score))):
-            raise bad(f"keypoint {i} is not finite")
-        if x >= 0 and y >= 0 and score > 0:  # -1 (or a zero score) = not found
-            out[i] = (min(x, width - 1), min(y, height - 1), score)
-    return out
-
-
-def text_field(upload: Upload, name: str) -> str | None:
-    """A field that may come as form text or as a file part."""
-    if name in upload.fields:
-        return upload.fields[name]
-    if name in upload.files:
-        try:
-            return upload.files[name].decode("utf-8")
-        except UnicodeDecodeError:
-            raise Problem(422, f"{name}: not UTF-8 text", type_="/problems/invalid-parameters") from None
-    return None
 
 
 router = APIRouter()

@@ -1,0 +1,242 @@
+"""Pose-transfer inputs, shared by the training data, the service and the evaluation.
+
+The generator (training/models/pose_transfer.py) renders the source person in a target pose on a
+CANVAS_W×CANVAS_H canvas. It is given:
+- the source person on white and its parts (the 7 parsing classes plus "other clothing": person
+  pixels the parsing calls background, such as jackets), from which it takes one style code per part;
+- the target pose as 18 Gaussian heatmaps;
+- a coarse guess of the result: the source warped part by part onto the target skeleton (one affine
+  map per body part, as in Deformable GANs). The warp carries texture to where it belongs; the
+  network fixes what a rigid warp gets wrong (occlusion, cloth, holes).
+"""
+import asyncio
+
+import cv2
+import numpy as np
+
+from fashionpixel import keypoints as keypoint_net
+from fashionpixel import segmentation
+from fashionpixel.letterbox import Box, fit_box, letterbox, points_to_canvas
+from fashionpixel.pose import FLIP_INDEX
+from fashionpixel.stages import Cpu, Infer, Stage
+
+CANVAS_W, CANVAS_H = 128, 192
+WHITE = 255
+PART_NAMES = ("background", "skin", "hair", "t-shirt", "shoes", "pants", "dress", "other clothing")
+PARTS = len(PART_NAMES)
+HEATMAP_SIGMA = 3.0  # canvas pixels
+OTHER = PART_NAMES.index("other clothing")
+
+# Body parts for the warp: each is rendered with one affine map. Bones are the keypoint segments a
+# source pixel is assigned by (nearest bone); the first bone of a limb also defines its map.
+TORSO_POINTS = (1, 2, 5, 8, 11)
+HEAD_POINTS = (0, 1, 14, 15, 16, 17)
+BODY_PARTS = {  # painter's order: later parts cover earlier ones
+    "torso": ((2, 5), (8, 11), (2, 8), (5, 11), (1, 8), (1, 11)),
+    "right_thigh": ((8, 9),), "left_thigh": ((11, 12),),
+    "right_shin": ((9, 10),), "left_shin": ((12, 13),),
+    "right_upper_arm": ((2, 3),), "left_upper_arm": ((5, 6),),
+    "right_forearm": ((3, 4),), "left_forearm": ((6, 7),),
+    "head": ((1, 0), (0, 14), (0, 15), (14, 16), (15, 17)),
+}
+LIMB_REACH = 1.35  # a limb's map also covers this far past its end joint (hands, feet)
+
+
+def found(keypoints: np.ndarray) -> np.ndarray:
+    k = np.asarray(keypoints, np.float32)
+    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
+    return ok & (k[:, 2] > 0) if k.shape[1] > 2 else ok
+
+
+def parts_map(person: np.ndarray, fashion: np.ndarray) -> np.ndarray:
+    """uint8 H×W part index: the fashion class, and OTHER where the person has no garment class."""
+    parts = np.where(person > 0, fashion, 0).astype(np.uint8)
+    parts[(person > 0) & (fashion == 0)] = OTHER
+    return parts
+
+
+def mirror(image: np.ndarray, parts: np.ndarray, keypoints: np.ndarray):
+    """The horizontally mirrored canvas: right and left keypoints swap names."""
+    k = np.asarray(keypoints, np.float32)[FLIP_INDEX].copy()
+    ok = found(k)
+    k[ok, 0] = image.shape[1] - 1 - k[ok, 0]
+    return image[:, ::-1].copy(), parts[:, ::-1].copy(), k
+
+
+def heatmaps(keypoints: np.ndarray, width: int = CANVAS_W, height: int = CANVAS_H) -> np.ndarray:
+    """H×W×18 uint8 Gaussian heatmaps (255 at a keypoint; all 0 for a missing one)."""
+    ok = found(keypoints)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = np.zeros((height, width, 18), np.uint8)
+    for i in np.nonzero(ok)[0]:
+        x, y = keypoints[i, :2]
+        out[..., i] = np.round(255 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * HEATMAP_SIGMA ** 2)))
+    return out
+
+
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """Least-squares 2×3 affine map of ≥3 points, or None when they are (nearly) collinear."""
+    if len(src) < 3 or np.linalg.svd(src - src.mean(0), compute_uv=False)[1] < 4.0:  # spread < ~4 px
+        return None
+    a = np.hstack([src, np.ones((len(src), 1), np.float32)])
+    m, *_ = np.linalg.lstsq(a, dst, rcond=None)
+    return m.T.astype(np.float32)
+
+
+def _bone_map(a, b, a2, b2, mirrored: bool, width_scale: float) -> np.ndarray | None:
+    """The 2×3 map taking bone a→b onto a2→b2: stretched along the bone, `width_scale` across it,
+    and flipped across it when the target is the mirror image of the source."""
+    d, d2 = b - a, b2 - a2
+    length, length2 = float(np.hypot(*d)), float(np.hypot(*d2))
+    if length < 2 or length2 < 2:
+        return None
+    u, u2 = d / length, d2 / length2
+    n, n2 = np.array([-u[1], u[0]]), np.array([-u2[1], u2[0]]) * (-1 if mirrored else 1)
+    # p' = a2 + ((p-a)·u) (length2/length) u2 + ((p-a)·n) width_scale n2
+    lin = np.outer(u2, u) * (length2 / length) + np.outer(n2, n) * width_scale
+    return np.hstack([lin, (a2 - lin @ a)[:, None]]).astype(np.float32)
+
+
+def _head_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray) -> np.ndarray | None:
+    """An affine map fitted to the face points and the neck: it mirrors the head when the face turns
+    the other way (a head bone alone would rotate it); None when it is not a plausible head move."""
+    idx = [i for i in HEAD_POINTS if both[i]]
+    m = _affine(src[idx], dst[idx]) if len(idx) >= 4 else None
+    if m is None:
+        return None
+    s = np.linalg.svd(m[:, :2], compute_uv=False)
+    return m if 0.6 < s[1] and s[0] < 1.6 else None
+
+
+def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = b - a
+    t = np.clip(((points - a) @ d) / max(float(d @ d), 1e-6), 0, 1)
+    return np.linalg.norm(points - (a + t[:, None] * d), axis=1)
+
+
+def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray):
+    """The source person carried part by part onto the target skeleton (canvas in, canvas out).
+
+    Returns (H×W×3 uint8 on white, H×W uint8 0/255 coverage). A part whose keypoints are missing in
+    the source or the target is left out: the generator paints it from the style codes alone."""
+    h, w = parts.shape
+    src, dst = np.asarray(source_kp, np.float32)[:, :2], np.asarray(target_kp, np.float32)[:, :2]
+    both = found(source_kp) & found(target_kp)
+    person = np.argwhere(parts > 0)[:, ::-1].astype(np.float32)  # (x, y)
+    warped = np.full_like(image, WHITE)
+    cover = np.zeros((h, w), np.uint8)
+    if len(person) == 0:
+        return warped, cover
+
+    torso_idx = [i for i in TORSO_POINTS if both[i]]
+    torso = _affine(src[torso_idx], dst[torso_idx])
+    if torso is not None:
+        mirrored, width_scale = np.linalg.det(torso[:, :2]) < 0, float(np.sqrt(abs(np.linalg.det(torso[:, :2]))))
+    else:  # shoulders swap sides when the target is mirrored
+        mirrored = bool(both[2] and both[5] and (src[2, 0] - src[5, 0]) * (dst[2, 0] - dst[5, 0]) < 0)
+        width_scale = 1.0
+    width_scale = float(np.clip(width_scale, 0.5, 2.0))
+
+    # every source person pixel belongs to its nearest bone (among bones seen in the source)
+    names, dist, seen = [], [], found(source_kp)
+    for name, bones in BODY_PARTS.items():
+        reach = 1.0 if name in ("torso", "head") else LIMB_REACH
+        ds = [_segment_distance(person, src[a], src[a] + reach * (src[b] - src[a]))
+              for a, b in bones if seen[a] and seen[b]]
+        if ds:
+            names.append(name)
+            dist.append(np.min(ds, axis=0))
+    if not names:
+        return warped, cover
+    owner = np.array(names)[np.argmin(np.stack(dist), axis=0)]
+
+    for name, bones in BODY_PARTS.items():
+        a, b = bones[0]
+        if name == "torso":
+            m = torso
+        elif name == "head" and (m := _head_map(src, dst, both)) is not None:
+            pass
+        elif both[a] and both[b]:
+            m = _bone_map(src[a], src[b], dst[a], dst[b], mirrored, width_scale)
+        else:
+            m = None
+        pixels = person[owner == name].astype(int)
+        if m is None or len(pixels) == 0:
+            continue
+        mask = np.zeros((h, w), np.uint8)
+        mask[pixels[:, 1], pixels[:, 0]] = 255
+        part_mask = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR) > 127
+        part_image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(WHITE,) * 3)
+        warped[part_mask] = part_image[part_mask]
+        cover[part_mask] = 255
+    return warped, cover
+
+
+def network_inputs(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray,
+                   target_kp: np.ndarray) -> dict[str, np.ndarray]:
+    """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints."""
+    warped, cover = warp_to_pose(image, parts, source_kp, target_kp)
+    return {"source": image, "parts": parts[..., None], "pose": heatmaps(target_kp),
+            "warped": np.dstack([warped, cover])}
+
+
+def source_canvas(image: np.ndarray, person: np.ndarray, fashion: np.ndarray,
+                  keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A full-size photo, its parsing and keypoints (photo pixels) → (person on white, parts, keypoints)
+    on the canvas."""
+    on_white = np.where(person[..., None] > 0, image, np.uint8(WHITE))
+    canvas, box = letterbox(on_white, CANVAS_W, CANVAS_H, pad=WHITE)
+    parts = parts_map(person, fashion)
+    parts_c = np.zeros((CANVAS_H, CANVAS_W), np.uint8)
+    parts_c[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(parts, (box.w, box.h),
+                                                                   interpolation=cv2.INTER_NEAREST)
+    return canvas, parts_c, points_to_canvas(keypoints, box, image.shape[1])
+
+
+def target_box(width: int, height: int) -> Box:
+    """Where a width×height target canvas lands inside the generator's canvas."""
+    return fit_box(width, height, CANVAS_W, CANVAS_H)
+
+
+def to_target_size(generated: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The generator's canvas RGB → the target's width×height (the letterbox cropped away)."""
+    box = target_box(width, height)
+    crop = generated[box.y:box.y + box.h, box.x:box.x + box.w]
+    interp = cv2.INTER_CUBIC if width > box.w else cv2.INTER_AREA
+    return cv2.resize(crop, (width, height), interpolation=interp)
+
+
+async def transfer(source: np.ndarray, *, target: np.ndarray | None = None, target_keypoints: np.ndarray | None = None,
+                   target_size: tuple[int, int] | None = None, parse: Infer, pose: Infer, generate: Infer,
+                   cpu: Cpu, stage: Stage) -> np.ndarray:
+    """The source person rendered in the target pose → RGB (target height × width) on white.
+
+    The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
+    keypoints (`target_keypoints` 18×2/18×3 in pixels of a `target_size` = (width, height) canvas).
+    parse(canvas) → (person probs, fashion probs) on the segmentation canvas; pose(canvas) → heatmaps
+    on the pose canvas; generate(inputs dict) → RGB on this module's canvas."""
+    h, w = source.shape[:2]
+    with stage("preprocess"):
+        seg_canvas, seg_box = await cpu(segmentation.prepare, source)
+        pose_canvas, pose_box = await cpu(keypoint_net.prepare, source)
+        if target is not None:
+            target_size = (target.shape[1], target.shape[0])
+            target_canvas, target_pose_box = await cpu(keypoint_net.prepare, target)
+    with stage("infer"):
+        calls = [parse(seg_canvas), pose(pose_canvas)] + ([pose(target_canvas)] if target is not None else [])
+        (person_p, fashion_p), heat, *target_heat = await asyncio.gather(*calls)
+    with stage("postprocess"):
+        person = await cpu(segmentation.labels_from_probs, source, person_p, seg_box)
+        fashion = await cpu(segmentation.labels_from_probs, source, fashion_p, seg_box)
+        source_kp = await cpu(keypoint_net.keypoints_from_heatmaps, heat, pose_box, w, h)
+        if target is not None:
+            target_keypoints = await cpu(keypoint_net.keypoints_from_heatmaps, target_heat[0], target_pose_box,
+                                         *target_size)
+        image, parts, source_kp = await cpu(source_canvas, source, person, fashion, source_kp)
+        tw, th = target_size
+        target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
+        inputs = await cpu(network_inputs, image, parts, source_kp, target_kp)
+    with stage("infer"):
+        generated = await generate(inputs)
+    with stage("postprocess"):
+        return await cpu(to_target_size, generated, tw, th)

@@ -1,0 +1,96 @@
+"""The pose-transfer data: the part-wise warp, the training pairs, and the DeepFashion CSV reader."""
+import shutil
+
+import numpy as np
+import pytest
+
+from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, found, mirror, network_inputs, warp_to_pose
+from training.datasets import DATA_DIR, parse_keypoint_csv, parse_pairs_csv
+from training.pose_transfer_data import DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def val(data_dir):
+    return build("val")
+
+
+def test_identity_warp_reproduces_the_source(val):
+    image, parts, k = val["images"][0], val["parts"][0], val["keypoints"][0]
+    warped, cover = warp_to_pose(image, parts, k, k)
+    covered = cover > 0
+    assert covered.sum() > 0.8 * (parts > 0).sum()
+    assert np.abs(warped[covered].astype(int) - image[covered]).mean() < 3
+
+
+def test_mirror_warp_lands_on_the_mirrored_person(val):
+    """The warp of a person to their mirrored pose covers mostly the mirrored person's pixels."""
+    overlap = []
+    for i in range(10):
+        image, parts, k = val["images"][i], val["parts"][i], val["keypoints"][i]
+        _, target_parts, target_kp = mirror(image, parts, k)
+        _, cover = warp_to_pose(image, parts, k, target_kp)
+        inter = ((cover > 0) & (target_parts > 0)).sum()
+        overlap.append(inter / max(((cover > 0) | (target_parts > 0)).sum(), 1))
+    assert np.mean(overlap) > 0.6, overlap  # measured 0.69 (IoU of the warp with the mirrored person)
+
+
+def test_training_batches_have_the_exported_layout(val):
+    inputs, targets, parts = batch(val, range(6), np.random.default_rng(0))
+    assert inputs["source"].shape == (6, CANVAS_H, CANVAS_W, 3) and inputs["parts"].shape == (6, CANVAS_H, CANVAS_W, 1)
+    assert inputs["pose"].shape == (6, CANVAS_H, CANVAS_W, 18) and inputs["warped"].shape == (6, CANVAS_H, CANVAS_W, 4)
+    assert targets.shape == (6, CANVAS_H, CANVAS_W, 3) and parts.shape == (6, CANVAS_H, CANVAS_W)
+    assert all(v.dtype == np.uint8 for v in inputs.values())
+    # mirror mode: the target is exactly the mirrored source (or the source mirrored back)
+    inputs, targets, _ = batch(val, [0], np.random.default_rng(1), "mirror")
+    assert (np.array_equal(targets[0], inputs["source"][0][:, ::-1]))
+
+
+def test_missing_keypoints_give_no_heatmap_and_no_warp(val):
+    image, parts, k = val["images"][0], val["parts"][0], val["keypoints"][0].copy()
+    k_target = k.copy()
+    k_target[[3, 4]] = -1  # right elbow and wrist unknown in the target
+    x = network_inputs(image, parts, k, k_target)
+    assert x["pose"][..., 3].max() == 0 and x["pose"][..., 4].max() == 0 and x["pose"][..., 2].max() > 200
+    nothing = network_inputs(image, parts, np.full((18, 2), -1, np.float32), k_target)
+    assert nothing["warped"][..., 3].max() == 0, "nothing to warp without source keypoints"
+
+
+def test_deepfashion_csvs_read():
+    if not DEEPFASHION.is_dir():
+        pytest.skip(f"needs {DEEPFASHION}")
+    table = parse_keypoint_csv(DEEPFASHION / "fashion-resize-annotation-test.csv")
+    pairs = parse_pairs_csv(DEEPFASHION / "fashion-resize-pairs-test.csv")
+    assert len(table) == 4038 and len(pairs) == 8570
+    k = np.stack(list(table.values()))
+    ok = (k >= 0).all(2)
+    assert ok.mean() > 0.5
+    # the 176×256 resize space (8 of 46,971 points fall just outside it in the published file)
+    inside = (k[ok][:, 0] < 176) & (k[ok][:, 1] < 256)
+    assert inside.mean() > 0.999
+    assert all(a in table and b in table for a, b in pairs)
+
+
+def test_deepfashion_pairs_join_images_and_build(data_dir, tmp_path):
+    """With two images standing in for one pair's files, that pair (only) is found and built."""
+    pairs = parse_pairs_csv(DEEPFASHION / "fashion-resize-pairs-test.csv")
+    table = parse_keypoint_csv(DEEPFASHION / "fashion-resize-annotation-test.csv")
+    a, b = next((a, b) for a, b in pairs if found(table[a]).sum() >= 12 and found(table[b]).sum() >= 12)
+    samples = sorted((DEEPFASHION / "samples").glob("*.jpg"))
+    shutil.copy(samples[0], tmp_path / a)
+    shutil.copy(samples[1], tmp_path / b)
+    found_pairs, skipped = deepfashion_pairs(tmp_path)
+    assert (a, b) in {(p.source.name, p.target.name) for p in found_pairs} <= {(a, b), (b, a)}
+    assert len(found_pairs) + skipped["no_image"] == len(pairs) and skipped["no_keypoints"] == 0
+
+    def parse(image):  # the whole image is one person in a t-shirt: enough to check the layout
+        h, w = image.shape[:2]
+        return np.ones((h, w), np.uint8), np.full((h, w), 3, np.uint8)
+    real = build_real_pairs(found_pairs[:1], parse)
+    assert real["images"].shape == (1, CANVAS_H, CANVAS_W, 3) and real["target_keypoints"].shape == (1, 18, 2)
+    inputs, targets, _ = real_batch(real, [0])
+    assert inputs["warped"].shape == (1, CANVAS_H, CANVAS_W, 4) and targets.shape == (1, CANVAS_H, CANVAS_W, 3)
+    # the annotations' 176×256 coordinates were scaled to the 256×256 stand-in photo, then to the canvas
+    k = real["target_keypoints"][0]
+    assert (k[found(k)] >= 0).all() and (k[found(k), 0] < CANVAS_W).all()

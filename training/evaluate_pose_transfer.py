@@ -1,0 +1,137 @@
+"""Evaluate pose transfer: every validation person rendered in their mirrored pose.
+
+    python -m training.evaluate_pose_transfer [--model F] [--limit N] [--json F] [--pictures F]
+
+Two settings, both compared with the mirrored person on white (labelled person mask):
+- `canvas_labelled`: the generator alone on the 128×192 canvas, given the labelled parsing and the
+  teacher keypoints (mirrored for the target): the generator's own error. Also the mean absolute
+  error per part (by the target's labelled parts) to show which parts are hard.
+- `photo`: the service's pipeline (fashionpixel.pose_transfer.transfer) at full size, with the
+  served segmentation and pose models; the target is the mirrored photo, whose pose the pose model
+  estimates. Scored at full size and, to separate resolution from rendering, at canvas size
+  (`photo_at_canvas`: output and truth both shrunk to the generator's 128×192).
+SSIM is scikit-image's on RGB, PSNR on [0, 1] intensities; means over photos.
+"""
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from export.onnxruntime_session import onnx_session
+from fashionpixel.labels import FASHION_PALETTE
+from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, WHITE, transfer
+from training.datasets import keypoint_samples, read_image, read_labels
+from training.pose_transfer_data import build
+from training.skin_data import grid, labelled
+from training.train_pose_transfer import mirror_pairs
+from training.train_skin import image_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+PART_COLOURS = np.vstack([FASHION_PALETTE, [[150, 150, 150]]]).astype(np.uint8)  # + other clothing
+
+
+def generator(session):
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """inputs with a batch axis → N×H×W×3 uint8."""
+        return session.run(["image"], inputs)[0]
+    return run
+
+
+def canvas_scores(gen, data: dict, pictures: list) -> dict:
+    inputs, targets, target_parts = mirror_pairs(data)
+    rows, errors = [], {name: [] for name in PART_NAMES[1:]}
+    for s in range(0, len(targets), 16):
+        fake = gen({k: v[s:s + 16] for k, v in inputs.items()})
+        for j, (f, y, p) in enumerate(zip(fake, targets[s:s + 16], target_parts[s:s + 16])):
+            rows.append(image_metrics(f, y))
+            err = np.abs(f.astype(np.float32) - y.astype(np.float32)).mean(2)
+            for c, name in enumerate(PART_NAMES[1:], start=1):
+                if (p == c).sum() >= 20:
+                    errors[name].append(float(err[p == c].mean()))
+            if len(pictures) < 6 and s + j in (0, 3, 7, 12, 21, 33):
+                i = s + j
+                pictures.append([inputs["source"][i], PART_COLOURS[inputs["parts"][i][..., 0]],
+                                 inputs["pose"][i].max(2), inputs["warped"][i][..., :3], f, y])
+    mse, psnr, ssim = np.mean(rows, axis=0)
+    return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim),
+            "mean_abs_error_by_part": {k: round(float(np.mean(v)), 2) for k, v in errors.items() if v}}
+
+
+def photo_scores(gen, repository: Path, limit: int | None, threads: int) -> tuple[dict, dict, float]:
+    seg = onnx_session(repository / "segmentation/1/model.onnx", threads)
+    pose = onnx_session(repository / "pose/1/model.onnx", threads)
+
+    async def parse(canvas):
+        person, fashion = seg.run(["person", "fashion"], {"image": canvas[None]})
+        return person[0], fashion[0]
+
+    async def heatmaps(canvas):
+        return pose.run(["heatmaps"], {"image": canvas[None]})[0][0]
+
+    async def generate(inputs):
+        return gen({k: v[None] for k, v in inputs.items()})[0]
+
+    async def cpu(fn, *args):
+        return fn(*args)
+
+    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
+    full, small, ms = [], [], 0.0
+    for n, s in enumerate(samples):
+        image = read_image(s)
+        person = read_labels(s)[0].astype(bool)
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
+        start = time.perf_counter()
+        out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=cpu,
+                                   stage=lambda _: contextlib.nullcontext()))
+        ms += (time.perf_counter() - start) * 1000
+        full.append(image_metrics(out, truth))
+        size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
+        small.append(image_metrics(*(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (out, truth))))
+        if (n + 1) % 40 == 0:
+            print(f"{n + 1}/{len(samples)} photos", flush=True)
+
+    def mean(rows):
+        mse, psnr, ssim = np.mean(rows, axis=0)
+        return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
+    return mean(full), mean(small), ms / max(len(samples), 1)
+
+
+def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None) -> dict:
+    gen = generator(onnx_session(model, threads))
+    val = build("val")
+    if limit:
+        val = {k: v[:limit] for k, v in val.items()}
+    shown: list = []
+    report = {"model": str(model), "canvas_labelled": canvas_scores(gen, val, shown)}
+    report["photo"], report["photo_at_canvas"], report["ms_per_photo_end_to_end"] = photo_scores(
+        gen, repository, limit, threads)
+    if pictures and shown:
+        pictures.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(pictures), cv2.cvtColor(grid(shown, height=CANVAS_H), cv2.COLOR_RGB2BGR))
+    return report
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=REPO / "model_repository/pose_transfer/1/model.onnx")
+    ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--pictures", type=Path,
+                    help="source | parts | target pose | warp | generated | mirrored truth, 6 validation people")
+    args = ap.parse_args()
+    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures)
+    print(json.dumps(report, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

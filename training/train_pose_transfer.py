@@ -1,0 +1,137 @@
+"""Train the pose-transfer generator (ADGAN-style) on mirrored, re-posed and reconstructed pairs.
+
+    python -m training.train_pose_transfer --out runs/pose-transfer --steps 1600   # the served model
+    python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
+
+Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the
+target's person mask, and the two PatchGANs' adversarial terms × --adv-weight (0 = no GAN). Adam
+lr 2e-4, β1 0.5, linear decay to 0 over the second half. Validation: every validation person
+transferred to their mirrored pose (fixed pairs), SSIM and PSNR against the mirrored person on white.
+With --deepfashion, half of every batch are real pairs of ADGAN's DeepFashion CSVs
+(--deepfashion-annotations, --deepfashion-pairs; the shared test CSVs by default) whose images are in
+DIR, parsed by the served segmentation model. Sample grids (source | warp | generated | target) go to <out>/samples/. Resumable.
+"""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from training import loop
+from training.datasets import REPO
+from training.models.pose_transfer import PoseTransferGenerator, unit
+from training.models.skin import PatchDiscriminator
+from training.pose_transfer_data import (DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch,
+                                        segmentation_parser)
+from training.skin_data import grid
+from training.train_skin import image_metrics, to_uint8
+
+VAL_PAIRS_SEED = 1234
+
+
+class PoseTransferGAN(nn.Module):
+    def __init__(self, adversarial: bool = True):
+        super().__init__()
+        self.gen = PoseTransferGenerator()
+        # ADGAN's two judges: is this image the target pose? is it the source's appearance?
+        self.disc_pose = PatchDiscriminator(18 + 3) if adversarial else None
+        self.disc_app = PatchDiscriminator(3 + 3) if adversarial else None
+
+
+def tensors(inputs: dict[str, np.ndarray]):
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+    return unit(t["source"]), t["parts"][..., 0].long(), unit(t["pose"]), unit(t["warped"])
+
+
+def run(gen: PoseTransferGenerator, inputs: dict[str, np.ndarray]):
+    return gen(*tensors(inputs))
+
+
+@torch.no_grad()
+def validate(net: PoseTransferGAN, pairs, samples_path=None) -> dict:
+    inputs, targets, _ = pairs
+    scores = []
+    for s in range(0, len(targets), 32):
+        fake = to_uint8(run(net.gen, {k: v[s:s + 32] for k, v in inputs.items()})[0])
+        if s == 0 and samples_path is not None:
+            rows = [[inputs["source"][j], inputs["warped"][j][..., :3], fake[j], targets[j]] for j in range(4)]
+            samples_path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(samples_path), cv2.cvtColor(grid(rows), cv2.COLOR_RGB2BGR))
+        scores += [image_metrics(f, y) for f, y in zip(fake, targets[s:s + 32])]
+    mse, psnr, ssim = np.mean(scores, axis=0)
+    return {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
+
+
+def mirror_pairs(data: dict):
+    """Every photo of `data` to its mirrored pose, the same pairs on every call."""
+    return batch(data, range(len(data["images"])), np.random.default_rng(VAL_PAIRS_SEED), "mirror")
+
+
+def adversarial_terms(disc: nn.Module, cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's term (through frozen discriminator weights) plus the discriminator's own."""
+    bce = F.binary_cross_entropy_with_logits
+    frozen = {k: v.detach() for k, v in disc.named_parameters()}
+    g = functional_call(disc, frozen, (torch.cat([cond, fake], 1),))
+    r, f = disc(torch.cat([cond, real], 1)), disc(torch.cat([cond, fake.detach()], 1))
+    return bce(g, torch.ones_like(g)) + 0.5 * (bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)))
+
+
+def main():
+    ap = loop.arguments(__doc__, "runs/pose-transfer", steps=1600, batch=8)
+    ap.set_defaults(lr=2e-4, val_every=200)
+    ap.add_argument("--adv-weight", type=float, default=1.0, help="0 = no discriminators")
+    ap.add_argument("--l1-weight", type=float, default=100.0)
+    ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
+    ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
+    ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
+    ap.add_argument("--segmentation", type=Path, default=REPO / "model_repository/segmentation/1/model.onnx",
+                    help="parses the DeepFashion images")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    train, val = build("train"), build("val")
+    real = None
+    if args.deepfashion:
+        pairs, skipped = deepfashion_pairs(args.deepfashion, args.deepfashion_annotations, args.deepfashion_pairs)
+        print(f"DeepFashion: {len(pairs)} pairs with both images, left out {skipped}", flush=True)
+        real = build_real_pairs(pairs, segmentation_parser(args.segmentation)) if pairs else None
+    if args.limit:
+        train, val = {k: v[:args.limit] for k, v in train.items()}, {k: v[:args.limit] for k, v in val.items()}
+    val_pairs = mirror_pairs(val)
+    print(f"train {len(train['images'])}, val {len(val['images'])}", flush=True)
+
+    torch.manual_seed(args.seed)
+    net = PoseTransferGAN(args.adv_weight > 0)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    half = args.steps // 2
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half)))
+
+    def loss_fn(rng):
+        n_real = args.batch // 2 if real is not None else 0
+        inputs, targets, target_parts = batch(train, rng.integers(0, len(train["images"]), args.batch - n_real), rng)
+        if n_real:
+            r_inputs, r_targets, r_parts = real_batch(real, rng.integers(0, len(real["images"]), n_real))
+            inputs = {k: np.concatenate([v, r_inputs[k]]) for k, v in inputs.items()}
+            targets, target_parts = np.concatenate([targets, r_targets]), np.concatenate([target_parts, r_parts])
+        source, parts, pose, warped = tensors(inputs)
+        y = unit(torch.from_numpy(targets))
+        fake, alpha = net.gen(source, parts, pose, warped)
+        person = torch.from_numpy(target_parts > 0).float()[:, None]
+        loss = args.l1_weight * (fake - y).abs().mean() + 10 * F.binary_cross_entropy_with_logits(alpha, person)
+        if args.adv_weight > 0:
+            loss = loss + args.adv_weight * 0.5 * (adversarial_terms(net.disc_pose, pose, fake, y)
+                                                   + adversarial_terms(net.disc_app, source, fake, y))
+        return loss
+
+    def validation():
+        return validate(net, val_pairs, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
+
+    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
+               validate=validation, score="ssim", val_every=args.val_every, seed=args.seed,
+               args=vars(args) | {"out": str(args.out)})
+
+
+if __name__ == "__main__":
+    main()
