@@ -23,11 +23,13 @@ $(STAMP): requirements.lock
 
 setup: $(STAMP)
 
-# Debian packages the tests need (docker-compose validates the compose file without an engine).
+# Debian packages the tests need: docker-compose validates the compose file without an engine;
+# chromium is the browser the demo-page test drives (Playwright's own browser download is not used).
 system-deps:
-	@command -v docker-compose >/dev/null || { \
-	  echo "installing Debian package docker-compose"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+	@missing=""; command -v docker-compose >/dev/null || missing="docker-compose"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 up: setup
 	$(PY) -m runtime.stack

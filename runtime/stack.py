@@ -54,13 +54,13 @@ class Stack:
         self.triton: subprocess.Popen | None = None
         self.services: dict[str, subprocess.Popen] = {}
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")
         # A session of its own: the terminal's Ctrl-C reaches only us, and we stop children in order.
-        return subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+        return subprocess.Popen(cmd, cwd=REPO, env=self.env | (env or {}), stdout=out, stderr=subprocess.STDOUT if out else None,
                                 start_new_session=True)
 
     def start_triton(self) -> None:
@@ -69,11 +69,21 @@ class Stack:
             sys.executable, "-m", "runtime.triton", f"--model-repository={self.repository}",
             f"--http-port={p.triton_http}", f"--grpc-port={p.triton_grpc}", f"--metrics-port={p.triton_metrics}"])
 
+    def demo_env(self, info: ServiceInfo) -> dict[str, str]:
+        """The /demo page (on segmentation) calls the other services from the browser: it learns their
+        URLs, and they accept its origin (as 127.0.0.1 and as localhost), unless CORS_ORIGINS is set."""
+        page_port = self.ports.services["segmentation"]
+        if info.name == "segmentation":
+            return {f"DEMO_{name.upper().replace('-', '_')}_URL": self.service_url(name)
+                    for name in ("cutout", "pose-transfer")} | {"DEMO_SKIN_URL": self.service_url("skin-generation")}
+        origins = {f"http://{h}:{page_port}" for h in (self.host, "127.0.0.1", "localhost") if h != "0.0.0.0"}
+        return {"CORS_ORIGINS": self.env.get("CORS_ORIGINS") or ",".join(sorted(origins))}
+
     def start_service(self, info: ServiceInfo) -> None:
         port = self.ports.services[info.name]
         self.services[info.name] = self._spawn(info.name, [
             sys.executable, "-m", "uvicorn", info.app, "--host", self.host, "--port", str(port),
-            "--timeout-graceful-shutdown", "8", "--no-access-log"])
+            "--timeout-graceful-shutdown", "8", "--no-access-log"], self.demo_env(info))
 
     def triton_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.triton_http}"

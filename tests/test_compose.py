@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -87,10 +88,49 @@ def test_gpu_triton(config):
     assert "--model-config-name=gpu" in triton["command"]
     assert (REPO / "model_repository/segmentation/configs/gpu.pbtxt").is_file()
     assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
-    devices = triton["deploy"]["resources"]["reservations"]["devices"]
-    assert {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]} in devices
+    assert triton["runtime"] == "nvidia" and env_of(triton)["NVIDIA_VISIBLE_DEVICES"] == "0"
     assert triton["restart"] == "unless-stopped" and "shm_size" in triton
     assert {p["target"] for p in triton["ports"]} == {8000, 8001, 8002}
+
+
+def test_cpu_env_file_runs_triton_without_a_gpu():
+    result = compose("--env-file", str(REPO / "docker/cpu.env"), "config")
+    assert result.returncode == 0, result.stderr
+    triton = yaml.safe_load(result.stdout)["services"]["triton"]
+    assert triton["runtime"] == "runc" and env_of(triton)["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert "--model-config-name=cpu" in triton["command"]
+    models = [d for d in (REPO / "model_repository").iterdir() if d.is_dir()]
+    assert models and all(not (d / "configs/cpu.pbtxt").exists() for d in models), "cpu must fall back"
+    assert all("KIND_CPU" in (d / "config.pbtxt").read_text() for d in models)
+
+
+@pytest.mark.slow
+def test_a_config_name_no_model_has_falls_back_to_config_pbtxt(tmp_path):
+    """What docker/cpu.env relies on, shown by the real tritonserver: --model-config-name=cpu loads
+    config.pbtxt (KIND_CPU) when configs/cpu.pbtxt does not exist."""
+    import httpx
+    from runtime.stack import free_port
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "model_repository/pose", repo / "pose")
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.triton", f"--model-repository={repo}",
+                             f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}",
+                             "--model-config-name=cpu"], cwd=REPO, env=os.environ | {"HOME": str(tmp_path)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/v2/models/pose/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, "tritonserver exited"
+            time.sleep(0.5)
+        cfg = httpx.get(f"http://127.0.0.1:{http}/v2/models/pose/config", timeout=5).json()
+        assert [g["kind"] for g in cfg["instance_group"]] == ["KIND_CPU"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_dependencies_respect_profiles(config):

@@ -79,7 +79,7 @@ class BodyLimit:
 
 
 API_PREFIX = "/v1"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/demo", "/demo/config"})
 
 
 def record_route(request: Request) -> None:

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
+    demo_cutout_url: str = Field("", description="where the /demo page finds the cutout service (empty = its host, port 8081)")
+    demo_skin_url: str = Field("", description="... the skin-generation service (empty = its host, port 8082)")
+    demo_pose_transfer_url: str = Field("", description="... the pose-transfer service (empty = its host, port 8083)")
     log_level: str = Field("INFO", description="one line per request: method, route, status, ms, request id")
 
     @property

@@ -15,6 +15,7 @@ from fashionpixel.segmentation import labels_from_probs, prepare
 from services.common.app import create_app, run_cpu, timings
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_palette_png, encode_png
+from services.demo import page as demo
 
 MODEL = "segmentation"
 TASKS = {"person": (PERSON_CLASSES, PERSON_PALETTE), "fashion": (FASHION_CLASSES, FASHION_PALETTE)}
@@ -73,3 +74,4 @@ async def segment(request: Request):
 
 app = create_app("segmentation", "Fashion Pixel segmentation", [MODEL], router,
                  "Person/background and fashion parsing (background, skin, hair, t-shirt, shoes, pants, dress).")
+app.include_router(demo.router)
