@@ -86,7 +86,7 @@ evaluate-pose: setup
 	$(PY) -m training.evaluate_pose --model model_repository/pose/1/model.onnx
 
 train-pose-transfer: setup
-	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1600
+	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1400
 
 export-pose-transfer: setup
 	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer/best.pt

@@ -1,6 +1,6 @@
 """Train the pose-transfer generator (ADGAN-style) on mirrored, re-posed and reconstructed pairs.
 
-    python -m training.train_pose_transfer --out runs/pose-transfer --steps 1600   # the served model
+    python -m training.train_pose_transfer --out runs/pose-transfer --steps 1400   # the served model
     python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
 
 Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the
@@ -80,7 +80,7 @@ def adversarial_terms(disc: nn.Module, cond: torch.Tensor, fake: torch.Tensor, r
 
 
 def main():
-    ap = loop.arguments(__doc__, "runs/pose-transfer", steps=1600, batch=8)
+    ap = loop.arguments(__doc__, "runs/pose-transfer", steps=1400, batch=8)
     ap.set_defaults(lr=2e-4, val_every=200)
     ap.add_argument("--adv-weight", type=float, default=1.0, help="0 = no discriminators")
     ap.add_argument("--l1-weight", type=float, default=100.0)

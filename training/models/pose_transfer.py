@@ -8,7 +8,9 @@ parameters come from the concatenated codes. Here:
 - pose encoder: the 18 target heatmaps together with the part-wise warped source (a spatial hint
   ADGAN does not have; see fashionpixel/pose_transfer.py), down to 1/4 resolution;
 - decoder: AdaIN residual blocks modulated by the codes, then upsampling with skips from the pose
-  encoder, and RGB + alpha out: the person is composited on white by the network's own alpha.
+  encoder; out come RGB, a gate and an alpha. The gate chooses, per pixel, between the warped source
+  (where the warp has pixels) and the painted RGB, like Deformable GAN's deformable skips; the alpha
+  composites the person on white.
 The discriminators are PatchGANs as in ADGAN: one judges the image against the target pose, one
 against the source appearance.
 """
@@ -69,7 +71,9 @@ class PoseTransferGenerator(nn.Module):
                                    nn.Linear(256, sum(b.params for b in self.blocks)))
         self.dec2 = nn.Sequential(conv_bn(w3 + w2, w2), conv_bn(w2, w2))
         self.dec1 = nn.Sequential(conv_bn(w2 + w1, w1), conv_bn(w1, w1))
-        self.out = nn.Conv2d(w1, 4, 3, 1, 1)
+        self.out = nn.Conv2d(w1, 5, 3, 1, 1)  # RGB, alpha, gate
+        with torch.no_grad():
+            self.out.bias[4] = 1.0  # start by trusting the warp where it has pixels
 
     def forward(self, source, parts, pose, warped):
         """source N×3×H×W, pose N×18×H×W, warped N×4×H×W, all in [-1, 1]; parts N×H×W int
@@ -84,7 +88,10 @@ class PoseTransferGenerator(nn.Module):
         x = self.dec2(torch.cat([x, e2], 1))
         x = F.interpolate(x, size=e1.shape[-2:], mode="bilinear", align_corners=False)
         x = self.out(self.dec1(torch.cat([x, e1], 1)))
-        rgb, alpha = torch.tanh(x[:, :3]), x[:, 3:]
+        alpha = x[:, 3:4]
+        # the gate takes the warp's pixels where they are right and paints the rest from the style codes
+        gate = torch.sigmoid(x[:, 4:5]) * (warped[:, 3:4] + 1) / 2
+        rgb = gate * warped[:, :3] + (1 - gate) * torch.tanh(x[:, :3])
         a = torch.sigmoid(alpha)
         return rgb * a + (1 - a), alpha  # white (1) where the person is not
 

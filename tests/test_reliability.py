@@ -1,0 +1,172 @@
+"""Reliability under load: Triton killed mid-load, overload, graceful shutdown, and a bounded soak.
+
+Each checks behaviour, not speed (speed is `make bench`'s job); the soak's duration is SOAK_SECONDS
+(default 120)."""
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.stack import Stack, free_port
+from services.catalog import SERVICES
+from tests.conftest import ARTIFACTS, start_stack
+from tests.images import encode, synthetic_photo
+
+pytestmark = pytest.mark.slow
+
+SEGMENT_FAST = "/v1/segment?crf=false"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def photo_files(w=300, h=450, field="image"):
+    return {field: ("p.jpg", encode(synthetic_photo(w, h)), "image/jpeg")}
+
+
+def extra_service(stack: Stack, tmp_path_factory, name: str, **env) -> Stack:
+    """One more segmentation service on the shared Triton, configured by `env`."""
+    ports = type(stack.ports)(stack.ports.triton_http, stack.ports.triton_grpc, stack.ports.triton_metrics,
+                              {s.name: free_port() for s in SERVICES})
+    other = Stack(ports, log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(tmp_path_factory.mktemp("home"))} | env)
+    other.start_service(SERVICES[0])
+    other.wait_until(other.service_url(SERVICES[0].name) + "/readyz", 60, other.services[SERVICES[0].name])
+    return other
+
+
+def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
+    stack = start_stack("killed-mid-load", tmp_path_factory.mktemp("home"))
+    statuses: list[tuple[float, int, str]] = []
+    stop = threading.Event()
+
+    def client_loop():
+        with httpx.Client(base_url=stack.service_url("segmentation"), timeout=60) as c:
+            while not stop.is_set():
+                r = c.post(SEGMENT_FAST, files=photo_files(200, 300))
+                statuses.append((time.monotonic(), r.status_code, r.headers.get("retry-after", "")))
+    try:
+        threads = [threading.Thread(target=client_loop) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        stack.triton.send_signal(signal.SIGKILL)  # no goodbye: a crash, not a shutdown
+        stack.triton.wait()
+        killed = time.monotonic()
+        time.sleep(3)
+        stack.start_triton()
+        stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
+        back = time.monotonic()
+        deadline = back + 30
+        while not any(t > back and s == 200 for t, s, _ in statuses):
+            assert time.monotonic() < deadline, "no success within 30 s of Triton being back"
+            time.sleep(0.2)
+        time.sleep(2)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        codes = {s for _, s, _ in statuses}
+        assert codes <= {200, 503}, codes
+        assert any(s == 503 for t, s, _ in statuses if t > killed), "Triton was down: some answers must be 503"
+        assert all(ra.isdigit() for _, s, ra in statuses if s == 503), "every 503 carries Retry-After"
+        assert [s for t, s, _ in statuses if t > back + 2][-3:] == [200] * 3, "fully recovered"
+        assert stack.services["segmentation"].poll() is None
+    finally:
+        stop.set()
+        stack.stop()
+
+
+def test_overload_answers_503_with_retry_after(stack, tmp_path_factory):
+    """Beyond MAX_INFLIGHT requests in progress, the service refuses at once instead of queueing."""
+    other = extra_service(stack, tmp_path_factory, "overload", MAX_INFLIGHT="2")
+    try:
+        url = other.service_url("segmentation") + "/v1/segment"  # default post-processing: slow on purpose
+        files = photo_files(900, 1350)
+
+        def one(_):
+            start = time.monotonic()
+            r = httpx.post(url, files=files, timeout=120)
+            return r.status_code, r.headers.get("retry-after"), time.monotonic() - start
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(one, range(10)))
+        ok = [r for r in results if r[0] == 200]
+        refused = [r for r in results if r[0] == 503]
+        assert len(ok) + len(refused) == len(results), results
+        assert ok and refused, results
+        assert all(ra and ra.isdigit() for _, ra, _ in refused)
+        # refusing is immediate: every refusal came back before the first success did
+        assert max(t for *_, t in refused) < min(t for *_, t in ok), results
+    finally:
+        other.stop()
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
+    other = extra_service(stack, tmp_path_factory, "graceful")
+    proc = other.services["segmentation"]
+    url = other.service_url("segmentation") + "/v1/segment"
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(httpx.post, url, files=photo_files(900, 1350), timeout=120) for _ in range(3)]
+        time.sleep(0.5)  # in flight (the default CRF takes a while on this size)
+        proc.send_signal(signal.SIGTERM)
+        responses = [f.result() for f in futures]
+    assert [r.status_code for r in responses] == [200] * 3
+    assert proc.wait(15) == 0
+    with pytest.raises(httpx.HTTPError):  # and it no longer accepts work
+        httpx.post(url, files=photo_files(), timeout=5)
+    other.stop()
+
+
+def test_soak_mixed_requests_no_errors_no_growth(stack):
+    seconds = float(os.environ.get("SOAK_SECONDS", 120))
+    photo = encode(synthetic_photo(300, 450))
+    calls = [
+        ("segmentation", "/v1/segment", {"image": photo}, {}),
+        ("segmentation", "/v1/segment?format=json&task=person&crf=false", {"image": photo}, {}),
+        ("cutout", "/v1/cutout", {"image": photo}, {}),
+        ("skin-generation", "/v1/skin", {"image": photo}, {}),
+        ("pose-transfer", "/v1/pose", {"image": photo}, {}),
+        ("pose-transfer", "/v1/pose-transfer", {"source": photo, "target": photo}, {}),
+        ("segmentation", "/v1/segment", {"image": b"not an image"}, {}),  # bad input is part of the mix
+    ]
+    pids = {s.name: stack.services[s.name].pid for s in SERVICES}
+    failures, counts, lock = [], {}, threading.Lock()
+
+    def worker(offset: int, until: float):
+        with httpx.Client(timeout=120) as c:
+            i = offset
+            while time.monotonic() < until:
+                service, path, files, _ = calls[i % len(calls)]
+                r = c.post(stack.service_url(service) + path,
+                           files={k: ("f.jpg", v, "image/jpeg") for k, v in files.items()})
+                expected = 415 if files.get("image") == b"not an image" else 200
+                with lock:
+                    counts[path] = counts.get(path, 0) + 1
+                    if r.status_code != expected:
+                        failures.append((path, r.status_code, r.text[:200]))
+                i += 1
+
+    def run(duration: float):
+        until = time.monotonic() + duration
+        threads = [threading.Thread(target=worker, args=(k, until)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(duration + 300)
+
+    run(min(30.0, seconds / 4))  # warm-up: allocator pools, thread pools and caches fill
+    before = {name: rss_mb(pid) for name, pid in pids.items()}
+    run(seconds)
+    after = {name: rss_mb(pid) for name, pid in pids.items()}
+    assert failures == [], failures[:5]
+    assert sum(counts.values()) > len(calls), counts
+    growth = {name: after[name] / before[name] - 1 for name in pids}
+    (ARTIFACTS / "soak.txt").write_text(f"{seconds} s, requests {counts}\nRSS MB before {before}\nafter {after}\n")
+    assert all(g < 0.10 for g in growth.values()), growth
