@@ -32,7 +32,8 @@ USER 10001:10001
 # Last, so the layers above are shared by every service's image.
 ARG APP=services.segmentation.app:app
 ARG PORT=8080
-ENV APP=${APP} PORT=${PORT} HOST=0.0.0.0
+ENV APP=${APP} PORT=${PORT} HOST=0.0.0.0 \
+    MALLOC_ARENA_MAX=2
 EXPOSE ${PORT}
 # Liveness only (slim has no curl); compose checks /readyz, which also needs Triton.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -51,6 +51,9 @@ class Stack:
         self.ports, self.repository, self.log_dir, self.host = ports, repository, log_dir, host
         self.env = dict(os.environ) | (env or {})
         self.env["TRITON_GRPC_URL"] = f"127.0.0.1:{ports.triton_grpc}"
+        # glibc gives every thread its own malloc arena; with a CPU thread pool decoding images of all
+        # sizes that fragments into steadily growing RSS. Two arenas keep it flat (the image sets it too).
+        self.env.setdefault("MALLOC_ARENA_MAX", "2")
         self.triton: subprocess.Popen | None = None
         self.services: dict[str, subprocess.Popen] = {}
 

@@ -118,7 +118,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
         proc.send_signal(signal.SIGTERM)
         responses = [f.result() for f in futures]
     assert [r.status_code for r in responses] == [200] * 3
-    assert proc.wait(15) == 0
+    assert proc.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has drained
     with pytest.raises(httpx.HTTPError):  # and it no longer accepts work
         httpx.post(url, files=photo_files(), timeout=5)
     other.stop()
