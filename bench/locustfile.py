@@ -37,8 +37,8 @@ class _PhotoUser(HttpUser):
     abstract = True
     wait_time = between(0.0, 0.2)
 
-    def post(self, path: str, name: str, **params):
-        self.client.post(path, params=params, files={"image": ("photo.jpg", PHOTO, "image/jpeg")}, name=name)
+    def post(self, path: str, name: str, fields: tuple[str, ...] = ("image",), **params):
+        self.client.post(path, params=params, files={f: (f"{f}.jpg", PHOTO, "image/jpeg") for f in fields}, name=name)
 
 
 class SegmentationUser(_PhotoUser):
@@ -76,6 +76,10 @@ class SkinUser(_PhotoUser):
 class PoseUser(_PhotoUser):
     host = _url("pose-transfer")
 
-    @task
+    @task(3)
     def pose(self):
         self.post("/v1/pose", "pose")
+
+    @task(1)
+    def pose_transfer(self):
+        self.post("/v1/pose-transfer", "pose transfer", fields=("source", "target"))

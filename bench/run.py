@@ -31,15 +31,17 @@ def photo() -> bytes:
     return encode(synthetic_photo(400, 600), quality=90)
 
 
-# (name, service, path, query) — one row per endpoint variant worth knowing.
+# (name, service, path, query, the file fields that get the photo) — one row per endpoint variant.
+IMAGE = ("image",)
 ENDPOINTS = [
-    ("segment fashion, post-processing off", "segmentation", "/v1/segment", {"crf": "false", "min_region": "0", "superpixels": "false"}),
-    ("segment fashion, defaults", "segmentation", "/v1/segment", {}),
-    ("segment person, defaults", "segmentation", "/v1/segment", {"task": "person"}),
-    ("cutout all, defaults (focus + guided filter)", "cutout", "/v1/cutout", {}),
-    ("cutout all, first pass only, no refinement", "cutout", "/v1/cutout", {"focus": "false", "refine": "none"}),
-    ("skin from a photo", "skin-generation", "/v1/skin", {}),
-    ("pose", "pose-transfer", "/v1/pose", {}),
+    ("segment fashion, post-processing off", "segmentation", "/v1/segment", {"crf": "false", "min_region": "0", "superpixels": "false"}, IMAGE),
+    ("segment fashion, defaults", "segmentation", "/v1/segment", {}, IMAGE),
+    ("segment person, defaults", "segmentation", "/v1/segment", {"task": "person"}, IMAGE),
+    ("cutout all, defaults (focus + guided filter)", "cutout", "/v1/cutout", {}, IMAGE),
+    ("cutout all, first pass only, no refinement", "cutout", "/v1/cutout", {"focus": "false", "refine": "none"}, IMAGE),
+    ("skin from a photo", "skin-generation", "/v1/skin", {}, IMAGE),
+    ("pose", "pose-transfer", "/v1/pose", {}, IMAGE),
+    ("pose transfer, target photo", "pose-transfer", "/v1/pose-transfer", {}, ("source", "target")),
 ]
 
 
@@ -52,15 +54,16 @@ def parse_server_timing(header: str) -> dict[str, float]:
     return out
 
 
-async def load(url: str, query: dict, body: bytes, clients: int, seconds: float) -> dict:
+async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clients: int, seconds: float) -> dict:
     latencies, stages, errors = [], [], 0
+    files = {f: (f"{f}.jpg", body, "image/jpeg") for f in fields}
     deadline = time.perf_counter() + seconds
 
     async def client(c: httpx.AsyncClient):
         nonlocal errors
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            r = await c.post(url, params=query, files={"image": ("p.jpg", body, "image/jpeg")})
+            r = await c.post(url, params=query, files=files)
             latencies.append((time.perf_counter() - start) * 1000)
             if r.status_code != 200:
                 errors += 1
@@ -68,7 +71,7 @@ async def load(url: str, query: dict, body: bytes, clients: int, seconds: float)
                 stages.append(parse_server_timing(r.headers.get("server-timing", "")))
 
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as c:
-        await c.post(url, params=query, files={"image": ("p.jpg", body, "image/jpeg")})  # warm
+        await c.post(url, params=query, files=files)  # warm
         begin = time.perf_counter()
         await asyncio.gather(*(client(c) for _ in range(clients)))
         elapsed = time.perf_counter() - begin
@@ -79,16 +82,41 @@ async def load(url: str, query: dict, body: bytes, clients: int, seconds: float)
             "stages": {k: statistics.median(s.get(k, 0.0) for s in stages) for k in names}}
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (Triton's backend stubs are children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            rss = next(ln for ln in Path(f"/proc/{p}/status").read_text().splitlines() if ln.startswith("VmRSS:"))
+            total += int(rss.split()[1]) / 1024
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def stack_rss(stack: Stack) -> dict[str, float]:
+    return {"triton": tree_rss_mb(stack.triton.pid)} | {n: tree_rss_mb(p.pid) for n, p in stack.services.items()}
+
+
 def onnx_floor(model: str, runs: int = 30) -> float:
     path = REPO / "model_repository" / model / "1" / "model.onnx"
     session = onnx_session(path, threads=2)
-    inp = session.get_inputs()[0]
-    x = np.random.default_rng(0).integers(0, 255, [1, *inp.shape[1:]], dtype=np.uint8)
-    session.run(None, {inp.name: x})
+    rng = np.random.default_rng(0)
+    x = {i.name: rng.integers(0, 255, [1, *i.shape[1:]], dtype=np.uint8) for i in session.get_inputs()}
+    session.run(None, x)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(None, {inp.name: x})
+        session.run(None, x)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -96,7 +124,7 @@ def onnx_floor(model: str, runs: int = 30) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=15)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = ap.parse_args()
     import tempfile
@@ -106,20 +134,22 @@ def main():
     rows = []
     try:
         stack.start(timeout=180)
-        for name, service, path, query in ENDPOINTS:
+        rss = {"idle": stack_rss(stack)}
+        for name, service, path, query, fields in ENDPOINTS:
             for clients in args.concurrency:
-                r = asyncio.run(load(stack.service_url(service) + path, query, body, clients, args.seconds))
+                r = asyncio.run(load(stack.service_url(service) + path, query, body, fields, clients, args.seconds))
                 rows.append((name, clients, r))
                 print(f"{name:<40} c={clients:<3} p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f}  "
                       f"{r['rps']:6.1f} req/s  errors {r['errors']}  stages {r['stages']}", flush=True)
+        rss["after"] = stack_rss(stack)
     finally:
         stack.stop()
-    floors = {m: onnx_floor(m) for m in ("segmentation", "cutout", "skin", "pose")}
-    write_report(args.out, rows, floors, args.seconds)
+    floors = {m: onnx_floor(m) for m in ("segmentation", "cutout", "skin", "pose", "pose_transfer")}
+    write_report(args.out, rows, floors, rss, args.seconds)
     print(f"wrote {args.out}")
 
 
-def write_report(out: Path, rows, floors: dict, seconds: float) -> None:
+def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> None:
     import onnxruntime
     import tritonclient
     lines = [
@@ -139,6 +169,10 @@ def write_report(out: Path, rows, floors: dict, seconds: float) -> None:
                      + " | ".join(f"{s.get(k, 0):.1f}" for k in ("decode", "preprocess", "infer", "postprocess", "encode")) + " |")
     lines += ["", "Floor: the same ONNX model in-process with ONNX Runtime (2 threads, batch 1), median of 30 runs:", ""]
     lines += [f"- {m}: {ms:.1f} ms" for m, ms in floors.items()]
+    lines += ["", "Resident memory (MB; Triton includes its backend processes), idle after start and after all rows:", "",
+              "| process | idle | after |", "|---|---|---|"]
+    lines += [f"| {name} | {rss['idle'][name]:.0f} | {rss['after'][name]:.0f} |" for name in rss["idle"]]
+    lines.append(f"| total | {sum(rss['idle'].values()):.0f} | {sum(rss['after'].values()):.0f} |")
     out.write_text("\n".join(lines) + "\n")
 
 

@@ -22,7 +22,7 @@ def test_headless_locust_run_has_no_failures(stack):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {r["Name"]: r for r in csv.DictReader(open(out / "run_stats.csv"))}
-    names = {"segment fashion", "segment person json", "cutout all", "cutout top mask", "skin", "pose"}
+    names = {"segment fashion", "segment person json", "cutout all", "cutout top mask", "skin", "pose", "pose transfer"}
     assert names <= set(rows), rows.keys()          # every endpoint was exercised
     for name in names:
         assert int(rows[name]["Request Count"]) > 0 and int(rows[name]["Failure Count"]) == 0, rows[name]
