@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, found, mirror, network_inputs, warp_to_pose
-from training.datasets import DATA_DIR, parse_keypoint_csv, parse_pairs_csv
+from training.datasets import parse_keypoint_csv, parse_pairs_csv
 from training.pose_transfer_data import DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch
 
 pytestmark = pytest.mark.data

@@ -12,10 +12,7 @@ Two settings, both compared with the mirrored person on white (labelled person m
   (`photo_at_canvas`: output and truth both shrunk to the generator's 128×192).
 SSIM is scikit-image's on RGB, PSNR on [0, 1] intensities; means over photos.
 """
-import argparse
 import asyncio
-import contextlib
-import json
 import time
 from pathlib import Path
 
@@ -29,9 +26,8 @@ from training.datasets import keypoint_samples, read_image, read_labels
 from training.pose_transfer_data import build
 from training.skin_data import grid, labelled
 from training.train_pose_transfer import mirror_pairs
+from training.served import evaluation_command, inline, parse_and_pose, untimed
 from training.train_skin import image_metrics
-
-REPO = Path(__file__).resolve().parent.parent
 PART_COLOURS = np.vstack([FASHION_PALETTE, [[150, 150, 150]]]).astype(np.uint8)  # + other clothing
 
 
@@ -63,21 +59,10 @@ def canvas_scores(gen, data: dict, pictures: list) -> dict:
 
 
 def photo_scores(gen, repository: Path, limit: int | None, threads: int) -> tuple[dict, dict, float]:
-    seg = onnx_session(repository / "segmentation/1/model.onnx", threads)
-    pose = onnx_session(repository / "pose/1/model.onnx", threads)
-
-    async def parse(canvas):
-        person, fashion = seg.run(["person", "fashion"], {"image": canvas[None]})
-        return person[0], fashion[0]
-
-    async def heatmaps(canvas):
-        return pose.run(["heatmaps"], {"image": canvas[None]})[0][0]
+    parse, heatmaps = parse_and_pose(repository, threads)
 
     async def generate(inputs):
         return gen({k: v[None] for k, v in inputs.items()})[0]
-
-    async def cpu(fn, *args):
-        return fn(*args)
 
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     full, small, ms = [], [], 0.0
@@ -87,8 +72,8 @@ def photo_scores(gen, repository: Path, limit: int | None, threads: int) -> tupl
         mirrored = np.ascontiguousarray(image[:, ::-1])
         truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
         start = time.perf_counter()
-        out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=cpu,
-                                   stage=lambda _: contextlib.nullcontext()))
+        out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=inline,
+                                   stage=untimed))
         ms += (time.perf_counter() - start) * 1000
         full.append(image_metrics(out, truth))
         size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
@@ -117,21 +102,6 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
     return report
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=REPO / "model_repository/pose_transfer/1/model.onnx")
-    ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--pictures", type=Path,
-                    help="source | parts | target pose | warp | generated | mirrored truth, 6 validation people")
-    args = ap.parse_args()
-    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures)
-    print(json.dumps(report, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    evaluation_command(__doc__, "pose_transfer",
+                       "source | parts | target pose | warp | generated | mirrored truth, 6 validation people", evaluate)

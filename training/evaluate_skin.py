@@ -10,10 +10,7 @@ the generator's error from the parsing's and the pose's. The output (RGBA) is fl
 (the labelled person mask): MSE and PSNR on [0, 1] intensities, SSIM (scikit-image, RGB); means over
 photos. Fashionista and CCP validation photos with labels and keypoints.
 """
-import argparse
 import asyncio
-import contextlib
-import json
 import time
 from pathlib import Path
 
@@ -24,9 +21,8 @@ from export.onnxruntime_session import onnx_session
 from fashionpixel.skin import SKIN_CLASS, body_skin, network_input, paste, person_on_white, regenerate
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.skin_data import grid, labelled
+from training.served import evaluation_command, inline, parse_and_pose, untimed
 from training.train_skin import image_metrics
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def flatten(rgba: np.ndarray) -> np.ndarray:
@@ -35,25 +31,15 @@ def flatten(rgba: np.ndarray) -> np.ndarray:
 
 
 def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None) -> dict:
-    seg, pose, skin = (onnx_session(p, threads) for p in (repository / "segmentation/1/model.onnx",
-                                                        repository / "pose/1/model.onnx", model))
-
-    async def parse(canvas):
-        person, fashion = seg.run(["person", "fashion"], {"image": canvas[None]})
-        return person[0], fashion[0]
-
-    async def heatmaps(canvas):
-        return pose.run(["heatmaps"], {"image": canvas[None]})[0][0]
+    parse, heatmaps = parse_and_pose(repository, threads)
+    skin = onnx_session(model, threads)
 
     async def generate(x):
         return skin.run(["image"], {"inputs": x[None]})[0][0]
 
-    async def cpu(fn, *args):
-        return fn(*args)
-
     def run(image):
         return asyncio.run(regenerate(image, keypoints=None, region=None, parse=parse, pose=heatmaps,
-                                      generate=generate, cpu=cpu, stage=lambda _: contextlib.nullcontext()))
+                                      generate=generate, cpu=inline, stage=untimed))
 
     samples = [(s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     scores = {"photo": [], "photo_labelled_silhouette": [], "oracle": []}
@@ -88,20 +74,6 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
     return report
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=REPO / "model_repository/skin/1/model.onnx")
-    ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--pictures", type=Path, help="photo | labelled skin region (white) | generated (oracle) | original, 4 photos")
-    args = ap.parse_args()
-    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures)
-    print(json.dumps(report, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    evaluation_command(__doc__, "skin", "photo | labelled skin region (white) | generated (oracle) | original, 4 photos",
+                       evaluate)
