@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from fashionpixel.letterbox import Box, letterbox, unletterbox
-from fashionpixel.refine import refine, work_size
+from fashionpixel.refine import CrfParams, refine, work_size
 
 CANVAS_W, CANVAS_H = 256, 384
 # Post-processing runs at most at this size; labels are then resized (nearest) to the photo's size.
@@ -15,7 +15,7 @@ def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
     return letterbox(image, CANVAS_W, CANVAS_H)
 
 
-def labels_from_probs(image: np.ndarray, probs: np.ndarray, box: Box, *, crf: bool = False,
+def labels_from_probs(image: np.ndarray, probs: np.ndarray, box: Box, *, crf: bool | CrfParams = False,
                       min_region: int = 0, superpixels: bool = False) -> np.ndarray:
     """image HxWx3 uint8, probs CxHcxWc on the canvas → HxW uint8 class indices."""
     h, w = image.shape[:2]

@@ -16,6 +16,7 @@ import numpy as np
 
 from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
+from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
 from training.metrics import confusion, summarize
@@ -27,6 +28,11 @@ VARIANTS = {
     "superpixels": dict(crf=False, min_region=0, superpixels=True),
     "crf+minregion": dict(crf=True, min_region=400, superpixels=False),
     "all": dict(crf=True, min_region=400, superpixels=True),
+    # the CRF's cost: pixels (it runs on a shrunk copy; the default is 80k) and mean-field iterations
+    "crf-160k": dict(crf=CrfParams(max_pixels=160_000), min_region=0, superpixels=False),  # the default until 2026-11
+    "crf-40k": dict(crf=CrfParams(max_pixels=40_000), min_region=0, superpixels=False),
+    "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3), min_region=0, superpixels=False),
+    "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3), min_region=0, superpixels=False),
 }
 
 
