@@ -104,8 +104,14 @@ def _head_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray) -> np.ndarray 
     m = _affine(src[idx], dst[idx]) if len(idx) >= 4 else None
     if m is None:
         return None
+    return m if _plausible(m, 0.6, 1.6) else None
+
+
+def _plausible(m: np.ndarray, low: float = 0.25, high: float = 4.0) -> bool:
+    """A part may shrink or grow 4× at most: beyond that (or degenerate) the keypoints are wrong,
+    and the generator does better from the style codes than from a smeared warp."""
     s = np.linalg.svd(m[:, :2], compute_uv=False)
-    return m if 0.6 < s[1] and s[0] < 1.6 else None
+    return bool(np.isfinite(m).all() and low < s[1] and s[0] < high)
 
 
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -161,7 +167,7 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
         else:
             m = None
         pixels = person[owner == name].astype(int)
-        if m is None or len(pixels) == 0:
+        if m is None or len(pixels) == 0 or not _plausible(m):
             continue
         mask = np.zeros((h, w), np.uint8)
         mask[pixels[:, 1], pixels[:, 0]] = 255

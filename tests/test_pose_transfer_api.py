@@ -97,6 +97,9 @@ def test_missing_keypoints_still_render(client, photo, photo_keypoints):
     none = [[-1, -1]] * 18
     out = rgb(transfer(client, encode(photo), keypoints=dict(photo_keypoints, keypoints=none)))
     assert out.shape == photo.shape
+    # degenerate poses (every point in one spot, or far off the canvas) are drawn, not crashed on
+    for k in ([[50, 50]] * 18, [[1e9, -5]] * 9 + [[3, 1e12]] * 9):
+        assert rgb(transfer(client, encode(photo), keypoints=dict(photo_keypoints, keypoints=k))).shape == photo.shape
 
 
 def test_keypoints_as_a_file_part(client, photo, photo_keypoints):
