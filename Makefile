@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
         evaluate-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
-        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench clean
+        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-rembg clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
@@ -74,7 +74,7 @@ ablate-skin: setup
 	$(PY) -m training.skin_ablations run --steps 300
 
 clean:
-	rm -rf $(VENV) .cache test-artifacts
+	rm -rf $(VENV) .venv-rembg .cache test-artifacts
 
 train-pose: setup
 	$(PY) -m training.train_pose --out runs/pose --steps 2400
@@ -97,3 +97,12 @@ evaluate-pose-transfer: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+# rembg's HTTP server needs numpy 2, so it lives in a venv of its own, pinned by bench/requirements-rembg.lock.
+.venv-rembg/.installed: bench/requirements-rembg.lock
+	$(PYTHON) -m venv .venv-rembg
+	.venv-rembg/bin/pip install --quiet -r bench/requirements-rembg.lock
+	touch $@
+
+bench-rembg: setup .venv-rembg/.installed
+	$(PY) -m bench.rembg_compare

@@ -54,7 +54,9 @@ def parse_server_timing(header: str) -> dict[str, float]:
     return out
 
 
-async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clients: int, seconds: float) -> dict:
+async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clients: int, seconds: float,
+               data: dict | None = None) -> dict:
+    """`clients` concurrent loops posting `body` in each file field of `fields` (and form `data`)."""
     latencies, stages, errors = [], [], 0
     files = {f: (f"{f}.jpg", body, "image/jpeg") for f in fields}
     deadline = time.perf_counter() + seconds
@@ -63,7 +65,7 @@ async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clie
         nonlocal errors
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            r = await c.post(url, params=query, files=files)
+            r = await c.post(url, params=query, files=files, data=data)
             latencies.append((time.perf_counter() - start) * 1000)
             if r.status_code != 200:
                 errors += 1
@@ -71,7 +73,7 @@ async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clie
                 stages.append(parse_server_timing(r.headers.get("server-timing", "")))
 
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as c:
-        await c.post(url, params=query, files=files)  # warm
+        await c.post(url, params=query, files=files, data=data)  # warm
         begin = time.perf_counter()
         await asyncio.gather(*(client(c) for _ in range(clients)))
         elapsed = time.perf_counter() - begin
