@@ -28,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper
 from PIL import Image
 
-from bench.run import load
+from bench.run import REMBG_SECTION, load
 from runtime.stack import Ports, Stack, free_port
 from training.datasets import ccp_samples, read_garments
 from training.evaluate_cutout import Tally, truth_mask
@@ -158,9 +158,6 @@ def main():
     print(json.dumps(results, indent=1))
 
 
-MARK = "## Our cutout against rembg"
-
-
 def write_section(out: Path, results: dict, photos: int, seconds: float) -> None:
     rows = ["| server | Dice (all) | boundary F | clients | p50 ms | p95 ms | req/s | errors |", "|---|---|---|---|---|---|---|---|"]
     names = {"ours": "ours: `/v1/cutout` (letterbox, Triton, focus pass, guided filter)",
@@ -171,14 +168,14 @@ def write_section(out: Path, results: dict, photos: int, seconds: float) -> None
             rows.append(f"| {names[key]} | {q['dice']:.4f} | {q['boundary_f']:.3f} | {n} | {r['p50']:.0f} | "
                         f"{r['p95']:.0f} | {r['rps']:.1f} | {r['errors']} |")
     text = "\n".join([
-        MARK, "",
+        REMBG_SECTION, "",
         f"`make bench-rembg` (`python -m bench.rembg_compare`), {seconds:.0f} s per load row, Dice and boundary F "
         f"(2 px) of the alpha ≥ 0.5 on {photos} CCP validation photos (~550×825). rembg cannot fetch its own "
         "U²-Net here, so it serves our cutout network wrapped in its `u2net_custom` interface "
         "(bench/rembg_compare.py): same weights, so the difference is the serving pipeline. rembg runs the "
         "model in its own process with 2 threads; ours goes through Triton.", "", *rows, ""])
     old = out.read_text() if out.exists() else ""
-    head = old.split(MARK)[0].rstrip()
+    head = old.split(REMBG_SECTION)[0].rstrip()
     out.write_text((head + "\n\n" if head else "") + text)
 
 

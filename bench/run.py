@@ -20,6 +20,7 @@ from runtime.stack import Ports, Stack
 from tests.images import encode
 
 REPO = Path(__file__).resolve().parent.parent
+REMBG_SECTION = "## Our cutout against rembg"  # written by bench/rembg_compare.py
 
 
 def photo() -> bytes:
@@ -151,6 +152,29 @@ def main():
     print(f"wrote {args.out}")
 
 
+def plot(rows, path: Path) -> None:
+    """p50 latency and throughput against clients, one line per endpoint."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name in dict.fromkeys(n for n, _, _ in rows):
+        pts = [(c, r) for n, c, r in rows if n == name]
+        lat.plot([c for c, _ in pts], [r["p50"] for _, r in pts], marker="o", label=name)
+        thr.plot([c for c, _ in pts], [r["rps"] for _, r in pts], marker="o", label=name)
+    for ax, title in ((lat, "p50 latency (ms)"), (thr, "throughput (req/s)")):
+        ax.set_xlabel("concurrent clients")
+        ax.set_title(title)
+        ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+    lat.set_yscale("log")
+    thr.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> None:
     import onnxruntime
     import tritonclient
@@ -169,13 +193,17 @@ def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> No
         s = r["stages"]
         lines.append(f"| {name} | {clients} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {r['rps']:.1f} | {r['errors']} | "
                      + " | ".join(f"{s.get(k, 0):.1f}" for k in ("decode", "preprocess", "infer", "postprocess", "encode")) + " |")
+    plot(rows, out.parent / "img" / "benchmarks.png")
+    lines += ["", "![p50 latency and throughput by clients](img/benchmarks.png)"]
     lines += ["", "Floor: the same ONNX model in-process with ONNX Runtime (2 threads, batch 1), median of 30 runs:", ""]
     lines += [f"- {m}: {ms:.1f} ms" for m, ms in floors.items()]
     lines += ["", "Resident memory (MB; Triton includes its backend processes), idle after start and after all rows:", "",
               "| process | idle | after |", "|---|---|---|"]
     lines += [f"| {name} | {rss['idle'][name]:.0f} | {rss['after'][name]:.0f} |" for name in rss["idle"]]
     lines.append(f"| total | {sum(rss['idle'].values()):.0f} | {sum(rss['after'].values()):.0f} |")
-    out.write_text("\n".join(lines) + "\n")
+    # `make bench-rembg` owns the section from its heading on; keep it
+    kept = out.read_text().partition(REMBG_SECTION)[1:] if out.exists() else ("", "")
+    out.write_text("\n".join(lines) + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
 
 
 if __name__ == "__main__":
