@@ -175,8 +175,9 @@ def write_section(out: Path, results: dict, photos: int, seconds: float) -> None
         "(bench/rembg_compare.py): same weights, so the difference is the serving pipeline. rembg runs the "
         "model in its own process with 2 threads; ours goes through Triton.", "", *rows, ""])
     old = out.read_text() if out.exists() else ""
-    head = old.split(REMBG_SECTION)[0].rstrip()
-    out.write_text((head + "\n\n" if head else "") + text)
+    head, _, rest = old.partition(REMBG_SECTION)
+    after = rest[rest.find("\n## "):] if "\n## " in rest else ""  # the sections after ours stay
+    out.write_text(head.rstrip() + "\n\n" + text + after)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from runtime.stack import Ports, Stack
 from tests.images import encode
 
 REPO = Path(__file__).resolve().parent.parent
+GENERATED_END = "<!-- make bench writes everything above this line; below is kept -->"
 REMBG_SECTION = "## Our cutout against rembg"  # written by bench/rembg_compare.py
 
 
@@ -201,9 +202,9 @@ def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> No
               "| process | idle | after |", "|---|---|---|"]
     lines += [f"| {name} | {rss['idle'][name]:.0f} | {rss['after'][name]:.0f} |" for name in rss["idle"]]
     lines.append(f"| total | {sum(rss['idle'].values()):.0f} | {sum(rss['after'].values()):.0f} |")
-    # `make bench-rembg` owns the section from its heading on; keep it
-    kept = out.read_text().partition(REMBG_SECTION)[1:] if out.exists() else ("", "")
-    out.write_text("\n".join(lines) + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
+    # everything below the marker (notes written by hand, `make bench-rembg`'s section) is kept
+    kept = out.read_text().partition(GENERATED_END)[2] if out.exists() else "\n"
+    out.write_text("\n".join(lines) + "\n\n" + GENERATED_END + kept)
 
 
 if __name__ == "__main__":
