@@ -35,3 +35,21 @@ def test_model_config_is_what_the_exporter_writes():
     gpu = gpu_config(SPEC)
     assert "KIND_GPU" in gpu and 'name: "tensorrt"' in gpu and "FP16" in gpu
     assert "dynamic_batching" in cpu_config(SPEC) and "KIND_CPU" in cpu_config(SPEC)
+
+
+def test_several_inputs_pass_through_triton_unchanged(stack):
+    """pose_transfer has four inputs: Triton (dynamic batching, our onnxruntime backend) must give what
+    ONNX Runtime gives in-process for the same batch."""
+    from export.export_pose_transfer import PARITY_ATOL as ATOL, SPEC
+    rng = np.random.default_rng(0)
+    batch = {t.name: rng.integers(0, 8 if t.name == "parts" else 256, (2, *t.dims), dtype=np.uint8) for t in SPEC.inputs}
+    session = ort.InferenceSession(str(REPO / "model_repository/pose_transfer/1/model.onnx"))
+    (want,) = session.run(["image"], batch)
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{stack.ports.triton_http}")
+    inputs = []
+    for name, array in batch.items():
+        inputs.append(httpclient.InferInput(name, list(array.shape), "UINT8"))
+        inputs[-1].set_data_from_numpy(array)
+    got = client.infer("pose_transfer", inputs).as_numpy("image")
+    assert got.shape == want.shape == (2, *SPEC.outputs[0].dims)
+    assert np.abs(got.astype(np.int16) - want.astype(np.int16)).max() <= ATOL
