@@ -56,7 +56,8 @@ def test_interrupted_run_resumes_without_redoing(stack, folder, tmp_path):
     (folder / "broken.jpg").unlink()
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "tools.batch", str(folder), str(out), "--url",
-           stack.service_url("segmentation") + "/v1/segment", "-c", "1", "--quiet"]   # defaults: CRF on, slow
+           stack.service_url("segmentation") + "/v1/segment", "-c", "1", "--quiet",
+           "--param", "superpixels=true"]   # CRF and superpixels: slow enough to interrupt midway
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(list(out.glob("*.png"))) < 2 and time.monotonic() < deadline:

@@ -62,7 +62,3 @@ def test_bad_images(pose, name, data, status):
 def test_bad_parameter(pose, photo):
     r = pose.post("/v1/pose", params={"format": "gif"}, files={"image": ("p.jpg", encode(photo), "image/jpeg")})
     assert r.status_code == 422
-
-
-def test_pose_transfer_is_absent_not_faked(pose):
-    assert pose.post("/v1/pose-transfer").status_code == 404

@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -43,6 +44,8 @@ def test_up_prints_urls_and_stops_everything(tmp_path, sig):
             assert httpx.get(f"http://127.0.0.1:{ports.services[s.name]}/readyz").status_code == 200
         children = descendants(proc.pid)
         assert len(children) >= 1 + len(SERVICES) + 1  # Triton, its model stub(s), the services
+        # keep reading: the stack's children log to this pipe while they stop, and a full pipe would block them
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         start = time.monotonic()
         proc.send_signal(sig)
         proc.wait(timeout=15)
