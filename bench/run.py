@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from runtime.stack import Ports, Stack
+from runtime.stack import Ports, Stack, descendants, rss_mb
 from tests.images import encode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,23 +88,7 @@ async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clie
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (Triton's backend stubs are children)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            rss = next(ln for ln in Path(f"/proc/{p}/status").read_text().splitlines() if ln.startswith("VmRSS:"))
-            total += int(rss.split()[1]) / 1024
-        except (OSError, StopIteration):
-            pass
-    return total
+    return sum(rss_mb(p) for p in {pid} | descendants(pid))
 
 
 def stack_rss(stack: Stack) -> dict[str, float]:

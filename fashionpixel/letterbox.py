@@ -34,6 +34,14 @@ def letterbox(image: np.ndarray, width: int, height: int, pad: int = PAD_VALUE) 
     return canvas, box
 
 
+def letterbox_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A label map fitted like `letterbox` fits its photo: nearest-neighbour, padded with 0 (background)."""
+    box = fit_box(labels.shape[1], labels.shape[0], width, height)
+    out = np.zeros((height, width), dtype=np.uint8)
+    out[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(labels, (box.w, box.h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
 def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Crop CxHxW float maps (e.g. probabilities) back to the photo and resize to (out_w, out_h)."""
     crop = maps[:, box.y:box.y + box.h, box.x:box.x + box.w]

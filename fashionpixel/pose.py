@@ -21,6 +21,14 @@ COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0
            (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85))
 
 
+def found(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
+    """Which of 18×2 (x, y) or 18×3 (x, y, score) keypoints are there: non-negative coordinates
+    (and a score above `min_score`, when scores are given)."""
+    k = np.asarray(keypoints, np.float32)
+    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
+    return ok & (k[:, 2] > min_score) if k.shape[1] > 2 else ok
+
+
 def draw_pose(keypoints: np.ndarray, width: int, height: int, thickness: int | None = None,
               min_score: float = 0.0) -> np.ndarray:
     """18×2 (x, y) or 18×3 (x, y, score) keypoints → HxWx3 uint8 limb image on black.
@@ -29,9 +37,7 @@ def draw_pose(keypoints: np.ndarray, width: int, height: int, thickness: int | N
     """
     canvas = np.zeros((height, width, 3), np.uint8)
     k = np.asarray(keypoints, dtype=np.float32)
-    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
-    if k.shape[1] > 2:
-        ok &= k[:, 2] > min_score
+    ok = found(k, min_score)
     t = thickness or max(2, round(min(width, height) / 64))
     for i, (a, b) in enumerate(LIMBS):
         if ok[a] and ok[b]:

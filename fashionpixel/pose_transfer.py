@@ -16,8 +16,8 @@ import numpy as np
 
 from fashionpixel import keypoints as keypoint_net
 from fashionpixel import segmentation
-from fashionpixel.letterbox import Box, fit_box, letterbox, points_to_canvas
-from fashionpixel.pose import FLIP_INDEX
+from fashionpixel.letterbox import Box, fit_box, letterbox, letterbox_labels, points_to_canvas
+from fashionpixel.pose import FLIP_INDEX, found
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = 128, 192
@@ -40,12 +40,6 @@ BODY_PARTS = {  # painter's order: later parts cover earlier ones
     "head": ((1, 0), (0, 14), (0, 15), (14, 16), (15, 17)),
 }
 LIMB_REACH = 1.35  # a limb's map also covers this far past its end joint (hands, feet)
-
-
-def found(keypoints: np.ndarray) -> np.ndarray:
-    k = np.asarray(keypoints, np.float32)
-    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
-    return ok & (k[:, 2] > 0) if k.shape[1] > 2 else ok
 
 
 def parts_map(person: np.ndarray, fashion: np.ndarray) -> np.ndarray:
@@ -192,11 +186,8 @@ def source_canvas(image: np.ndarray, person: np.ndarray, fashion: np.ndarray,
     on the canvas."""
     on_white = np.where(person[..., None] > 0, image, np.uint8(WHITE))
     canvas, box = letterbox(on_white, CANVAS_W, CANVAS_H, pad=WHITE)
-    parts = parts_map(person, fashion)
-    parts_c = np.zeros((CANVAS_H, CANVAS_W), np.uint8)
-    parts_c[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(parts, (box.w, box.h),
-                                                                   interpolation=cv2.INTER_NEAREST)
-    return canvas, parts_c, points_to_canvas(keypoints, box, image.shape[1])
+    parts = letterbox_labels(parts_map(person, fashion), CANVAS_W, CANVAS_H)
+    return canvas, parts, points_to_canvas(keypoints, box, image.shape[1])
 
 
 def target_box(width: int, height: int) -> Box:

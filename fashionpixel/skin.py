@@ -18,7 +18,7 @@ from fashionpixel import keypoints as keypoint_net
 from fashionpixel import segmentation
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.letterbox import Box, letterbox, points_to_canvas
-from fashionpixel.pose import draw_pose
+from fashionpixel.pose import draw_pose, found
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = 128, 192
@@ -28,19 +28,13 @@ SKIN_CLASS = FASHION_CLASSES.index("skin")
 HEAD_FRACTION, FEET_FRACTION = 0.18, 0.06  # of the person's height, when the neck / ankles are not found
 
 
-def _found(keypoints: np.ndarray) -> np.ndarray:
-    k = np.asarray(keypoints, np.float32)
-    ok = (k[:, 0] >= 0) & (k[:, 1] >= 0)
-    return ok & (k[:, 2] > 0) if k.shape[1] > 2 else ok
-
-
 def body_skin(skin: np.ndarray, person: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     """The skin to regenerate (bool H×W): skin below the neck and above the lower ankle."""
     rows = np.nonzero(person.any(1))[0]
     if len(rows) == 0 or not skin.any():
         return np.zeros(skin.shape, bool)
     top, bottom = rows[0], rows[-1]
-    k, ok = np.asarray(keypoints, np.float32), _found(keypoints)
+    k, ok = np.asarray(keypoints, np.float32), found(keypoints)
     if ok[1]:
         neck = k[1, 1]
     elif ok[2] or ok[5]:
@@ -68,7 +62,7 @@ def network_input(image: np.ndarray, person: np.ndarray, region: np.ndarray,
     ahf, box = letterbox(apparel_head_foot(image, person, region), CANVAS_W, CANVAS_H, pad=WHITE)
     mask, _ = letterbox(np.repeat(region.astype(np.uint8)[..., None] * 255, 3, 2), CANVAS_W, CANVAS_H, pad=0)
     k = np.asarray(keypoints, np.float32).copy()
-    k[~_found(k), :2] = -1
+    k[~found(k), :2] = -1
     pose = draw_pose(points_to_canvas(k, box, image.shape[1])[:, :2], CANVAS_W, CANVAS_H, thickness=2)
     # any coverage counts: the canvas mask must cover every photo pixel that will be pasted
     return np.dstack([ahf, pose, (mask[..., :1] > 0).astype(np.uint8) * 255]), box

@@ -45,6 +45,32 @@ class Ports:
                    {s.name: int(env.get(s.port_env, s.port)) for s in SERVICES})
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Triton's backend stubs, the services of `make up`), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process in MB (0 when it is gone)."""
+    try:
+        line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0.0
+    return int(line.split()[1]) / 1024
+
+
 class Stack:
     def __init__(self, ports: Ports, repository: Path = REPO / "model_repository", log_dir: Path | None = None,
                  env: dict[str, str] | None = None, host: str = "127.0.0.1"):
@@ -77,8 +103,8 @@ class Stack:
         URLs, and they accept its origin (as 127.0.0.1 and as localhost), unless CORS_ORIGINS is set."""
         page_port = self.ports.services["segmentation"]
         if info.name == "segmentation":
-            return {f"DEMO_{name.upper().replace('-', '_')}_URL": self.service_url(name)
-                    for name in ("cutout", "pose-transfer")} | {"DEMO_SKIN_URL": self.service_url("skin-generation")}
+            return {"DEMO_CUTOUT_URL": self.service_url("cutout"), "DEMO_SKIN_URL": self.service_url("skin-generation"),
+                    "DEMO_POSE_TRANSFER_URL": self.service_url("pose-transfer")}
         origins = {f"http://{h}:{page_port}" for h in (self.host, "127.0.0.1", "localhost") if h != "0.0.0.0"}
         return {"CORS_ORIGINS": self.env.get("CORS_ORIGINS") or ",".join(sorted(origins))}
 

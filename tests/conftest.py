@@ -10,7 +10,8 @@ import httpx
 import numpy as np
 import pytest
 
-from runtime.stack import Ports, Stack
+from runtime.stack import Ports, Stack, free_port
+from services.catalog import SERVICES
 from training.datasets import DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +40,21 @@ def start_stack(name: str, tmp_home: Path, **env) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+def extra_segmentation_service(stack: Stack, home: Path, name: str, **env) -> Stack:
+    """One more segmentation service on `stack`'s Triton, configured by `env`; stop() it when done."""
+    ports = Ports(stack.ports.triton_http, stack.ports.triton_grpc, stack.ports.triton_metrics,
+                  {s.name: free_port() for s in SERVICES})
+    other = Stack(ports, log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(home)} | env)
+    info = SERVICES[0]
+    other.start_service(info)
+    try:
+        other.wait_until(other.service_url(info.name) + "/readyz", 60, other.services[info.name])
+    except Exception:
+        other.stop()
+        raise
+    return other
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,7 @@ import httpx
 import numpy as np
 import pytest
 
-from runtime.stack import Stack
-from services.catalog import SERVICES
-from runtime.stack import free_port
-from tests.conftest import ARTIFACTS
+from tests.conftest import extra_segmentation_service
 from tests.images import encode, synthetic_photo
 
 pytestmark = pytest.mark.slow
@@ -15,17 +12,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def strict(stack, tmp_path_factory):
     """Same Triton, a service with small limits and API keys."""
-    ports = stack.ports
-    ports = type(ports)(ports.triton_http, ports.triton_grpc, ports.triton_metrics,
-                        {s.name: free_port() for s in SERVICES})
-    other = Stack(ports, log_dir=ARTIFACTS / "logs" / "strict", env={
-        "HOME": str(tmp_path_factory.mktemp("home")), "API_KEYS": "key-one, key-two",
-        "MAX_UPLOAD_BYTES": "60000", "MAX_IMAGE_PIXELS": "250000"})
-    info = SERVICES[0]
-    other.start_service(info)
+    other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "strict", API_KEYS="key-one, key-two",
+                                       MAX_UPLOAD_BYTES="60000", MAX_IMAGE_PIXELS="250000")
     try:
-        other.wait_until(other.service_url(info.name) + "/healthz", 60, other.services[info.name])
-        with httpx.Client(base_url=other.service_url(info.name), timeout=60) as client:
+        with httpx.Client(base_url=other.service_url("segmentation"), timeout=60) as client:
             yield client
     finally:
         other.stop()

@@ -7,14 +7,13 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from runtime.stack import Stack, free_port
+from runtime.stack import rss_mb
 from services.catalog import SERVICES
-from tests.conftest import ARTIFACTS, start_stack
+from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack
 from tests.images import encode, synthetic_photo
 
 pytestmark = pytest.mark.slow
@@ -22,25 +21,8 @@ pytestmark = pytest.mark.slow
 SEGMENT_FAST = "/v1/segment?crf=false"
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def photo_files(w=300, h=450, field="image"):
     return {field: ("p.jpg", encode(synthetic_photo(w, h)), "image/jpeg")}
-
-
-def extra_service(stack: Stack, tmp_path_factory, name: str, **env) -> Stack:
-    """One more segmentation service on the shared Triton, configured by `env`."""
-    ports = type(stack.ports)(stack.ports.triton_http, stack.ports.triton_grpc, stack.ports.triton_metrics,
-                              {s.name: free_port() for s in SERVICES})
-    other = Stack(ports, log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(tmp_path_factory.mktemp("home"))} | env)
-    other.start_service(SERVICES[0])
-    other.wait_until(other.service_url(SERVICES[0].name) + "/readyz", 60, other.services[SERVICES[0].name])
-    return other
 
 
 def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
@@ -86,7 +68,7 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
 
 def test_overload_answers_503_with_retry_after(stack, tmp_path_factory):
     """Beyond MAX_INFLIGHT requests in progress, the service refuses at once instead of queueing."""
-    other = extra_service(stack, tmp_path_factory, "overload", MAX_INFLIGHT="2")
+    other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "overload", MAX_INFLIGHT="2")
     try:
         url = other.service_url("segmentation") + "/v1/segment"  # default post-processing: slow on purpose
         files = photo_files(900, 1350)
@@ -109,7 +91,7 @@ def test_overload_answers_503_with_retry_after(stack, tmp_path_factory):
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
-    other = extra_service(stack, tmp_path_factory, "graceful")
+    other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "graceful")
     proc = other.services["segmentation"]
     url = other.service_url("segmentation") + "/v1/segment"
     with ThreadPoolExecutor(3) as pool:

@@ -9,18 +9,11 @@ import time
 import httpx
 import pytest
 
-from runtime.stack import Ports
+from runtime.stack import Ports, descendants
 from services.catalog import SERVICES
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    out = set()
-    for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
-        out |= {int(child)} | descendants(int(child))
-    return out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

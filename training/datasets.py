@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from fashionpixel.labels import CCP_GARMENT_GROUPS, CCP_TO_FASHION, FASHION_CLASSES, GARMENT_CLASSES, ccp_lookup
-from fashionpixel.letterbox import fit_box, letterbox
+from fashionpixel.letterbox import letterbox, letterbox_labels
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data"))
@@ -93,14 +92,6 @@ def _garment_labels(sample: Sample) -> dict[str, np.ndarray]:
 LABELS = {"seg": _segmentation_labels, "garment": _garment_labels}
 
 
-def _fit_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Letterbox a label map with nearest-neighbour resizing; padding is background (0)."""
-    box = fit_box(labels.shape[1], labels.shape[0], width, height)
-    out = np.zeros((height, width), dtype=np.uint8)
-    out[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(labels, (box.w, box.h), interpolation=cv2.INTER_NEAREST)
-    return out
-
-
 def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """`make()`'s arrays for `samples`, saved once as .cache/<prefix>_<hash of the names>.npz, read back after."""
     key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s in samples).encode()).hexdigest()[:10]
@@ -123,7 +114,7 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
         for s in samples:
             columns["images"].append(letterbox(read_image(s), width, height)[0])
             for name, labels in LABELS[kind](s).items():
-                columns.setdefault(name, []).append(_fit_labels(labels, width, height))
+                columns.setdefault(name, []).append(letterbox_labels(labels, width, height))
         return {k: np.stack(v) for k, v in columns.items()}
     return cached(f"{kind}_{width}x{height}", samples, make)
 

@@ -29,14 +29,18 @@ def open_image(data: bytes, settings: Settings, field: str = "image") -> Image.I
                       type_="/problems/not-an-image") from None
     if img.format not in FORMATS:
         raise Problem(415, f"field '{field}' is {img.format}; send JPEG, PNG or WebP", type_="/problems/not-an-image")
-    w, h = img.size
+    check_size(*img.size, settings, field)
+    return img
+
+
+def check_size(w: int, h: int, settings: Settings, field: str) -> None:
+    """The contract's pixel limit (413) and minimum side (422), for an image or a requested canvas."""
     if w * h > settings.max_image_pixels:
         raise Problem(413, f"field '{field}' is {w}×{h} = {w * h} pixels; the limit is {settings.max_image_pixels}",
                       type_="/problems/too-large")
     if min(w, h) < settings.min_image_side:
         raise Problem(422, f"field '{field}' is {w}×{h}; both sides must be at least {settings.min_image_side} pixels",
                       type_="/problems/image-too-small")
-    return img
 
 
 def _load(img: Image.Image, field: str) -> Image.Image:

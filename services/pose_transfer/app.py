@@ -13,7 +13,8 @@ from fashionpixel.pose_transfer import transfer
 from services.common.app import create_app, run_cpu, timings
 from services.common.errors import Problem
 from services.common.forms import keypoints_array, openapi_body, parse_json, read_photo_request, read_upload, text_field
-from services.common.imaging import decode_rgb, encode_png
+from services.common.imaging import check_size, decode_rgb, encode_png
+from services.common.networks import parse_and_pose
 from services.common.settings import Settings
 
 MODEL = "pose"
@@ -66,12 +67,7 @@ def parse_target_keypoints(text: str, settings: Settings):
         raise Problem(422, "target_keypoints: needs integer width and height (the target canvas) and keypoints",
                       type_="/problems/invalid-parameters")
     w, h = size
-    if min(w, h) < settings.min_image_side:
-        raise Problem(422, f"target_keypoints: width and height must be at least {settings.min_image_side}",
-                      type_="/problems/invalid-parameters")
-    if w * h > settings.max_image_pixels:
-        raise Problem(413, f"target_keypoints: a {w}×{h} canvas exceeds {settings.max_image_pixels} pixels",
-                      type_="/problems/too-large")
+    check_size(w, h, settings, "target_keypoints")
     return keypoints_array(value, w, h, "target_keypoints"), (w, h)
 
 
@@ -100,13 +96,7 @@ async def pose_transfer(request: Request):
         else:
             target_kp, size = parse_target_keypoints(keypoints_text, settings)
     triton = request.app.state.triton
-
-    async def parse(canvas):
-        out = await triton.infer("segmentation", {"image": canvas[None]}, ["person", "fashion"])
-        return out["person"][0], out["fashion"][0]
-
-    async def heatmaps(canvas):
-        return (await triton.infer(MODEL, {"image": canvas[None]}, ["heatmaps"]))["heatmaps"][0]
+    parse, heatmaps = parse_and_pose(triton)
 
     async def generate(inputs):
         return (await triton.infer("pose_transfer", {k: v[None] for k, v in inputs.items()}, ["image"]))["image"][0]

@@ -13,6 +13,7 @@ from services.common.app import create_app, run_cpu, timings
 from services.common.errors import Problem
 from services.common.forms import openapi_body, parse_keypoints, read_upload, text_field
 from services.common.imaging import decode_grey, decode_rgb, encode_png
+from services.common.networks import parse_and_pose
 
 MODELS = ("segmentation", "pose", "skin")
 
@@ -43,13 +44,7 @@ async def skin(request: Request):
         keypoints_text = text_field(upload, "keypoints")
         keypoints = parse_keypoints(keypoints_text, w, h) if keypoints_text is not None else None
     triton = request.app.state.triton
-
-    async def parse(canvas):
-        out = await triton.infer("segmentation", {"image": canvas[None]}, ["person", "fashion"])
-        return out["person"][0], out["fashion"][0]
-
-    async def pose(canvas):
-        return (await triton.infer("pose", {"image": canvas[None]}, ["heatmaps"]))["heatmaps"][0]
+    parse, pose = parse_and_pose(triton)
 
     async def generate(x):
         return (await triton.infer("skin", {"inputs": x[None]}, ["image"]))["image"][0]
