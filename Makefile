@@ -5,15 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
+.PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
         evaluate-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
-        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-rembg clean
+        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
 
 help:
 	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
 	@echo "make test    run the whole test suite"
 	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, skin, pose, pose-transfer"
-	@echo "make bench  latency/throughput table → docs/benchmarks.md"
+	@echo "make bench  latency/throughput table → docs/benchmarks.md; make bench-tune: the tuning sweep → docs/tuning.md"
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +23,26 @@ $(STAMP): requirements.lock
 
 setup: $(STAMP)
 
-# Debian packages the tests need: docker-compose validates the compose file without an engine;
-# chromium is the browser the demo-page test drives (Playwright's own browser download is not used).
-system-deps:
-	@missing=""; command -v docker-compose >/dev/null || missing="docker-compose"; \
-	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+# Debian packages, installed when missing. Running: jemalloc, the allocator Triton runs with (returns
+# freed memory, so Triton's memory stays flat under load; runtime/triton.py). Testing: docker-compose
+# validates the compose file without an engine; chromium is the browser the demo-page test drives
+# (Playwright's own browser download is not used).
+RUN_DEBS := libjemalloc2
+TEST_DEBS := docker-compose chromium
+apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
-up: setup
+system-deps:
+	@$(call apt_install,$(RUN_DEBS))
+
+test-deps:
+	@$(call apt_install,$(RUN_DEBS) $(TEST_DEBS))
+
+up: setup system-deps
 	$(PY) -m runtime.stack
 
-test: setup system-deps
+test: setup test-deps
 	$(PY) -m pytest
 
 test-fast: setup
@@ -95,7 +103,7 @@ evaluate-pose-transfer: setup
 	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \
 	  --pictures docs/models/img/pose_transfer_examples.png
 
-bench: setup
+bench: setup system-deps
 	$(PY) -m bench.run
 
 # rembg's HTTP server needs numpy 2, so it lives in a venv of its own, pinned by bench/requirements-rembg.lock.
@@ -103,6 +111,9 @@ bench: setup
 	$(PYTHON) -m venv .venv-rembg
 	.venv-rembg/bin/pip install --quiet -r bench/requirements-rembg.lock
 	touch $@
+
+bench-tune: setup system-deps
+	$(PY) -m bench.tune
 
 bench-rembg: setup .venv-rembg/.installed
 	$(PY) -m bench.rembg_compare

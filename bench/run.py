@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from runtime.stack import Ports, Stack, descendants, rss_mb
+from runtime.stack import Ports, Stack, pss_mb, rss_mb, tree_mb
 from tests.images import encode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,13 +86,10 @@ async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clie
             "stages": {k: statistics.median(s.get(k, 0.0) for s in stages) for k in names}}
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (Triton's backend stubs are children)."""
-    return sum(rss_mb(p) for p in {pid} | descendants(pid))
-
-
-def stack_rss(stack: Stack) -> dict[str, float]:
-    return {"triton": tree_rss_mb(stack.triton.pid)} | {n: tree_rss_mb(p.pid) for n, p in stack.services.items()}
+def stack_memory(stack: Stack) -> dict[str, tuple[float, float]]:
+    """(RSS, PSS) in MB per process, Triton with its backend processes."""
+    pids = {"triton": stack.triton.pid} | {n: p.pid for n, p in stack.services.items()}
+    return {name: (tree_mb(pid, rss_mb), tree_mb(pid, pss_mb)) for name, pid in pids.items()}
 
 
 def onnx_floor(model: str, runs: int = 30) -> float:
@@ -122,18 +119,18 @@ def main():
     rows = []
     try:
         stack.start(timeout=180)
-        rss = {"idle": stack_rss(stack)}
+        memory = {"idle": stack_memory(stack)}
         for name, service, path, query, fields in ENDPOINTS:
             for clients in args.concurrency:
                 r = asyncio.run(load(stack.service_url(service) + path, query, body, fields, clients, args.seconds))
                 rows.append((name, clients, r))
                 print(f"{name:<40} c={clients:<3} p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f}  "
                       f"{r['rps']:6.1f} req/s  errors {r['errors']}  stages {r['stages']}", flush=True)
-        rss["after"] = stack_rss(stack)
+        memory["after"] = stack_memory(stack)
     finally:
         stack.stop()
     floors = {m: onnx_floor(m) for m in ("segmentation", "cutout", "skin", "pose", "pose_transfer")}
-    write_report(args.out, rows, floors, rss, args.seconds)
+    write_report(args.out, rows, floors, memory, args.seconds)
     print(f"wrote {args.out}")
 
 
@@ -160,7 +157,7 @@ def plot(rows, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> None:
+def write_report(out: Path, rows, floors: dict, memory: dict, seconds: float) -> None:
     import onnxruntime
     import tritonclient
     lines = [
@@ -182,10 +179,13 @@ def write_report(out: Path, rows, floors: dict, rss: dict, seconds: float) -> No
     lines += ["", "![p50 latency and throughput by clients](img/benchmarks.png)"]
     lines += ["", "Floor: the same ONNX model in-process with ONNX Runtime (2 threads, batch 1), median of 30 runs:", ""]
     lines += [f"- {m}: {ms:.1f} ms" for m, ms in floors.items()]
-    lines += ["", "Resident memory (MB; Triton includes its backend processes), idle after start and after all rows:", "",
-              "| process | idle | after |", "|---|---|---|"]
-    lines += [f"| {name} | {rss['idle'][name]:.0f} | {rss['after'][name]:.0f} |" for name in rss["idle"]]
-    lines.append(f"| total | {sum(rss['idle'].values()):.0f} | {sum(rss['after'].values()):.0f} |")
+    lines += ["", "Memory in MB (Triton includes its backend processes), idle after start and after all rows. RSS "
+              "counts the memory Triton shares with its backend processes once per process; PSS splits it:", "",
+              "| process | RSS idle | RSS after | PSS idle | PSS after |", "|---|---|---|---|---|"]
+    totals = {m: [sum(v[i] for v in memory[m].values()) for i in (0, 1)] for m in ("idle", "after")}
+    for name, (idle, after) in [(n, (memory["idle"][n], memory["after"][n])) for n in memory["idle"]] + [
+            ("total", (totals["idle"], totals["after"]))]:
+        lines.append(f"| {name} | {idle[0]:.0f} | {after[0]:.0f} | {idle[1]:.0f} | {after[1]:.0f} |")
     # everything below the marker (notes written by hand, `make bench-rembg`'s section) is kept
     kept = out.read_text().partition(GENERATED_END)[2] if out.exists() else "\n"
     out.write_text("\n".join(lines) + "\n\n" + GENERATED_END + kept)

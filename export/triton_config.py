@@ -1,6 +1,9 @@
 """Writes a model's two Triton configs from one description.
 
-- `config.pbtxt`: CPU (KIND_CPU), dynamic batching, a warm-up; what runs on this machine.
+- `config.pbtxt`: CPU (KIND_CPU), dynamic batching, a warm-up; what runs on this machine. ONNX
+  Runtime's memory arena is off there: with it, each model keeps the buffers of the largest batch it
+  ever ran (Triton grew from 0.4 to 2.1 GB PSS after one burst of batches of 8; without it 1.0 GB,
+  and latency at batch 1 is the same: `python -m bench.triton_memory`, docs/benchmarks.md).
 - `configs/gpu.pbtxt`: KIND_GPU with ONNX Runtime's TensorRT accelerator in FP16; selected in
   NVIDIA's container with `--model-config-name=gpu`.
 Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
@@ -27,6 +30,7 @@ class ModelSpec:
     max_queue_delay_us: int = 2000
     cpu_instances: int = 1
     cpu_threads: int = 2
+    cpu_mem_arena: bool = False
     gpu_instances: int = 1
     extra: dict = field(default_factory=dict)
 
@@ -45,6 +49,10 @@ def _warmup(spec: ModelSpec) -> str:
     return f'model_warmup [\n  {{\n    name: "warmup"\n    batch_size: 1\n{inputs}  }}\n]\n'
 
 
+def _parameter(key: str, value) -> str:
+    return f'parameters {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}\n'
+
+
 def _common(spec: ModelSpec) -> str:
     sizes = ", ".join(map(str, spec.preferred_batch_sizes))
     return (f'name: "{spec.name}"\nbackend: "onnxruntime"\nmax_batch_size: {spec.max_batch_size}\n'
@@ -56,8 +64,8 @@ def _common(spec: ModelSpec) -> str:
 def cpu_config(spec: ModelSpec) -> str:
     return (_common(spec)
             + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
-            + 'parameters {\n  key: "intra_op_thread_count"\n'
-              f'  value: {{ string_value: "{spec.cpu_threads}" }}\n}}\n'
+            + _parameter("intra_op_thread_count", spec.cpu_threads)
+            + ("" if spec.cpu_mem_arena else _parameter("enable_mem_arena", 0))
             + _warmup(spec))
 
 
@@ -81,3 +89,23 @@ def write_configs(spec: ModelSpec, repository: Path) -> Path:
     (model_dir / "config.pbtxt").write_text(cpu_config(spec))
     (model_dir / "configs" / "gpu.pbtxt").write_text(gpu_config(spec))
     return model_dir
+
+
+MODELS = ("segmentation", "cutout", "skin", "pose", "pose_transfer")
+
+
+def specs() -> dict[str, ModelSpec]:
+    """Every served model's spec, from its exporter."""
+    import importlib
+    return {name: importlib.import_module(f"export.export_{name}").SPEC for name in MODELS}
+
+
+def main() -> None:
+    """`python -m export.triton_config`: rewrite every model's configs from its exporter's spec
+    (after changing this file; the ONNX files stay as they are)."""
+    for spec in specs().values():
+        print(write_configs(spec, Path(__file__).resolve().parent.parent / "model_repository"))
+
+
+if __name__ == "__main__":
+    main()

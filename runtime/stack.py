@@ -62,19 +62,34 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process in MB (0 when it is gone)."""
+def _proc_kb(path: str, key: str) -> float:
     try:
-        line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmRSS:"))
+        line = next(ln for ln in Path(path).read_text().splitlines() if ln.startswith(key))
     except (OSError, StopIteration):
         return 0.0
-    return int(line.split()[1]) / 1024
+    return int(line.split()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process in MB (0 when it is gone)."""
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS:") / 1024
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional resident memory in MB: pages shared with other processes (Triton and its backend
+    processes share the tensors' memory pool) count once in a sum of PSS, once per process in RSS."""
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
+
+
+def tree_mb(pid: int, measure=rss_mb) -> float:
+    """`measure` summed over a process and all its descendants (Triton's backend processes)."""
+    return sum(measure(p) for p in {pid} | descendants(pid))
 
 
 class Stack:
     def __init__(self, ports: Ports, repository: Path = REPO / "model_repository", log_dir: Path | None = None,
-                 env: dict[str, str] | None = None, host: str = "127.0.0.1"):
-        self.ports, self.repository, self.log_dir, self.host = ports, repository, log_dir, host
+                 env: dict[str, str] | None = None, host: str = "127.0.0.1", workers: int = 1):
+        self.ports, self.repository, self.log_dir, self.host, self.workers = ports, repository, log_dir, host, workers
         self.env = dict(os.environ) | (env or {})
         self.env["TRITON_GRPC_URL"] = f"127.0.0.1:{ports.triton_grpc}"
         # glibc gives every thread its own malloc arena; with a CPU thread pool decoding images of all
@@ -112,7 +127,7 @@ class Stack:
         port = self.ports.services[info.name]
         self.services[info.name] = self._spawn(info.name, [
             sys.executable, "-m", "uvicorn", info.app, "--host", self.host, "--port", str(port),
-            "--timeout-graceful-shutdown", "8", "--no-access-log"], self.demo_env(info))
+            "--timeout-graceful-shutdown", "8", "--no-access-log", "--workers", str(self.workers)], self.demo_env(info))
 
     def triton_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.triton_http}"

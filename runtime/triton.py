@@ -17,6 +17,10 @@ import pytriton
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
+# Debian's libjemalloc2 (`make up` installs it). With glibc's malloc the backend processes' heaps
+# fragment under batches of every size and Triton's memory creeps up burst after burst; jemalloc gives
+# freed pages back, so it stays flat (measured with `python -m bench.triton_memory`, docs/benchmarks.md).
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 
 
 def server_home(cache: Path) -> Path:
@@ -47,6 +51,12 @@ def environment() -> dict[str, str]:
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
     libs = [str(Path(pytriton.__file__).parent.parent / "nvidia_pytriton.libs"), sysconfig.get_config_var("LIBDIR")]
     env["LD_LIBRARY_PATH"] = os.pathsep.join(libs + [env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
+    if "LD_PRELOAD" not in env:
+        if JEMALLOC.exists():
+            env["LD_PRELOAD"] = str(JEMALLOC)
+        else:
+            print(f"runtime.triton: {JEMALLOC} not found (Debian libjemalloc2); Triton runs with glibc's malloc, "
+                  "whose heaps grow under load", file=sys.stderr, flush=True)
     return env
 
 

@@ -26,15 +26,30 @@ def test_triton_matches_onnxruntime(stack, photo):
         assert np.abs(got.astype(np.float32) - want.astype(np.float32)).max() <= PARITY_ATOL
 
 
-def test_model_config_is_what_the_exporter_writes():
-    from export.export_segmentation import SPEC
+@pytest.mark.parametrize("model", ["segmentation", "cutout", "skin", "pose", "pose_transfer"])
+def test_model_config_is_what_the_exporter_writes(model):
+    import importlib
     from export.triton_config import cpu_config, gpu_config
-    model_dir = REPO / "model_repository" / "segmentation"
-    assert (model_dir / "config.pbtxt").read_text() == cpu_config(SPEC)
-    assert (model_dir / "configs" / "gpu.pbtxt").read_text() == gpu_config(SPEC)
-    gpu = gpu_config(SPEC)
+    spec = importlib.import_module(f"export.export_{model}").SPEC
+    model_dir = REPO / "model_repository" / model
+    assert (model_dir / "config.pbtxt").read_text() == cpu_config(spec)
+    assert (model_dir / "configs" / "gpu.pbtxt").read_text() == gpu_config(spec)
+    gpu, cpu = gpu_config(spec), cpu_config(spec)
     assert "KIND_GPU" in gpu and 'name: "tensorrt"' in gpu and "FP16" in gpu
-    assert "dynamic_batching" in cpu_config(SPEC) and "KIND_CPU" in cpu_config(SPEC)
+    assert "dynamic_batching" in cpu and "KIND_CPU" in cpu
+    # on the CPU no arena: memory must not stay at the largest batch's size (bench/triton_memory.py)
+    assert 'key: "enable_mem_arena"\n  value: { string_value: "0" }' in cpu and "enable_mem_arena" not in gpu
+
+
+def test_triton_runs_with_jemalloc():
+    """`make up`/`make test` install Debian's libjemalloc2; Triton's memory stays flat with it."""
+    from runtime.triton import JEMALLOC, environment
+    assert JEMALLOC.exists(), "libjemalloc2 is missing: `make system-deps` installs it"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("LD_PRELOAD", raising=False)
+        assert environment()["LD_PRELOAD"] == str(JEMALLOC)
+        mp.setenv("LD_PRELOAD", "")  # an explicit empty value turns it off
+        assert environment()["LD_PRELOAD"] == ""
 
 
 def test_several_inputs_pass_through_triton_unchanged(stack):

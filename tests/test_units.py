@@ -100,6 +100,21 @@ def test_decode_applies_exif_and_alpha():
     assert out.shape == (40, 40, 3) and (out == 255).all()  # transparent → white
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_jpeg_through_opencv_equals_pillow(mode):
+    """JPEGs are decoded by OpenCV (faster); the pixels must be Pillow's (±1 level for CMYK)."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(120, 90)).convert(mode).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    want = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    got = decode_rgb(data, Settings())
+    assert got.shape == want.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - want).max() <= (1 if mode == "CMYK" else 0)
+
+
 def test_palette_png_pixel_values_are_indices():
     import io
     from PIL import Image

@@ -1,10 +1,13 @@
 """Train the pose-transfer generator (ADGAN-style) on mirrored, re-posed and reconstructed pairs.
 
     python -m training.train_pose_transfer --out runs/pose-transfer --steps 1400   # the served model
+    python -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
+        --steps 1200 --lr 1e-4 --ssim-weight 30   # fine-tuning on the SSIM the card reports
     python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
 
 Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the
-target's person mask, and the two PatchGANs' adversarial terms × --adv-weight (0 = no GAN). Adam
+target's person mask, optionally (1 − SSIM) × --ssim-weight on the image (the metric itself, as
+scikit-image computes it), and the two PatchGANs' adversarial terms × --adv-weight (0 = no GAN). Adam
 lr 2e-4, β1 0.5, linear decay to 0 over the second half. Validation: every validation person
 transferred to their mirrored pose (fixed pairs), SSIM and PSNR against the mirrored person on white.
 With --deepfashion, half of every batch are real pairs of ADGAN's DeepFashion CSVs
@@ -22,6 +25,7 @@ from torch.func import functional_call
 
 from training import loop
 from training.datasets import REPO
+from training.losses import ssim
 from training.models.pose_transfer import PoseTransferGenerator, unit
 from training.models.skin import PatchDiscriminator
 from training.pose_transfer_data import (DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch,
@@ -84,6 +88,8 @@ def main():
     ap.set_defaults(lr=2e-4, val_every=200)
     ap.add_argument("--adv-weight", type=float, default=1.0, help="0 = no discriminators")
     ap.add_argument("--l1-weight", type=float, default=100.0)
+    ap.add_argument("--ssim-weight", type=float, default=0.0, help="weight of 1 − SSIM on the image")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
@@ -104,6 +110,9 @@ def main():
 
     torch.manual_seed(args.seed)
     net = PoseTransferGAN(args.adv_weight > 0)
+    if args.init and not (args.out / "last.pt").exists():
+        net.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     half = args.steps // 2
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half)))
@@ -120,6 +129,8 @@ def main():
         fake, alpha = net.gen(source, parts, pose, warped)
         person = torch.from_numpy(target_parts > 0).float()[:, None]
         loss = args.l1_weight * (fake - y).abs().mean() + 10 * F.binary_cross_entropy_with_logits(alpha, person)
+        if args.ssim_weight > 0:
+            loss = loss + args.ssim_weight * (1 - ssim(fake, y))
         if args.adv_weight > 0:
             loss = loss + args.adv_weight * 0.5 * (adversarial_terms(net.disc_pose, pose, fake, y)
                                                    + adversarial_terms(net.disc_app, source, fake, y))

@@ -3,7 +3,10 @@
 The Triton bundled in nvidia-pytriton has only the Python backend. Triton loads a folder
 `backends/<name>/model.py` as a backend of that name, so with this file the repository's unchanged
 `backend: "onnxruntime"` configs load here, while NVIDIA's container serves them with its native
-ONNX Runtime backend (CUDA / TensorRT). It honours the native backend's thread parameters.
+ONNX Runtime backend (CUDA / TensorRT). It honours the native backend's parameters of the same names:
+`intra_op_thread_count`, `inter_op_thread_count`, `execution_mode`, `enable_mem_arena`,
+`enable_mem_pattern` and `memory.enable_memory_arena_shrinkage` (e.g. "cpu:0": after every run the
+arena gives back what that run grew it by, so a burst of large batches does not stay resident).
 
 With dynamic batching Triton hands `execute` several requests at once: their inputs are concatenated
 along the batch axis, run as one batch, and the outputs split back per request.
@@ -25,8 +28,16 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_thread_count", "0") or 0)
         options.inter_op_num_threads = int(params.get("inter_op_thread_count", "0") or 0)
+        if params.get("execution_mode") == "1":
+            options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        options.enable_cpu_mem_arena = params.get("enable_mem_arena", "1") not in ("0", "false")
+        options.enable_mem_pattern = params.get("enable_mem_pattern", "1") not in ("0", "false")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.run_options = ort.RunOptions()
+        shrink = params.get("memory.enable_memory_arena_shrinkage", "")
+        if shrink and options.enable_cpu_mem_arena:
+            self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
         self.input_names = [i["name"] for i in config["input"]]
         self.output_names = [o["name"] for o in config["output"]]
 
@@ -36,7 +47,7 @@ class TritonPythonModel:
                        for name in self.input_names}
             sizes = [a.shape[0] for a in batches[self.input_names[0]]]
             feed = {name: np.concatenate(parts) for name, parts in batches.items()}
-            outputs = self.session.run(self.output_names, feed)
+            outputs = self.session.run(self.output_names, feed, self.run_options)
         except Exception as exc:  # one bad batch must not take the model down
             error = pb_utils.TritonError(f"onnxruntime: {exc}")
             return [pb_utils.InferenceResponse(error=error) for _ in requests]

@@ -1,0 +1,121 @@
+"""Triton's memory under load, per ONNX Runtime memory setting: does it come back down after a burst?
+
+    python -m bench.triton_memory                                   # the repository as committed
+    python -m bench.triton_memory --param enable_mem_arena=0        # a variant, on a temporary copy
+    python -m bench.triton_memory --param memory.enable_memory_arena_shrinkage=cpu:0
+    python -m bench.triton_memory --env MALLOC_MMAP_THRESHOLD_=1048576     # Triton's environment
+
+Starts Triton alone on free ports with a copy of model_repository/ whose configs get the given
+`parameters` (the native ONNX Runtime backend's names, which ours honours), then sends every model
+`--clients` concurrent requests (dynamic batching makes full batches of 8) for several rounds and
+prints Triton's memory after start, after each round, and a while after the last. Memory is RSS and
+PSS of Triton and its backend processes together: they share the tensors' shared-memory pool, which
+RSS counts once per process and PSS splits between them.
+"""
+import argparse
+import re
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+from export.triton_config import cpu_config, specs
+from runtime.stack import REPO, Ports, Stack, pss_mb, rss_mb, tree_mb
+
+TYPES = {"TYPE_UINT8": ("UINT8", np.uint8), "TYPE_FP32": ("FP32", np.float32)}
+
+
+def tree_memory(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB of `pid` and everything below it."""
+    return tree_mb(pid, rss_mb), tree_mb(pid, pss_mb)
+
+
+def with_parameters(config: str, params: dict[str, str]) -> str:
+    for key, value in params.items():
+        block = f'parameters {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}\n'
+        pattern = re.compile(r'parameters \{\n  key: "' + re.escape(key) + r'"\n  value: \{ string_value: "[^"]*" \}\n\}\n')
+        config = pattern.sub(block, config) if pattern.search(config) else config.replace("model_warmup", block + "model_warmup", 1)
+    return config
+
+
+def repository_copy(where: Path, params: dict[str, str] | None = None, **spec_changes) -> Path:
+    """model_repository/ under `where`: the committed ONNX files, CPU configs written from the specs
+    with `spec_changes` (e.g. max_queue_delay_us=0) and extra `params`."""
+    repo = where / "model_repository"
+    for name, spec in specs().items():
+        (repo / name / "1").mkdir(parents=True)
+        (repo / name / "1" / "model.onnx").symlink_to(REPO / "model_repository" / name / "1" / "model.onnx")
+        config = with_parameters(cpu_config(replace(spec, **spec_changes)), params or {})
+        (repo / name / "config.pbtxt").write_text(config)
+    return repo
+
+
+def model_inputs(client: grpcclient.InferenceServerClient, model: str) -> list[grpcclient.InferInput]:
+    config = client.get_model_config(model, as_json=True)["config"]
+    rng = np.random.default_rng(0)
+    inputs = []
+    for spec in config["input"]:
+        dtype, np_type = TYPES[spec["data_type"]]
+        dims = [1, *map(int, spec["dims"])]
+        data = rng.integers(0, 8 if spec["name"] == "parts" else 256, dims).astype(np_type)
+        inp = grpcclient.InferInput(spec["name"], dims, dtype)
+        inp.set_data_from_numpy(data)
+        inputs.append(inp)
+    return inputs
+
+
+def burst(url: str, models: list[str], clients: int, requests: int) -> float:
+    """Every model, `clients` at a time, `requests` each; returns the seconds it took."""
+    start = time.monotonic()
+
+    def one_client(model: str) -> None:
+        client = grpcclient.InferenceServerClient(url)
+        inputs = model_inputs(client, model)
+        for _ in range(requests):
+            client.infer(model, inputs)
+
+    for model in models:
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(one_client, [model] * clients))
+    return time.monotonic() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE added to every model's parameters")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE in Triton's environment")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=3, help="per client and round")
+    ap.add_argument("--settle", type=float, default=10, help="seconds to wait after the last round")
+    args = ap.parse_args(argv)
+    params = dict(p.split("=", 1) for p in args.param)
+    env = dict(e.split("=", 1) for e in args.env)
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), params), log_dir=Path(tmp) / "logs",
+                      env=env)
+        stack.start_triton()
+        try:
+            stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
+            url = f"127.0.0.1:{stack.ports.triton_grpc}"
+            models = [m["name"] for m in grpcclient.InferenceServerClient(url).get_model_repository_index(as_json=True)["models"]]
+            print(f"parameters {params or '(as committed)'}; environment {env or '(as started)'}; models {', '.join(models)}")
+            print("| moment | RSS MB | PSS MB | burst s |\n|---|---|---|---|")
+            print("| idle | %.0f | %.0f | |" % tree_memory(stack.triton.pid))
+            for r in range(1, args.rounds + 1):
+                took = burst(url, models, args.clients, args.requests)
+                print("| after round %d | %.0f | %.0f | %.1f |" % (r, *tree_memory(stack.triton.pid), took), flush=True)
+            time.sleep(args.settle)
+            print("| %g s later | %.0f | %.0f | |" % (args.settle, *tree_memory(stack.triton.pid)))
+        finally:
+            stack.stop_triton()
+            shutil.rmtree(Path(tmp) / "logs", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

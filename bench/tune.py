@@ -1,0 +1,172 @@
+"""The tuning sweep behind the served settings: one knob at a time against the committed stack.
+
+    python -m bench.tune                      # = make bench-tune; writes docs/tuning.md
+    python -m bench.tune --seconds 20 --only "no batching delay"
+
+For every variant it starts Triton (a copy of model_repository/ with configs written from the
+exporters' specs, changed as the variant says) and the segmentation service, then measures
+`/v1/segment` with post-processing off (the endpoint where serving overhead shows most) at 1 and 8
+clients: p50, throughput, the service's inference stage, and Triton's memory (PSS) afterwards. Then,
+against the committed stack, two things a variant cannot show: gRPC against HTTP from Python for one
+segmentation inference, and the image codecs the services could use.
+"""
+import argparse
+import asyncio
+import datetime
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from bench.run import ENDPOINTS, load, photo
+from bench.triton_memory import repository_copy
+from runtime.stack import REPO, Ports, Stack, pss_mb, tree_mb
+from services.catalog import SERVICES
+
+GENERATED_END = "<!-- make bench-tune writes everything above this line; below is kept -->"
+SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-processing off")
+
+# name → (spec changes for every model, extra Triton environment, service workers)
+VARIANTS = {
+    "committed: 2 ms delay, batches ≤ 8, 1 instance × 2 threads, no arena, jemalloc, 1 worker": ({}, {}, 1),
+    "ONNX Runtime memory arena on": ({"cpu_mem_arena": True}, {}, 1),
+    "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
+    "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
+    "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
+    "batches ≤ 4": ({"max_batch_size": 4, "preferred_batch_sizes": (2, 4)}, {}, 1),
+    "2 instances × 1 thread": ({"cpu_instances": 2, "cpu_threads": 1}, {}, 1),
+    "1 instance × 1 thread": ({"cpu_threads": 1}, {}, 1),
+    "2 service workers": ({}, {}, 2),
+}
+
+
+def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float) -> dict:
+    name, service, path, query, fields = SEGMENT_OFF
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), **spec_changes),
+                      log_dir=Path(tmp) / "logs", env=env | {"HOME": tmp}, workers=workers)
+        try:
+            stack.start_triton()
+            stack.wait_until(stack.triton_url() + "/v2/health/ready", 180, stack.triton)
+            info = next(s for s in SERVICES if s.name == service)
+            stack.start_service(info)
+            stack.wait_until(stack.service_url(service) + "/readyz", 120, stack.services[service])
+            url, body = stack.service_url(service) + path, photo()
+            asyncio.run(load(url, query, body, fields, 2, 2))  # warm-up
+            out = {c: asyncio.run(load(url, query, body, fields, c, seconds)) for c in (1, 8)}
+            out["pss"] = tree_mb(stack.triton.pid, pss_mb)
+            return out
+        finally:
+            stack.stop()
+
+
+def protocol_rows(runs: int = 30) -> list[tuple[str, float]]:
+    """Median ms of one segmentation inference (batch 1) from Python, per protocol."""
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Ports.free(), log_dir=Path(tmp) / "logs", env={"HOME": tmp})
+        try:
+            stack.start_triton()
+            stack.wait_until(stack.triton_url() + "/v2/health/ready", 180, stack.triton)
+            image = np.random.default_rng(0).integers(0, 256, (1, 384, 256, 3), dtype=np.uint8)
+            rows = []
+            for label, module, url in (("gRPC (tritonclient.grpc)", grpcclient, f"127.0.0.1:{stack.ports.triton_grpc}"),
+                                       ("HTTP (tritonclient.http)", httpclient, f"127.0.0.1:{stack.ports.triton_http}")):
+                client = module.InferenceServerClient(url)
+                inp = module.InferInput("image", list(image.shape), "UINT8")
+                inp.set_data_from_numpy(image)
+                outs = [module.InferRequestedOutput(n) for n in ("person", "fashion")]
+                times = []
+                for i in range(runs + 3):
+                    start = time.perf_counter()
+                    result = client.infer("segmentation", [inp], outputs=outs)
+                    result.as_numpy("fashion")
+                    if i >= 3:
+                        times.append((time.perf_counter() - start) * 1000)
+                rows.append((label, statistics.median(times)))
+            return rows
+        finally:
+            stack.stop()
+
+
+def median_ms(fn, runs: int = 30) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def codec_rows() -> list[tuple[str, float]]:
+    """Decoding the benchmark JPEG and encoding a full-size RGBA PNG, per library and setting."""
+    jpeg = photo()
+    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rgba = np.dstack([rgb, np.where(rgb.mean(2) < 240, 255, 0).astype(np.uint8)])
+
+    def pil_png(level):
+        buf = io.BytesIO()
+        Image.fromarray(rgba).save(buf, "PNG", compress_level=level)
+        return buf.getvalue()
+
+    return [
+        ("decode JPEG: Pillow (served: EXIF orientation, lazy header checks)",
+         median_ms(lambda: np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))),
+        ("decode JPEG: OpenCV", median_ms(lambda: cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))),
+        ("encode RGBA PNG: OpenCV level 1 (served)", median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 1]))),
+        ("encode RGBA PNG: OpenCV level 3 (its default)", median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 3]))),
+        ("encode RGBA PNG: Pillow level 1", median_ms(lambda: pil_png(1))),
+        ("encode RGBA PNG: Pillow level 6 (its default)", median_ms(lambda: pil_png(6))),
+    ]
+
+
+def write_report(out: Path, variants: dict, protocols, codecs, seconds: float) -> None:
+    lines = ["# Tuning sweep", "",
+             f"Measured {datetime.date.today()} with `make bench-tune` (`python -m bench.tune`), {seconds:.0f} s per "
+             "row, this 2-core machine, nothing else running. `/v1/segment?crf=false&min_region=0&superpixels=false` "
+             "on the 400×600 benchmark photo; one knob changed at a time (every model's config gets it). "
+             "Triton PSS: Triton and its backend processes after the rows.", "",
+             "| variant | p50 ms, 1 client | infer ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
+             "8 / 1 | errors | Triton PSS MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in variants.items():
+        one, eight = r[1], r[8]
+        lines.append(f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['rps']:.1f} | "
+                     f"{eight['p50']:.0f} | {eight['rps']:.1f} | {eight['rps'] / one['rps']:.2f}× | "
+                     f"{one['errors'] + eight['errors']} | {r['pss']:.0f} |")
+    lines += ["", "One segmentation inference (batch 1, 384×256 in, 9×384×256 FP16 out) from Python, median of 30:", "",
+              "| protocol | ms |", "|---|---|"] + [f"| {n} | {ms:.1f} |" for n, ms in protocols]
+    lines += ["", "Image codecs on the benchmark photo (400×600), median of 30:", "",
+              "| operation | ms |", "|---|---|"] + [f"| {n} | {ms:.1f} |" for n, ms in codecs]
+    kept = out.read_text().partition(GENERATED_END)[2] if out.exists() else "\n"
+    out.write_text("\n".join(lines) + "\n\n" + GENERATED_END + kept)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=12)
+    ap.add_argument("--only", action="append", help="run just these variants (names as in the table)")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "tuning.md")
+    args = ap.parse_args(argv)
+    results = {}
+    for name, (changes, env, workers) in VARIANTS.items():
+        if args.only and name not in args.only:
+            continue
+        results[name] = r = measure_variant(changes, env, workers, args.seconds)
+        print(f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
+              f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss']:.0f} MB", flush=True)
+    protocols, codecs = protocol_rows(), codec_rows()
+    print(protocols, codecs, flush=True)
+    write_report(args.out, results, protocols, codecs, args.seconds)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
