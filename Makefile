@@ -95,9 +95,11 @@ evaluate-pose: setup
 
 train-pose-transfer: setup
 	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1400
+	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
+	  --steps 1000 --lr 1e-4 --ssim-weight 30
 
 export-pose-transfer: setup
-	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer/best.pt
+	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim/best.pt
 
 evaluate-pose-transfer: setup
 	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \

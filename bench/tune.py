@@ -31,35 +31,40 @@ from services.catalog import SERVICES
 GENERATED_END = "<!-- make bench-tune writes everything above this line; below is kept -->"
 SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-processing off")
 
-# name → (spec changes for every model, extra Triton environment, service workers)
+# name → (spec changes for every model, extra Triton environment, service workers[, extra model parameters])
 VARIANTS = {
-    "committed: 2 ms delay, batches ≤ 8, 1 instance × 2 threads, no arena, jemalloc, 1 worker": ({}, {}, 1),
-    "ONNX Runtime memory arena on": ({"cpu_mem_arena": True}, {}, 1),
-    "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
+    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, jemalloc, 1 worker": ({}, {}, 1),
+    "1 instance × 2 threads (the setting before the sweep)": ({"cpu_instances": 1, "cpu_threads": 2}, {}, 1),
+    "1 instance × 1 thread": ({"cpu_instances": 1}, {}, 1),
+    "2 instances × 2 threads": ({"cpu_threads": 2}, {}, 1),
+    "batches ≤ 4": ({"cpu_max_batch_size": 4, "cpu_preferred_batch_sizes": (2, 4)}, {}, 1),
+    "batches ≤ 8 (the GPU's)": ({"cpu_max_batch_size": 8, "cpu_preferred_batch_sizes": (4, 8)}, {}, 1),
     "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
     "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
-    "batches ≤ 4": ({"max_batch_size": 4, "preferred_batch_sizes": (2, 4)}, {}, 1),
-    "2 instances × 1 thread": ({"cpu_instances": 2, "cpu_threads": 1}, {}, 1),
-    "1 instance × 1 thread": ({"cpu_threads": 1}, {}, 1),
+    "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
+    "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
+    "ONNX Runtime threads do not spin": ({}, {}, 1, {"session.intra_op.allow_spinning": "0"}),
+    "2 instances × 2 threads that do not spin": ({"cpu_threads": 2}, {}, 1, {"session.intra_op.allow_spinning": "0"}),
     "2 service workers": ({}, {}, 2),
 }
 
 
-def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float) -> dict:
+def measure_variant(spec_changes: dict, env: dict, workers: int, params: dict, seconds: float) -> dict:
     name, service, path, query, fields = SEGMENT_OFF
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), **spec_changes),
+        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), params, **spec_changes),
                       log_dir=Path(tmp) / "logs", env=env | {"HOME": tmp}, workers=workers)
         try:
             stack.start_triton()
             stack.wait_until(stack.triton_url() + "/v2/health/ready", 180, stack.triton)
             info = next(s for s in SERVICES if s.name == service)
+            idle = tree_mb(stack.triton.pid, pss_mb)
             stack.start_service(info)
             stack.wait_until(stack.service_url(service) + "/readyz", 120, stack.services[service])
             url, body = stack.service_url(service) + path, photo()
             asyncio.run(load(url, query, body, fields, 2, 2))  # warm-up
             out = {c: asyncio.run(load(url, query, body, fields, c, seconds)) for c in (1, 8)}
-            out["pss"] = tree_mb(stack.triton.pid, pss_mb)
+            out["pss"] = (idle, tree_mb(stack.triton.pid, pss_mb))
             return out
         finally:
             stack.stop()
@@ -134,13 +139,13 @@ def write_report(out: Path, variants: dict, protocols, codecs, seconds: float) -
              "on the 400×600 benchmark photo; one knob changed at a time (every model's config gets it). "
              "Triton PSS: Triton and its backend processes after the rows.", "",
              "| variant | p50 ms, 1 client | infer ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
-             "8 / 1 | errors | Triton PSS MB |",
+             "8 / 1 | errors | Triton PSS MB, idle → after |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in variants.items():
         one, eight = r[1], r[8]
         lines.append(f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['rps']:.1f} | "
                      f"{eight['p50']:.0f} | {eight['rps']:.1f} | {eight['rps'] / one['rps']:.2f}× | "
-                     f"{one['errors'] + eight['errors']} | {r['pss']:.0f} |")
+                     f"{one['errors'] + eight['errors']} | {r['pss'][0]:.0f} → {r['pss'][1]:.0f} |")
     lines += ["", "One segmentation inference (batch 1, 384×256 in, 9×384×256 FP16 out) from Python, median of 30:", "",
               "| protocol | ms |", "|---|---|"] + [f"| {n} | {ms:.1f} |" for n, ms in protocols]
     lines += ["", "Image codecs on the benchmark photo (400×600), median of 30:", "",
@@ -156,12 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "tuning.md")
     args = ap.parse_args(argv)
     results = {}
-    for name, (changes, env, workers) in VARIANTS.items():
+    for name, (changes, env, workers, *params) in VARIANTS.items():
         if args.only and name not in args.only:
             continue
-        results[name] = r = measure_variant(changes, env, workers, args.seconds)
+        results[name] = r = measure_variant(changes, env, workers, params[0] if params else {}, args.seconds)
         print(f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
-              f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss']:.0f} MB", flush=True)
+              f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss'][0]:.0f} → {r['pss'][1]:.0f} MB", flush=True)
     protocols, codecs = protocol_rows(), codec_rows()
     print(protocols, codecs, flush=True)
     write_report(args.out, results, protocols, codecs, args.seconds)

@@ -1,9 +1,10 @@
 """Writes a model's two Triton configs from one description.
 
-- `config.pbtxt`: CPU (KIND_CPU), dynamic batching, a warm-up; what runs on this machine. ONNX
-  Runtime's memory arena is off there: with it, each model keeps the buffers of the largest batch it
-  ever ran (Triton grew from 0.4 to 2.1 GB PSS after one burst of batches of 8; without it 1.0 GB,
-  and latency at batch 1 is the same: `python -m bench.triton_memory`, docs/benchmarks.md).
+- `config.pbtxt`: CPU (KIND_CPU), what runs on this machine, as the tuning sweep chose it
+  (`make bench-tune`, docs/tuning.md): two instances × one ONNX Runtime thread (two batches in parallel
+  scale better on two cores than one batch on two threads), dynamic batching up to 2, the memory arena
+  on and grown at start by a warm-up at the largest batch (memory is spent before the model is ready
+  and stays flat under load; a smaller batch cap keeps that arena small).
 - `configs/gpu.pbtxt`: KIND_GPU with ONNX Runtime's TensorRT accelerator in FP16; selected in
   NVIDIA's container with `--model-config-name=gpu`.
 Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
@@ -25,12 +26,14 @@ class ModelSpec:
     name: str
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
-    max_batch_size: int = 8
+    max_batch_size: int = 8  # the GPU's
     preferred_batch_sizes: tuple[int, ...] = (4, 8)
     max_queue_delay_us: int = 2000
-    cpu_instances: int = 1
-    cpu_threads: int = 2
-    cpu_mem_arena: bool = False
+    cpu_max_batch_size: int = 2
+    cpu_preferred_batch_sizes: tuple[int, ...] = (2,)
+    cpu_instances: int = 2
+    cpu_threads: int = 1
+    cpu_mem_arena: bool = True
     gpu_instances: int = 1
     extra: dict = field(default_factory=dict)
 
@@ -41,36 +44,41 @@ def _tensors(kind: str, tensors) -> str:
     return f"{kind} [\n" + ",\n".join(rows) + "\n]\n"
 
 
-def _warmup(spec: ModelSpec) -> str:
+def _warmup(spec: ModelSpec, max_batch: int) -> str:
+    """Warm-up requests at batch 1 and at the largest batch: with ONNX Runtime's arena on, the second
+    grows the arena to all the model will ever need before the model is ready, so memory is spent at
+    start, where ops can see it, and stays flat under load."""
     inputs = "".join(
         f'    inputs {{\n      key: "{t.name}"\n      value: {{\n        data_type: TYPE_{t.dtype}\n'
         f'        dims: [ {", ".join(map(str, t.dims))} ]\n        random_data: true\n      }}\n    }}\n'
         for t in spec.inputs)
-    return f'model_warmup [\n  {{\n    name: "warmup"\n    batch_size: 1\n{inputs}  }}\n]\n'
+    sizes = sorted({1, max_batch})
+    entries = [f'  {{\n    name: "warmup_batch_{n}"\n    batch_size: {n}\n{inputs}  }}' for n in sizes]
+    return "model_warmup [\n" + ",\n".join(entries) + "\n]\n"
 
 
 def _parameter(key: str, value) -> str:
     return f'parameters {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}\n'
 
 
-def _common(spec: ModelSpec) -> str:
-    sizes = ", ".join(map(str, spec.preferred_batch_sizes))
-    return (f'name: "{spec.name}"\nbackend: "onnxruntime"\nmax_batch_size: {spec.max_batch_size}\n'
+def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
+    sizes = ", ".join(map(str, preferred))
+    return (f'name: "{spec.name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch}\n'
             + _tensors("input", spec.inputs) + _tensors("output", spec.outputs)
             + f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
               f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n")
 
 
 def cpu_config(spec: ModelSpec) -> str:
-    return (_common(spec)
+    return (_common(spec, spec.cpu_max_batch_size, spec.cpu_preferred_batch_sizes)
             + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
             + _parameter("intra_op_thread_count", spec.cpu_threads)
             + ("" if spec.cpu_mem_arena else _parameter("enable_mem_arena", 0))
-            + _warmup(spec))
+            + _warmup(spec, spec.cpu_max_batch_size))
 
 
 def gpu_config(spec: ModelSpec) -> str:
-    return (_common(spec)
+    return (_common(spec, spec.max_batch_size, spec.preferred_batch_sizes)
             + f"instance_group [\n  {{\n    count: {spec.gpu_instances}\n    kind: KIND_GPU\n  }}\n]\n"
             + "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator: [\n      {\n"
               '        name: "tensorrt"\n'
@@ -80,7 +88,7 @@ def gpu_config(spec: ModelSpec) -> str:
               # the repository is mounted read-only: engines are cached in the container's /tmp
               '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }\n'
               "      }\n    ]\n  }\n}\n"
-            + _warmup(spec))
+            + _warmup(spec, spec.max_batch_size))
 
 
 def write_configs(spec: ModelSpec, repository: Path) -> Path:

@@ -94,3 +94,37 @@ def test_deepfashion_pairs_join_images_and_build(data_dir, tmp_path):
     # the annotations' 176×256 coordinates were scaled to the 256×256 stand-in photo, then to the canvas
     k = real["target_keypoints"][0]
     assert (k[found(k)] >= 0).all() and (k[found(k), 0] < CANVAS_W).all()
+
+
+def test_ssim_loss_is_scikit_images_metric():
+    """Stage 2 of the training optimises SSIM; it must be the metric the model card reports."""
+    import torch
+    from skimage.metrics import structural_similarity
+
+    from training.losses import ssim
+    rng = np.random.default_rng(0)
+    a = rng.random((48, 32, 3))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    unit = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None] * 2 - 1  # noqa: E731 - [0, 1] → [-1, 1]
+    assert abs(ssim(unit(a), unit(b)).item() - structural_similarity(a, b, channel_axis=2, data_range=1.0)) < 1e-9
+    assert abs(ssim(unit(a), unit(a)).item() - 1) < 1e-9
+
+
+def test_fine_tuning_on_ssim_starts_from_a_checkpoint_and_resumes(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from training.datasets import REPO
+
+    def train(out, *extra):
+        cmd = [sys.executable, "-m", "training.train_pose_transfer", "--out", str(out), "--limit", "8", "--batch", "2",
+               "--val-every", "2", "--threads", "2", *extra]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    train(tmp_path / "stage1", "--steps", "2")
+    out = train(tmp_path / "stage2", "--steps", "2", "--init", str(tmp_path / "stage1/best.pt"), "--ssim-weight", "30")
+    assert "initialised from" in out and "val {" in out
+    again = train(tmp_path / "stage2", "--steps", "4", "--init", str(tmp_path / "stage1/best.pt"), "--ssim-weight", "30")
+    assert "resumed at step 2" in again and "initialised from" not in again

@@ -144,7 +144,9 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
             t.join(duration + 300)
 
     def memory() -> dict[str, float]:
-        # Triton with its backend processes, as PSS: they share the tensors' pool, which RSS counts twice
+        # Triton with its backend processes, as PSS: they share the tensors' pool, which RSS counts twice.
+        # jemalloc returns freed pages after ~10 s; measure once they have been.
+        time.sleep(12)
         return {name: rss_mb(pid) for name, pid in pids.items()} | {"triton": tree_mb(stack.triton.pid, pss_mb)}
 
     run(min(30.0, seconds / 4))  # warm-up: allocator pools, thread pools and caches fill
@@ -153,6 +155,9 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
     after = memory()
     assert failures == [], failures[:5]
     assert sum(counts.values()) > len(calls), counts
-    growth = {name: after[name] / before[name] - 1 for name in before}
     (ARTIFACTS / "soak.txt").write_text(f"{seconds} s, requests {counts}\nMB before {before}\nafter {after}\n")
-    assert all(g < 0.10 for g in growth.values()), growth
+    # 10 %, and for Triton at least 50 MB: its five backend processes' PSS each swings by ±10-30 MB
+    # between samples (jemalloc hands pages back in waves; bench/triton_memory.py), with no trend
+    allowed = {name: max(0.10 * before[name], 50.0 if name == "triton" else 0.0) for name in before}
+    growth = {name: after[name] - before[name] for name in before}
+    assert all(growth[n] < allowed[n] for n in before), (growth, allowed)

@@ -1,8 +1,8 @@
 """Train the pose-transfer generator (ADGAN-style) on mirrored, re-posed and reconstructed pairs.
 
-    python -m training.train_pose_transfer --out runs/pose-transfer --steps 1400   # the served model
+    python -m training.train_pose_transfer --out runs/pose-transfer --steps 1400   # stage 1
     python -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
-        --steps 1200 --lr 1e-4 --ssim-weight 30   # fine-tuning on the SSIM the card reports
+        --steps 1000 --lr 1e-4 --ssim-weight 30   # stage 2, the served model: fine-tuning on SSIM
     python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
 
 Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the

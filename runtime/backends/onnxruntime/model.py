@@ -6,7 +6,8 @@ The Triton bundled in nvidia-pytriton has only the Python backend. Triton loads 
 ONNX Runtime backend (CUDA / TensorRT). It honours the native backend's parameters of the same names:
 `intra_op_thread_count`, `inter_op_thread_count`, `execution_mode`, `enable_mem_arena`,
 `enable_mem_pattern` and `memory.enable_memory_arena_shrinkage` (e.g. "cpu:0": after every run the
-arena gives back what that run grew it by, so a burst of large batches does not stay resident).
+arena gives back what that run grew it by). Parameters named `session.*` go to ONNX Runtime as session
+config entries (e.g. `session.intra_op.allow_spinning`); the native backend ignores them.
 
 With dynamic batching Triton hands `execute` several requests at once: their inputs are concatenated
 along the batch axis, run as one batch, and the outputs split back per request.
@@ -33,6 +34,9 @@ class TritonPythonModel:
         options.enable_cpu_mem_arena = params.get("enable_mem_arena", "1") not in ("0", "false")
         options.enable_mem_pattern = params.get("enable_mem_pattern", "1") not in ("0", "false")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        for key, value in params.items():  # ONNX Runtime's session config keys, e.g. session.intra_op.allow_spinning
+            if key.startswith("session."):
+                options.add_session_config_entry(key, value)
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.run_options = ort.RunOptions()
         shrink = params.get("memory.enable_memory_arena_shrinkage", "")
