@@ -4,6 +4,7 @@ Tests marked `data` read ../shared/data (or $DATA_DIR). In CI (CI=true) its abse
 on a user's fresh clone without it, those tests are skipped with a message saying so.
 """
 import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,12 @@ from training.datasets import DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def default_ctrl_c() -> None:
+    """preexec_fn for a child the test interrupts with SIGINT: a shell that starts jobs without job
+    control (e.g. `cmd &` in a script) makes them ignore SIGINT, and the child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def require_data() -> Path:

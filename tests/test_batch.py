@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, default_ctrl_c
 from tools.batch import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
@@ -58,7 +58,7 @@ def test_interrupted_run_resumes_without_redoing(stack, folder, tmp_path):
     cmd = [sys.executable, "-m", "tools.batch", str(folder), str(out), "--url",
            stack.service_url("segmentation") + "/v1/segment", "-c", "1", "--quiet",
            "--param", "superpixels=true"]   # CRF and superpixels: slow enough to interrupt midway
-    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while len(list(out.glob("*.png"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,7 +11,7 @@ import pytest
 
 from runtime.stack import Ports, descendants
 from services.catalog import SERVICES
-from tests.conftest import REPO
+from tests.conftest import REPO, default_ctrl_c
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,8 @@ def test_up_prints_urls_and_stops_everything(tmp_path, sig):
                TRITON_GRPC_PORT=str(ports.triton_grpc), TRITON_METRICS_PORT=str(ports.triton_metrics),
                **{s.port_env: str(ports.services[s.name]) for s in SERVICES})
     proc = subprocess.Popen([sys.executable, "-m", "runtime.stack"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=default_ctrl_c)
     lines = []
     try:
         deadline = time.monotonic() + 180
