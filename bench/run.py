@@ -16,7 +16,8 @@ import httpx
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from runtime.stack import Ports, Stack, pss_mb, rss_mb, tree_mb
+from export.triton_config import MODELS
+from runtime.stack import Ports, Stack, tree_mb
 from tests.images import encode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ async def load(url: str, query: dict, body: bytes, fields: tuple[str, ...], clie
 def stack_memory(stack: Stack) -> dict[str, tuple[float, float]]:
     """(RSS, PSS) in MB per process, Triton with its backend processes."""
     pids = {"triton": stack.triton.pid} | {n: p.pid for n, p in stack.services.items()}
-    return {name: (tree_mb(pid, rss_mb), tree_mb(pid, pss_mb)) for name, pid in pids.items()}
+    return {name: tree_mb(pid) for name, pid in pids.items()}
 
 
 def onnx_floor(model: str, runs: int = 30) -> float:
@@ -129,7 +130,7 @@ def main():
         memory["after"] = stack_memory(stack)
     finally:
         stack.stop()
-    floors = {m: onnx_floor(m) for m in ("segmentation", "cutout", "skin", "pose", "pose_transfer")}
+    floors = {m: onnx_floor(m) for m in MODELS}
     write_report(args.out, rows, floors, memory, args.seconds)
     print(f"wrote {args.out}")
 

@@ -13,7 +13,6 @@ PSS of Triton and its backend processes together: they share the tensors' shared
 RSS counts once per process and PSS splits between them.
 """
 import argparse
-import re
 import shutil
 import tempfile
 import time
@@ -25,33 +24,19 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 from export.triton_config import cpu_config, specs
-from runtime.stack import REPO, Ports, Stack, pss_mb, rss_mb, tree_mb
+from runtime.stack import REPO, Ports, Stack, tree_mb
 
 TYPES = {"TYPE_UINT8": ("UINT8", np.uint8), "TYPE_FP32": ("FP32", np.float32)}
 
 
-def tree_memory(pid: int) -> tuple[float, float]:
-    """(RSS, PSS) in MB of `pid` and everything below it."""
-    return tree_mb(pid, rss_mb), tree_mb(pid, pss_mb)
-
-
-def with_parameters(config: str, params: dict[str, str]) -> str:
-    for key, value in params.items():
-        block = f'parameters {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}\n'
-        pattern = re.compile(r'parameters \{\n  key: "' + re.escape(key) + r'"\n  value: \{ string_value: "[^"]*" \}\n\}\n')
-        config = pattern.sub(block, config) if pattern.search(config) else config.replace("model_warmup", block + "model_warmup", 1)
-    return config
-
-
-def repository_copy(where: Path, params: dict[str, str] | None = None, **spec_changes) -> Path:
+def repository_copy(where: Path, **spec_changes) -> Path:
     """model_repository/ under `where`: the committed ONNX files, CPU configs written from the specs
-    with `spec_changes` (e.g. max_queue_delay_us=0) and extra `params`."""
+    with `spec_changes` (e.g. max_queue_delay_us=0, cpu_parameters={"enable_mem_pattern": "0"})."""
     repo = where / "model_repository"
     for name, spec in specs().items():
         (repo / name / "1").mkdir(parents=True)
         (repo / name / "1" / "model.onnx").symlink_to(REPO / "model_repository" / name / "1" / "model.onnx")
-        config = with_parameters(cpu_config(replace(spec, **spec_changes)), params or {})
-        (repo / name / "config.pbtxt").write_text(config)
+        (repo / name / "config.pbtxt").write_text(cpu_config(replace(spec, **spec_changes)))
     return repo
 
 
@@ -87,7 +72,7 @@ def burst(url: str, models: list[str], clients: int, requests: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE added to every model's parameters")
+    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE added to every model's CPU parameters")
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE in Triton's environment")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=16)
@@ -97,21 +82,20 @@ def main(argv: list[str] | None = None) -> None:
     params = dict(p.split("=", 1) for p in args.param)
     env = dict(e.split("=", 1) for e in args.env)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), params), log_dir=Path(tmp) / "logs",
-                      env=env)
-        stack.start_triton()
+        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), cpu_parameters=params),
+                      log_dir=Path(tmp) / "logs", env=env)
         try:
-            stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
+            stack.start(services=())
             url = f"127.0.0.1:{stack.ports.triton_grpc}"
             models = [m["name"] for m in grpcclient.InferenceServerClient(url).get_model_repository_index(as_json=True)["models"]]
             print(f"parameters {params or '(as committed)'}; environment {env or '(as started)'}; models {', '.join(models)}")
             print("| moment | RSS MB | PSS MB | burst s |\n|---|---|---|---|")
-            print("| idle | %.0f | %.0f | |" % tree_memory(stack.triton.pid))
+            print("| idle | %.0f | %.0f | |" % tree_mb(stack.triton.pid))
             for r in range(1, args.rounds + 1):
                 took = burst(url, models, args.clients, args.requests)
-                print("| after round %d | %.0f | %.0f | %.1f |" % (r, *tree_memory(stack.triton.pid), took), flush=True)
+                print("| after round %d | %.0f | %.0f | %.1f |" % (r, *tree_mb(stack.triton.pid), took), flush=True)
             time.sleep(args.settle)
-            print("| %g s later | %.0f | %.0f | |" % (args.settle, *tree_memory(stack.triton.pid)))
+            print("| %g s later | %.0f | %.0f | |" % (args.settle, *tree_mb(stack.triton.pid)))
         finally:
             stack.stop_triton()
             shutil.rmtree(Path(tmp) / "logs", ignore_errors=True)

@@ -25,13 +25,14 @@ from PIL import Image
 
 from bench.run import ENDPOINTS, load, photo
 from bench.triton_memory import repository_copy
-from runtime.stack import REPO, Ports, Stack, pss_mb, tree_mb
+from runtime.stack import REPO, Ports, Stack, tree_mb
 from services.catalog import SERVICES
 
 GENERATED_END = "<!-- make bench-tune writes everything above this line; below is kept -->"
 SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-processing off")
+NO_SPIN = {"session.intra_op.allow_spinning": "0"}
 
-# name → (spec changes for every model, extra Triton environment, service workers[, extra model parameters])
+# name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
     "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, jemalloc, 1 worker": ({}, {}, 1),
     "1 instance × 2 threads (the setting before the sweep)": ({"cpu_instances": 1, "cpu_threads": 2}, {}, 1),
@@ -43,28 +44,24 @@ VARIANTS = {
     "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
     "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
-    "ONNX Runtime threads do not spin": ({}, {}, 1, {"session.intra_op.allow_spinning": "0"}),
-    "2 instances × 2 threads that do not spin": ({"cpu_threads": 2}, {}, 1, {"session.intra_op.allow_spinning": "0"}),
+    "ONNX Runtime threads do not spin": ({"cpu_parameters": NO_SPIN}, {}, 1),
+    "2 instances × 2 threads that do not spin": ({"cpu_threads": 2, "cpu_parameters": NO_SPIN}, {}, 1),
     "2 service workers": ({}, {}, 2),
 }
 
 
-def measure_variant(spec_changes: dict, env: dict, workers: int, params: dict, seconds: float) -> dict:
+def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float) -> dict:
     name, service, path, query, fields = SEGMENT_OFF
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), params, **spec_changes),
+        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), **spec_changes),
                       log_dir=Path(tmp) / "logs", env=env | {"HOME": tmp}, workers=workers)
         try:
-            stack.start_triton()
-            stack.wait_until(stack.triton_url() + "/v2/health/ready", 180, stack.triton)
-            info = next(s for s in SERVICES if s.name == service)
-            idle = tree_mb(stack.triton.pid, pss_mb)
-            stack.start_service(info)
-            stack.wait_until(stack.service_url(service) + "/readyz", 120, stack.services[service])
+            stack.start(timeout=180, services=tuple(s for s in SERVICES if s.name == service))
+            idle = tree_mb(stack.triton.pid)[1]
             url, body = stack.service_url(service) + path, photo()
             asyncio.run(load(url, query, body, fields, 2, 2))  # warm-up
             out = {c: asyncio.run(load(url, query, body, fields, c, seconds)) for c in (1, 8)}
-            out["pss"] = (idle, tree_mb(stack.triton.pid, pss_mb))
+            out["pss"] = (idle, tree_mb(stack.triton.pid)[1])
             return out
         finally:
             stack.stop()
@@ -77,8 +74,7 @@ def protocol_rows(runs: int = 30) -> list[tuple[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Ports.free(), log_dir=Path(tmp) / "logs", env={"HOME": tmp})
         try:
-            stack.start_triton()
-            stack.wait_until(stack.triton_url() + "/v2/health/ready", 180, stack.triton)
+            stack.start(timeout=180, services=())
             image = np.random.default_rng(0).integers(0, 256, (1, 384, 256, 3), dtype=np.uint8)
             rows = []
             for label, module, url in (("gRPC (tritonclient.grpc)", grpcclient, f"127.0.0.1:{stack.ports.triton_grpc}"),
@@ -161,10 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "tuning.md")
     args = ap.parse_args(argv)
     results = {}
-    for name, (changes, env, workers, *params) in VARIANTS.items():
+    for name, (changes, env, workers) in VARIANTS.items():
         if args.only and name not in args.only:
             continue
-        results[name] = r = measure_variant(changes, env, workers, params[0] if params else {}, args.seconds)
+        results[name] = r = measure_variant(changes, env, workers, args.seconds)
         print(f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
               f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss'][0]:.0f} → {r['pss'][1]:.0f} MB", flush=True)
     protocols, codecs = protocol_rows(), codec_rows()

@@ -35,7 +35,7 @@ class ModelSpec:
     cpu_threads: int = 1
     cpu_mem_arena: bool = True
     gpu_instances: int = 1
-    extra: dict = field(default_factory=dict)
+    cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
 
 
 def _tensors(kind: str, tensors) -> str:
@@ -69,11 +69,15 @@ def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
               f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n")
 
 
+def cpu_parameters(spec: ModelSpec) -> dict:
+    return ({"intra_op_thread_count": spec.cpu_threads} | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
+            | spec.cpu_parameters)
+
+
 def cpu_config(spec: ModelSpec) -> str:
     return (_common(spec, spec.cpu_max_batch_size, spec.cpu_preferred_batch_sizes)
             + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
-            + _parameter("intra_op_thread_count", spec.cpu_threads)
-            + ("" if spec.cpu_mem_arena else _parameter("enable_mem_arena", 0))
+            + "".join(_parameter(k, v) for k, v in cpu_parameters(spec).items())
             + _warmup(spec, spec.cpu_max_batch_size))
 
 

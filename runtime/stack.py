@@ -81,9 +81,10 @@ def pss_mb(pid: int) -> float:
     return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
 
 
-def tree_mb(pid: int, measure=rss_mb) -> float:
-    """`measure` summed over a process and all its descendants (Triton's backend processes)."""
-    return sum(measure(p) for p in {pid} | descendants(pid))
+def tree_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB summed over a process and all its descendants (Triton's backend processes)."""
+    pids = {pid} | descendants(pid)
+    return sum(map(rss_mb, pids)), sum(map(pss_mb, pids))
 
 
 class Stack:
@@ -148,12 +149,13 @@ class Stack:
             time.sleep(0.25)
         raise TimeoutError(f"{url} not ready after {timeout} s")
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 120, services: tuple[ServiceInfo, ...] = SERVICES) -> None:
+        """Triton, then `services` (all by default; none for Triton alone), each waited for until ready."""
         self.start_triton()
         self.wait_until(self.triton_url() + "/v2/health/ready", timeout, self.triton)
-        for info in SERVICES:
+        for info in services:
             self.start_service(info)
-        for info in SERVICES:
+        for info in services:
             self.wait_until(self.service_url(info.name) + "/readyz", timeout, self.services[info.name])
 
     @staticmethod

@@ -5,6 +5,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from export.export_segmentation import PARITY_ATOL
+from export.triton_config import MODELS
 from fashionpixel.segmentation import prepare
 from tests.conftest import REPO
 
@@ -26,11 +27,10 @@ def test_triton_matches_onnxruntime(stack, photo):
         assert np.abs(got.astype(np.float32) - want.astype(np.float32)).max() <= PARITY_ATOL
 
 
-@pytest.mark.parametrize("model", ["segmentation", "cutout", "skin", "pose", "pose_transfer"])
+@pytest.mark.parametrize("model", MODELS)
 def test_model_config_is_what_the_exporter_writes(model):
-    import importlib
-    from export.triton_config import cpu_config, gpu_config
-    spec = importlib.import_module(f"export.export_{model}").SPEC
+    from export.triton_config import cpu_config, gpu_config, specs
+    spec = specs()[model]
     model_dir = REPO / "model_repository" / model
     assert (model_dir / "config.pbtxt").read_text() == cpu_config(spec)
     assert (model_dir / "configs" / "gpu.pbtxt").read_text() == gpu_config(spec)

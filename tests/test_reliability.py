@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from runtime.stack import pss_mb, rss_mb, tree_mb
+from runtime.stack import rss_mb, tree_mb
 from services.catalog import SERVICES
 from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack
 from tests.images import encode, synthetic_photo
@@ -147,7 +147,7 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
         # Triton with its backend processes, as PSS: they share the tensors' pool, which RSS counts twice.
         # jemalloc returns freed pages after ~10 s; measure once they have been.
         time.sleep(12)
-        return {name: rss_mb(pid) for name, pid in pids.items()} | {"triton": tree_mb(stack.triton.pid, pss_mb)}
+        return {name: rss_mb(pid) for name, pid in pids.items()} | {"triton": tree_mb(stack.triton.pid)[1]}
 
     run(min(30.0, seconds / 4))  # warm-up: allocator pools, thread pools and caches fill
     before = memory()
