@@ -87,6 +87,14 @@ def tree_mb(pid: int) -> tuple[float, float]:
     return sum(map(rss_mb, pids)), sum(map(pss_mb, pids))
 
 
+def tree_heap_mb(pid: int) -> float:
+    """Anonymous and shared-memory PSS in MB over a process tree: what a leak grows (heaps, Triton's
+    tensor pool). Unlike all of PSS it leaves out library pages, whose share moves whenever another
+    program maps or unmaps the same files (another Triton's backends, a test's extra service)."""
+    rollups = [f"/proc/{p}/smaps_rollup" for p in {pid} | descendants(pid)]
+    return sum(_proc_kb(r, "Pss_Anon:") + _proc_kb(r, "Pss_Shmem:") for r in rollups) / 1024
+
+
 class Stack:
     def __init__(self, ports: Ports, repository: Path = REPO / "model_repository", log_dir: Path | None = None,
                  env: dict[str, str] | None = None, host: str = "127.0.0.1", workers: int = 1):
