@@ -34,7 +34,7 @@ NO_SPIN = {"session.intra_op.allow_spinning": "0"}
 
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
-    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, jemalloc, 1 worker": ({}, {}, 1),
+    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, memory pattern off, jemalloc, 1 worker": ({}, {}, 1),
     "1 instance × 2 threads (the setting before the sweep)": ({"cpu_instances": 1, "cpu_threads": 2}, {}, 1),
     "1 instance × 1 thread": ({"cpu_instances": 1}, {}, 1),
     "2 instances × 2 threads": ({"cpu_threads": 2}, {}, 1),
@@ -43,6 +43,7 @@ VARIANTS = {
     "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
     "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
+    "ONNX Runtime memory pattern on (the setting before)": ({"cpu_mem_pattern": True}, {}, 1),
     "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
     "ONNX Runtime threads do not spin": ({"cpu_parameters": NO_SPIN}, {}, 1),
     "2 instances × 2 threads that do not spin": ({"cpu_threads": 2, "cpu_parameters": NO_SPIN}, {}, 1),

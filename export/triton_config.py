@@ -34,6 +34,9 @@ class ModelSpec:
     cpu_instances: int = 2
     cpu_threads: int = 1
     cpu_mem_arena: bool = True
+    # ONNX Runtime's memory pattern plans one block per input shape and re-plans as batch sizes vary:
+    # each instance grew ~40 MB in steps under mixed batches, for no speed (docs/tuning.md)
+    cpu_mem_pattern: bool = False
     gpu_instances: int = 1
     cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
 
@@ -71,7 +74,7 @@ def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
 
 def cpu_parameters(spec: ModelSpec) -> dict:
     return ({"intra_op_thread_count": spec.cpu_threads} | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
-            | spec.cpu_parameters)
+            | ({} if spec.cpu_mem_pattern else {"enable_mem_pattern": 0}) | spec.cpu_parameters)
 
 
 def cpu_config(spec: ModelSpec) -> str:

@@ -41,6 +41,7 @@ def test_model_config_is_what_the_exporter_writes(model):
     # and grown at start by a warm-up at the largest batch, so memory is flat under load
     assert "max_batch_size: 2\n" in cpu and "count: 2\n" in cpu and "enable_mem_arena" not in cpu
     assert 'key: "intra_op_thread_count"\n  value: { string_value: "1" }' in cpu
+    assert 'key: "enable_mem_pattern"\n  value: { string_value: "0" }' in cpu
     assert "batch_size: 2\n" in cpu and "batch_size: 8\n" in gpu and "max_batch_size: 8\n" in gpu
 
 
