@@ -127,6 +127,7 @@ def main():
                 rows.append((name, clients, r))
                 print(f"{name:<40} c={clients:<3} p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f}  "
                       f"{r['rps']:6.1f} req/s  errors {r['errors']}  stages {r['stages']}", flush=True)
+        time.sleep(12)  # idle again: jemalloc hands freed pages back after ~10 s, the services after IDLE_TRIM_S
         memory["after"] = stack_memory(stack)
     finally:
         stack.stop()
@@ -180,7 +181,7 @@ def write_report(out: Path, rows, floors: dict, memory: dict, seconds: float) ->
     lines += ["", "![p50 latency and throughput by clients](img/benchmarks.png)"]
     lines += ["", "Floor: the same ONNX model in-process with ONNX Runtime (2 threads, batch 1), median of 30 runs:", ""]
     lines += [f"- {m}: {ms:.1f} ms" for m, ms in floors.items()]
-    lines += ["", "Memory in MB (Triton includes its backend processes), idle after start and after all rows. RSS "
+    lines += ["", "Memory in MB (Triton includes its backend processes), idle after start and idle again 12 s after all rows. RSS "
               "counts the memory Triton shares with its backend processes once per process; PSS splits it:", "",
               "| process | RSS idle | RSS after | PSS idle | PSS after |", "|---|---|---|---|---|"]
     totals = {m: [sum(v[i] for v in memory[m].values()) for i in (0, 1)] for m in ("idle", "after")}

@@ -90,6 +90,31 @@ def test_overload_answers_503_with_retry_after(stack, tmp_path_factory):
         other.stop()
 
 
+def test_idle_service_hands_memory_back_after_a_burst(stack, tmp_path_factory):
+    """A burst of large photos grows a service's heap; once idle (IDLE_TRIM_S) it gives it back."""
+    other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "trim", IDLE_TRIM_S="1")
+    try:
+        url = other.service_url("segmentation") + "/v1/segment"
+        proc = other.services["segmentation"]
+        assert httpx.post(url, files=photo_files(300, 450), timeout=120).status_code == 200  # pools, imports
+        time.sleep(3)
+        before = rss_mb(proc.pid)
+        peak = before
+        files = photo_files(1200, 1800)
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(httpx.post, url, files=files, timeout=300) for _ in range(16)]
+            while not all(f.done() for f in futures):
+                peak = max(peak, rss_mb(proc.pid))
+                time.sleep(0.05)
+        assert [f.result().status_code for f in futures] == [200] * 16
+        time.sleep(4)
+        after = rss_mb(proc.pid)
+        assert peak > before + 100, (before, peak)  # the burst did grow it
+        assert after < before + 40, (before, peak, after)
+    finally:
+        other.stop()
+
+
 def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
     other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "graceful")
     proc = other.services["segmentation"]

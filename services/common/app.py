@@ -6,6 +6,8 @@ arrives; a bound on requests in progress (503 instead of an unbounded queue); CO
 CPU-heavy work goes to a small thread pool (`run_cpu`) so that the event loop stays free.
 """
 import asyncio
+import ctypes
+import ctypes.util
 import hmac
 import logging
 import time
@@ -32,6 +34,29 @@ async def run_cpu(request: Request, fn: Callable, *args):
     """Run blocking CPU work (numpy, OpenCV, CRF, PNG) on the service's thread pool."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(request.app.state.executor, fn, *args)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl has no malloc_trim)
+        return None
+
+
+async def trim_when_idle(app: FastAPI, idle_s: float) -> None:
+    """Give the heap back after a burst. glibc keeps freed memory for reuse (a burst of large photos left
+    each service ~100 MB bigger for good); handing it back on every free instead (a fixed mmap threshold)
+    cost the CRF path +60-90 ms (docs/tuning.md). So trim once the service has been idle for `idle_s`."""
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    trimmed_at = 0.0
+    while True:
+        await asyncio.sleep(idle_s)
+        quiet = time.monotonic() - app.state.last_request >= idle_s
+        if app.state.inflight == 0 and quiet and app.state.last_request > trimmed_at:
+            trimmed_at = time.monotonic()
+            await asyncio.get_running_loop().run_in_executor(app.state.executor, trim, 0)
 
 
 def timings(request: Request) -> Timings:
@@ -101,13 +126,17 @@ def create_app(service: str, title: str, models: list[str], router: APIRouter, d
     async def lifespan(app: FastAPI):
         app.state.triton = Triton(settings)
         app.state.executor = ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix=f"{service}-cpu")
+        trimmer = asyncio.create_task(trim_when_idle(app, settings.idle_trim_s)) if settings.idle_trim_s else None
         yield
+        if trimmer:
+            trimmer.cancel()
         await app.state.triton.close()
         app.state.executor.shutdown(wait=True)
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.inflight = 0
+    app.state.last_request = 0.0
     install_handlers(app)
 
     @app.middleware("http")
@@ -129,6 +158,8 @@ def create_app(service: str, title: str, models: list[str], router: APIRouter, d
                 response = problem_response(exc.status, exc.detail, exc.type, exc.headers)
             finally:
                 app.state.inflight -= limited
+                if limited:
+                    app.state.last_request = time.monotonic()
                 INFLIGHT.labels(service).set(app.state.inflight)
         route = route_template(request)
         elapsed = time.perf_counter() - start

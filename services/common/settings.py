@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     min_image_side: int = Field(16, gt=0, description="smaller images are refused with 422")
     max_inflight: int = Field(16, gt=0, description="requests in progress beyond which we answer 503")
     cpu_workers: int = Field(2, gt=0, description="threads for decode / post-processing / encode")
+    idle_trim_s: float = Field(2.0, ge=0, description="after this long without requests, hand freed heap "
+                               "memory back to the OS (glibc malloc_trim); 0 = never")
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
