@@ -179,6 +179,13 @@ class Stack:
 
     def stop_triton(self) -> None:
         self._stop(self.triton, 8)
+        if self.triton is not None:
+            # Backend processes still starting when Triton went (killed, or past its exit timeout) outlive
+            # it; they are in its process group.
+            try:
+                os.killpg(self.triton.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def stop(self) -> None:
         procs = list(self.services.values())

@@ -1,6 +1,8 @@
 """Triton going away: the service answers 503 with Retry-After and reports not-ready; when Triton
 comes back the service recovers by itself, without a restart."""
+import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +13,13 @@ from tests.images import encode, synthetic_photo
 pytestmark = pytest.mark.slow
 
 
+def _pgid(proc_dir: Path) -> int | None:
+    try:
+        return os.getpgid(int(proc_dir.name))
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
 def test_triton_stop_and_restart(tmp_path_factory):
     stack = start_stack("recovery", tmp_path_factory.mktemp("home"))
     try:
@@ -19,7 +28,9 @@ def test_triton_stop_and_restart(tmp_path_factory):
         assert client.post("/v1/segment", files=files).status_code == 200
         service = stack.services["segmentation"]
 
+        group = stack.triton.pid  # Triton's process group: it and its backend processes
         stack.stop_triton()
+        assert not [d for d in Path("/proc").glob("[0-9]*") if _pgid(d) == group], "backend processes outlived Triton"
         r = client.post("/v1/segment", files=files)
         assert r.status_code == 503, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
