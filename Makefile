@@ -97,9 +97,11 @@ train-pose-transfer: setup
 	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1400
 	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
 	  --steps 1000 --lr 1e-4 --ssim-weight 30
+	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt \
+	  --steps 900 --lr 1e-4 --ssim-weight 100
 
 export-pose-transfer: setup
-	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim/best.pt
+	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim3/best.pt
 
 evaluate-pose-transfer: setup
 	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \

@@ -199,7 +199,9 @@ def to_target_size(generated: np.ndarray, width: int, height: int) -> np.ndarray
     """The generator's canvas RGB → the target's width×height (the letterbox cropped away)."""
     box = target_box(width, height)
     crop = generated[box.y:box.y + box.h, box.x:box.x + box.w]
-    interp = cv2.INTER_CUBIC if width > box.w else cv2.INTER_AREA
+    # Enlarging: bilinear, not cubic, whose overshoot rings along the person's edge on white
+    # (end-to-end SSIM 0.7846 vs 0.7833 on 80 validation photos)
+    interp = cv2.INTER_LINEAR if width > box.w else cv2.INTER_AREA
     return cv2.resize(crop, (width, height), interpolation=interp)
 
 
