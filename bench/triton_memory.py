@@ -7,7 +7,7 @@
 
 Starts Triton alone on free ports with a copy of model_repository/ whose configs get the given
 `parameters` (the native ONNX Runtime backend's names, which ours honours), then sends every model
-`--clients` concurrent requests (dynamic batching makes full batches of 8) for several rounds and
+`--clients` concurrent requests (dynamic batching makes full batches) for several rounds and
 prints Triton's memory after start, after each round, and a while after the last. Memory is RSS and
 PSS of Triton and its backend processes together: they share the tensors' shared-memory pool, which
 RSS counts once per process and PSS splits between them.

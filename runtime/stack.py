@@ -62,12 +62,13 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
-def _proc_kb(path: str, key: str) -> float:
+def _proc_kb(path: str, *keys: str) -> float:
+    """The sum of `keys`' kB values in one read of a /proc file (0 when the process is gone)."""
     try:
-        line = next(ln for ln in Path(path).read_text().splitlines() if ln.startswith(key))
-    except (OSError, StopIteration):
+        lines = Path(path).read_text().splitlines()
+    except OSError:
         return 0.0
-    return int(line.split()[1])
+    return sum(int(ln.split()[1]) for ln in lines if ln.startswith(keys))
 
 
 def rss_mb(pid: int) -> float:
@@ -91,8 +92,8 @@ def tree_heap_mb(pid: int) -> float:
     """Anonymous and shared-memory PSS in MB over a process tree: what a leak grows (heaps, Triton's
     tensor pool). Unlike all of PSS it leaves out library pages, whose share moves whenever another
     program maps or unmaps the same files (another Triton's backends, a test's extra service)."""
-    rollups = [f"/proc/{p}/smaps_rollup" for p in {pid} | descendants(pid)]
-    return sum(_proc_kb(r, "Pss_Anon:") + _proc_kb(r, "Pss_Shmem:") for r in rollups) / 1024
+    pids = {pid} | descendants(pid)
+    return sum(_proc_kb(f"/proc/{p}/smaps_rollup", "Pss_Anon:", "Pss_Shmem:") for p in pids) / 1024
 
 
 class Stack:

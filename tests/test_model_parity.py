@@ -5,7 +5,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from export.export_segmentation import PARITY_ATOL
-from export.triton_config import MODELS
+from export.triton_config import MODELS, cpu_config, gpu_config, specs
 from fashionpixel.segmentation import prepare
 from tests.conftest import REPO
 
@@ -29,7 +29,6 @@ def test_triton_matches_onnxruntime(stack, photo):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_model_config_is_what_the_exporter_writes(model):
-    from export.triton_config import cpu_config, gpu_config, specs
     spec = specs()[model]
     model_dir = REPO / "model_repository" / model
     assert (model_dir / "config.pbtxt").read_text() == cpu_config(spec)

@@ -39,7 +39,7 @@ async def run_cpu(request: Request, fn: Callable, *args):
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc (musl has no malloc_trim)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         return None
 
 
