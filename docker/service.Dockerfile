@@ -12,6 +12,10 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir pip==24
 COPY docker/requirements-service.txt requirements.lock /tmp/
 # The lock as constraints: indirect dependencies (grpcio, protobuf, scipy...) get the tested versions.
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-service.txt -c /tmp/requirements.lock
+# Fill numba's cache for pymatting now (the root filesystem is read-only at run time): a cold cache
+# costs the first matting request ~1 min of compiling and the service ~300 MB it keeps. The cache is
+# for this CPU's features; on a different CPU numba recompiles in memory.
+RUN /opt/venv/bin/python -c "import pymatting"
 
 # --- stage 2: runtime (no compiler, no pip cache, non-root)
 FROM ${PYTHON_IMAGE}

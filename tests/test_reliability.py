@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from runtime.stack import rss_mb, tree_heap_mb
+from runtime.stack import rss_mb, tree_heap_mb, tree_mb
 from services.catalog import SERVICES
 from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack
 from tests.images import encode, synthetic_photo
@@ -183,7 +183,12 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
     assert failures == [], failures[:5]
     assert sum(counts.values()) > len(calls), counts
     table = "\n".join(" ".join(f"{n} {m:.0f}" for n, m in sample.items()) for sample in samples)
-    (ARTIFACTS / "soak.txt").write_text(f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n")
+    # Issue 8's budget: the whole stack (Triton, its backends, four services) idles under 2.5 GB RSS,
+    # here after the whole test suite and the soak.
+    stack_rss = tree_mb(stack.triton.pid)[0] + sum(map(rss_mb, pids.values()))
+    (ARTIFACTS / "soak.txt").write_text(f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n"
+                                        f"stack RSS idle at the end: {stack_rss:.0f} MB\n")
+    assert stack_rss < 2500, f"stack idles at {stack_rss:.0f} MB RSS:\n{table}"
     # A leak grows with the requests served, so the second half grows as much as the first; pools that
     # fill to a high-water mark (ONNX Runtime's arenas in Triton's backends step up by ~40 MB once or
     # twice, Python's heaps) stop. Allowed per half: 10 %, at least 30 MB for a service (glibc trims its
