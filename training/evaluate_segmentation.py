@@ -5,7 +5,9 @@ through exactly the service's pipeline (letterbox → network → post-processin
         [--dataset fashionista|ccp] [--post none crf minregion superpixels all] [--limit N]
 
 Prints per-class IoU, mean IoU and pixel accuracy for both tasks, and milliseconds per image for
-the network and for each post-processing variant.
+the network and for each post-processing variant. `--model` takes any ONNX file with the served
+model's I/O (uint8 `image` in, `person` and `fashion` probabilities out), e.g. another architecture
+exported by export.export_segmentation to model_repository/segmentation_unet/1/model.onnx.
 """
 import argparse
 import json
@@ -102,7 +104,8 @@ def print_report(report: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("model_repository/segmentation/1/model.onnx"))
+    ap.add_argument("--model", type=Path, default=Path("model_repository/segmentation/1/model.onnx"),
+                    help="an ONNX file with the served model's I/O (any architecture)")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
     ap.add_argument("--limit", type=int)

@@ -1,15 +1,25 @@
 """Train the segmentation network (person + fashion heads) on Fashionista and CCP.
 
-    python -m training.train_segmentation --out runs/segmentation --steps 3000
+    python -m training.train_segmentation --out runs/segmentation --steps 3000 \
+        [--arch segnet|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice]
 
 Resumable: re-running the same command continues from <out>/last.pt. Prints progress; keeps the
-checkpoint with the best validation fashion mean IoU as <out>/best.pt.
+checkpoint with the best validation fashion mean IoU as <out>/best.pt. The checkpoint's "args"
+record the architecture (and loss), which the export command reads.
+
+`--arch` picks the network from training/models/segmentation_archs.py (default SegNet, the served
+one). `--loss` is the loss on each output: person cross-entropy (× --person-weight) plus, for
+fashion, `ce+dice` (the default) class-weighted cross-entropy + 0.5 × soft Dice, `ce` the weighted
+cross-entropy alone, `dice` soft Dice alone. For `u2net` the same loss is applied to the fused
+output and to each of its six side outputs (all at the input size) and summed, U²-Net's fused
+multi-output loss; validation scores the fused output only.
 """
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
@@ -19,7 +29,7 @@ from training.datasets import build_cache, ccp_samples, fashionista_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
-from training.models.segmentation import SegNet
+from training.models.segmentation_archs import ARCHITECTURES
 
 WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the photos
 # Background is most pixels and easy; a lower weight helped the reference study too.
@@ -32,7 +42,7 @@ def make_batch(rng, data, batch: int, crop: tuple[int, int]):
 
 
 @torch.no_grad()
-def validate(net: SegNet, data) -> dict:
+def validate(net: nn.Module, data) -> dict:
     """Metrics at the network canvas (fast; `evaluate_segmentation` measures at full photo size)."""
     cm_p, cm_f = np.zeros((2, 2), np.int64), np.zeros((7, 7), np.int64)
     for s in range(0, len(data["images"]), 16):
@@ -51,7 +61,15 @@ def main():
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
+    ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
+    ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
+                    help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
     args = ap.parse_args()
+    source = args.out / "last.pt" if (args.out / "last.pt").exists() else args.init
+    if source:  # resuming or initialising from another architecture: say so, not a state-dict mismatch
+        recorded = torch.load(source, weights_only=False).get("args", {}).get("arch", "segnet")
+        if recorded != args.arch:
+            raise SystemExit(f"{source} is a {recorded} checkpoint; this run is --arch {args.arch}")
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]
@@ -61,18 +79,28 @@ def main():
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
 
     torch.manual_seed(args.seed)
-    net = SegNet()
+    net = ARCHITECTURES[args.arch]()
     if args.init and not (args.out / "last.pt").exists():
         net.load_state_dict(torch.load(args.init, weights_only=False)["model"])
         print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1)
 
+    def output_loss(p, f, yp, yf):
+        person = args.person_weight * F.cross_entropy(p, yp)
+        if args.loss == "ce+dice":
+            return person + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS) + 0.5 * dice_loss(f, yf)
+        if args.loss == "ce":
+            return person + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS)
+        return person + dice_loss(f, yf)
+
     def loss_fn(rng):
         x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop))
+        if hasattr(net, "forward_with_sides"):  # u2net: fused + every side output, same loss each
+            fused, sides = net.forward_with_sides(x)
+            return sum(output_loss(p, f, yp, yf) for p, f in [fused, *sides])
         p, f = net(x)
-        return (args.person_weight * F.cross_entropy(p, yp) + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS)
-                + 0.5 * dice_loss(f, yf))
+        return output_loss(p, f, yp, yf)
 
     def validation():
         m = validate(net, val)
