@@ -58,6 +58,14 @@ class SegNet(nn.Module):
                                    align_corners=False) for name in self.head_names)
 
 
+def channel_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the channels of NCHW logits, spelled out. ONNX Runtime runs a Softmax on axis 1
+    by transposing to channels-last and back: 38 % of the segmentation network's time. This form
+    exports as ReduceMax/Sub/Exp/ReduceSum/Div, which runs the whole network ~30 % faster."""
+    e = (logits - logits.amax(1, keepdim=True)).exp()
+    return e / e.sum(1, keepdim=True)
+
+
 class SegNetServing(nn.Module):
     """What is exported: uint8 NHWC image in, per-class probabilities (float16) out."""
 
@@ -67,4 +75,4 @@ class SegNetServing(nn.Module):
         self.net = net
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(logits.softmax(1).half() for logits in self.net(self.input(image)))
+        return tuple(channel_softmax(logits).half() for logits in self.net(self.input(image)))
