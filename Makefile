@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
+        evaluate-segmentation compare-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
         train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
 
 help:
@@ -62,6 +62,17 @@ export-segmentation: setup
 
 evaluate-segmentation: setup
 	$(PY) -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx
+
+# Issue 3's architecture screen: each family trained for the same short budget from scratch, exported
+# outside model_repository/ (Triton would load it) and evaluated like the served model.
+COMPARE_ARCHS := segnet deeplabv3plus unet u2net
+COMPARE_STEPS := 400
+compare-segmentation: setup
+	for a in $(COMPARE_ARCHS); do \
+	  $(PY) -m training.train_segmentation --out runs/seg-cmp-$$a --arch $$a --steps $(COMPARE_STEPS) --val-every 200 && \
+	  $(PY) -m export.export_segmentation --checkpoint runs/seg-cmp-$$a/best.pt --name seg_cmp_$$a --repository runs/seg-cmp-repo && \
+	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_cmp_$$a/1/model.onnx --post none crf \
+	    --json docs/models/segmentation_compare_$$a.json || exit 1; done
 
 train-cutout: setup
 	$(PY) -m training.train_cutout --out runs/cutout --init runs/segmentation-ft/last.pt --steps 1400 --lr 1e-3

@@ -35,22 +35,32 @@ def parity(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path
     return diffs
 
 
-def export_command(doc: str, spec, build: Callable[[], torch.nn.Module], serving: Callable, default_checkpoint: Path,
-                   atol: float) -> None:
-    """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs."""
+def export_model(spec, model: torch.nn.Module, repository: Path, version: int, atol: float) -> Path:
+    """A serving module → <repository>/<spec.name>/<version>/model.onnx (+ parity) and its Triton configs."""
     from export.triton_config import write_configs
+    model = model.eval()
+    examples = {t.name: torch.randint(0, 256, (2, *t.dims), dtype=torch.uint8) for t in spec.inputs}
+    path = write_configs(spec, repository) / str(version) / "model.onnx"
+    names = [t.name for t in spec.outputs]
+    export_onnx(model, examples, path, names)
+    diffs = parity(model, examples, path, names, atol)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity max |Δ| {diffs} ≤ {atol}")
+    return path
+
+
+def export_arguments(doc: str, default_checkpoint: Path) -> argparse.ArgumentParser:
     repo = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, default=repo / default_checkpoint)
     ap.add_argument("--repository", type=Path, default=repo / "model_repository")
     ap.add_argument("--version", type=int, default=1)
-    args = ap.parse_args()
+    return ap
+
+
+def export_command(doc: str, spec, build: Callable[[], torch.nn.Module], serving: Callable, default_checkpoint: Path,
+                   atol: float) -> None:
+    """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs."""
+    args = export_arguments(doc, default_checkpoint).parse_args()
     net = build()
     net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
-    model = serving(net).eval()
-    examples = {t.name: torch.randint(0, 256, (2, *t.dims), dtype=torch.uint8) for t in spec.inputs}
-    path = write_configs(spec, args.repository) / str(args.version) / "model.onnx"
-    names = [t.name for t in spec.outputs]
-    export_onnx(model, examples, path, names)
-    diffs = parity(model, examples, path, names, atol)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); parity max |Δ| {diffs} ≤ {atol}")
+    export_model(spec, serving(net), args.repository, args.version, atol)
