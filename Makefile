@@ -113,9 +113,11 @@ train-pose-transfer: setup
 	  --steps 1000 --lr 1e-4 --ssim-weight 30
 	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt \
 	  --steps 900 --lr 1e-4 --ssim-weight 100
+	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt \
+	  --steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5
 
 export-pose-transfer: setup
-	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim3/best.pt
+	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt
 
 evaluate-pose-transfer: setup
 	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \

@@ -1,6 +1,6 @@
 """Export the pose-transfer generator to model_repository/pose_transfer/<version>/model.onnx.
 
-    python -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim3/best.pt [--version 1]
+    python -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt [--version 1]
 
 Inputs are the uint8 arrays of fashionpixel/pose_transfer.network_inputs (source on white, parts,
 target heatmaps, warped source + coverage); the output is uint8 RGB on the canvas. Parity: ONNX
@@ -25,4 +25,4 @@ SPEC = ModelSpec(
 
 if __name__ == "__main__":
     export_command(__doc__, SPEC, PoseTransferGAN, lambda net: PoseTransferServing(net.gen),
-                   Path("runs/pose-transfer-ssim3/best.pt"), PARITY_ATOL)
+                   Path("runs/pose-transfer-ssim4/best.pt"), PARITY_ATOL)

@@ -4,7 +4,9 @@
     python -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
         --steps 1000 --lr 1e-4 --ssim-weight 30   # stage 2: fine-tuning on SSIM
     python -m training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt \
-        --steps 900 --lr 1e-4 --ssim-weight 100   # stage 3, the served model: SSIM weighted up
+        --steps 900 --lr 1e-4 --ssim-weight 100   # stage 3: SSIM weighted up
+    python -m training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt \
+        --steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5   # stage 4, the served model
     python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
 
 Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the
