@@ -118,6 +118,8 @@ class Stack:
                                 start_new_session=True)
 
     def start_triton(self) -> None:
+        if self.triton is not None:  # a restart: the crashed Triton's backend processes outlive it
+            self.stop_triton()
         p = self.ports
         self.triton = self._spawn("triton", [
             sys.executable, "-m", "runtime.triton", f"--model-repository={self.repository}",

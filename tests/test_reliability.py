@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,23 @@ def photo_files(w=300, h=450, field="image"):
     return {field: ("p.jpg", encode(synthetic_photo(w, h)), "image/jpeg")}
 
 
+def live_members(group: int, wait: float = 10.0) -> list[int]:
+    """Processes of a process group that are still running (not zombies) after up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        live = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                live.append(int(stat.parent.name))
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.2)
+
+
 def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
     stack = start_stack("killed-mid-load", tmp_path_factory.mktemp("home"))
     statuses: list[tuple[float, int, str]] = []
@@ -40,11 +58,13 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
         for t in threads:
             t.start()
         time.sleep(3)
+        crashed = stack.triton.pid
         stack.triton.send_signal(signal.SIGKILL)  # no goodbye: a crash, not a shutdown
         stack.triton.wait()
         killed = time.monotonic()
         time.sleep(3)
         stack.start_triton()
+        assert not live_members(crashed), "the crashed Triton's backend processes were left running"
         stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
         back = time.monotonic()
         deadline = back + 30
