@@ -127,10 +127,13 @@ def test_idle_service_hands_memory_back_after_a_burst(stack, tmp_path_factory):
                 peak = max(peak, rss_mb(proc.pid))
                 time.sleep(0.05)
         assert [f.result().status_code for f in futures] == [200] * 16
-        time.sleep(4)
-        after = rss_mb(proc.pid)
         assert peak > before + 100, (before, peak)  # the burst did grow it
-        assert after < before + 40, (before, peak, after)
+        # Most of it comes back once idle: without the trim a service kept ~215 MB of such a burst; with it
+        # CI once saw 52 MB kept 4 s after (fragments glibc cannot return), so allow 80 and give the trim 10 s.
+        deadline = time.monotonic() + 10
+        while (after := rss_mb(proc.pid)) >= before + 80 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert after < before + 80, (before, peak, after)
     finally:
         other.stop()
 
