@@ -62,6 +62,24 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
+def live_group_members(group: int, wait: float = 10.0) -> list[int]:
+    """Processes of a process group still running (zombies not counted: they wait for a reaper) after
+    up to `wait` seconds; [] once the group is gone."""
+    deadline = time.monotonic() + wait
+    while True:
+        live = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                live.append(int(stat.parent.name))
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.2)
+
+
 def _proc_kb(path: str, *keys: str) -> float:
     """The sum of `keys`' kB values in one read of a /proc file (0 when the process is gone)."""
     try:

@@ -7,12 +7,11 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from runtime.stack import rss_mb, tree_heap_mb, tree_mb
+from runtime.stack import live_group_members, rss_mb, tree_heap_mb, tree_mb
 from services.catalog import SERVICES
 from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack
 from tests.images import encode, synthetic_photo
@@ -24,23 +23,6 @@ SEGMENT_FAST = "/v1/segment?crf=false"
 
 def photo_files(w=300, h=450, field="image"):
     return {field: ("p.jpg", encode(synthetic_photo(w, h)), "image/jpeg")}
-
-
-def live_members(group: int, wait: float = 10.0) -> list[int]:
-    """Processes of a process group that are still running (not zombies) after up to `wait` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        live = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
-                live.append(int(stat.parent.name))
-        if not live or time.monotonic() > deadline:
-            return live
-        time.sleep(0.2)
 
 
 def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
@@ -64,7 +46,7 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
         killed = time.monotonic()
         time.sleep(3)
         stack.start_triton()
-        assert not live_members(crashed), "the crashed Triton's backend processes were left running"
+        assert not live_group_members(crashed), "the crashed Triton's backend processes were left running"
         stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
         back = time.monotonic()
         deadline = back + 30

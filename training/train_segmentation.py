@@ -65,9 +65,11 @@ def main():
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
     args = ap.parse_args()
-    source = args.out / "last.pt" if (args.out / "last.pt").exists() else args.init
-    if source:  # resuming or initialising from another architecture: say so, not a state-dict mismatch
-        recorded = torch.load(source, weights_only=False).get("args", {}).get("arch", "segnet")
+    resuming = (args.out / "last.pt").exists()
+    source = args.out / "last.pt" if resuming else args.init
+    checkpoint = torch.load(source, weights_only=False) if source else None
+    if checkpoint:  # resuming or initialising from another architecture: say so, not a state-dict mismatch
+        recorded = checkpoint.get("args", {}).get("arch", "segnet")
         if recorded != args.arch:
             raise SystemExit(f"{source} is a {recorded} checkpoint; this run is --arch {args.arch}")
     torch.set_num_threads(args.threads)
@@ -80,8 +82,8 @@ def main():
 
     torch.manual_seed(args.seed)
     net = ARCHITECTURES[args.arch]()
-    if args.init and not (args.out / "last.pt").exists():
-        net.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+    if args.init and not resuming:
+        net.load_state_dict(checkpoint["model"])
         print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1)
