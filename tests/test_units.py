@@ -172,3 +172,18 @@ def test_points_to_canvas_keeps_missing_points():
     out = points_to_canvas(np.array([[200, 300], [-1, -1], [0, 0]], np.float32), box, 400)
     assert np.allclose(out[0], (box.x + 200 * box.w / 400, box.y + 300 * box.w / 400))
     assert (out[1] == -1).all() and np.allclose(out[2], (box.x, box.y))
+
+
+def test_evaluation_ensemble_and_mirror_averaging():
+    from training.evaluate_segmentation import average, merge_mirror, with_mirror
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(0, 256, (6, 4, 3), dtype=np.uint8)
+    batch = with_mirror(canvas)
+    assert batch.shape == (2, 6, 4, 3) and np.array_equal(batch[1], canvas[:, ::-1])
+    p = rng.random((3, 6, 4)).astype(np.float16)
+    # a network that sees the mirrored canvas answers with mirrored probabilities: merged, it is p again
+    assert np.allclose(merge_mirror(np.stack([p, p[:, :, ::-1]])), p)
+    assert not np.allclose(merge_mirror(np.stack([p, p])), p)  # an unmirrored answer is not
+    q = rng.random((3, 6, 4)).astype(np.float16)
+    assert average([p]) is p
+    assert np.allclose(average([p, q]), (p.astype(np.float32) + q) / 2)

@@ -2,12 +2,14 @@
 through exactly the service's pipeline (letterbox → network → post-processing).
 
     python -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx \
-        [--dataset fashionista|ccp] [--post none crf minregion superpixels all] [--limit N]
+        [--dataset fashionista|ccp] [--post none crf minregion superpixels all] [--limit N] [--mirror]
 
 Prints per-class IoU, mean IoU and pixel accuracy for both tasks, and milliseconds per image for
 the network and for each post-processing variant. `--model` takes any ONNX file with the served
 model's I/O (uint8 `image` in, `person` and `fashion` probabilities out), e.g. another architecture
 exported by export.export_segmentation to model_repository/segmentation_unet/1/model.onnx.
+Several `--model` files are an ensemble (their probabilities averaged); `--mirror` adds test-time
+flipping (each network also sees the mirrored canvas, in the same batch).
 """
 import argparse
 import json
@@ -38,6 +40,21 @@ VARIANTS = {
 }
 
 
+def average(probs: list[np.ndarray]) -> np.ndarray:
+    """An ensemble's answer: the mean of its networks' probabilities (one network: unchanged)."""
+    return probs[0] if len(probs) == 1 else np.mean([p.astype(np.float32) for p in probs], axis=0)
+
+
+def with_mirror(canvas: np.ndarray) -> np.ndarray:
+    """Test-time flip: the canvas and its mirror image as one batch of two (one network call)."""
+    return np.stack([canvas, canvas[:, ::-1]])
+
+
+def merge_mirror(probs: np.ndarray) -> np.ndarray:
+    """Average a with_mirror batch's 2xCxHxW probabilities into one CxHxW (the classes have no left/right)."""
+    return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
+
+
 def picture(rows: list[tuple], path: Path) -> None:
     """A grid, one row per (photo, truth, prediction, score): the photo, truth and prediction overlays."""
     import cv2
@@ -54,9 +71,9 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
-             pictures: Path | None = None) -> dict:
-    session = onnx_session(model, threads)
+def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
+             pictures: Path | None = None, mirror: bool = False) -> dict:
+    sessions = [onnx_session(m, threads) for m in models]
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
     samples = [s for s in samples if s.split == "val"][:limit]
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
@@ -67,9 +84,11 @@ def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None =
         truth = dict(zip(("person", "fashion"), read_labels(s)))
         canvas, box = prepare(image)
         start = time.perf_counter()
-        person, fashion = session.run(["person", "fashion"], {"image": canvas[None]})
+        batch = with_mirror(canvas) if mirror else canvas[None]
+        outputs = [session.run(["person", "fashion"], {"image": batch}) for session in sessions]
         ms["network"] += (time.perf_counter() - start) * 1000
-        probs = {"person": person[0], "fashion": fashion[0]}
+        probs = {task: average([merge_mirror(o[i]) if mirror else o[i][0] for o in outputs])
+                 for i, task in enumerate(("person", "fashion"))}
         for v in variants:
             for task, n in (("person", 2), ("fashion", 7)):
                 start = time.perf_counter()
@@ -85,7 +104,8 @@ def evaluate(model: Path, dataset: str, variants: list[str], limit: int | None =
         chosen = cases[-3:][::-1] + cases[:3]
         picture([(img, t, p, sc) for sc, img, t, p in chosen], pictures)
     return {
-        "dataset": dataset, "images": len(samples), "model": str(model),
+        "dataset": dataset, "images": len(samples), "model": " + ".join(map(str, models)),
+        "mirror": mirror,
         "ms_per_image": {k: round(v / max(len(samples), 1), 1) for k, v in ms.items()},
         "results": {v: {"person": summarize(cms[v]["person"], PERSON_CLASSES),
                         "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants},
@@ -104,15 +124,16 @@ def print_report(report: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("model_repository/segmentation/1/model.onnx"),
-                    help="an ONNX file with the served model's I/O (any architecture)")
+    ap.add_argument("--model", type=Path, nargs="+", default=[Path("model_repository/segmentation/1/model.onnx")],
+                    help="ONNX files with the served model's I/O (any architecture); several = their average")
+    ap.add_argument("--mirror", action="store_true", help="test-time flip: average with the mirrored canvas")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
-    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures)
+    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures, mirror=args.mirror)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
