@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation compare-segmentation train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
+        evaluate-segmentation compare-segmentation train-segmentation-deeplabv3plus train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
         train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
 
 help:
@@ -74,8 +74,12 @@ compare-segmentation: setup
 	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_cmp_$$a/1/model.onnx --post none crf \
 	    --json docs/models/segmentation_compare_$$a.json || exit 1; done
 
+# The cutout network is a DeepLabv3+ that starts from this segmentation run's weights (docs/models/cutout.md).
+train-segmentation-deeplabv3plus: setup
+	$(PY) -m training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 --val-every 500 --person-weight 2
+
 train-cutout: setup
-	$(PY) -m training.train_cutout --out runs/cutout --init runs/segmentation-ft/last.pt --steps 1400 --lr 1e-3
+	$(PY) -m training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt --steps 900 --lr 1e-3 --val-every 150
 
 export-cutout: setup
 	$(PY) -m export.export_cutout --checkpoint runs/cutout/best.pt

@@ -7,8 +7,8 @@ networks, not serving. So rembg gets *our* cutout network: `rembg_model()` wraps
 model_repository/cutout/1/model.onnx into the interface of rembg's `u2net_custom` session (float
 1×3×320×320 ImageNet-normalised in, a 1×1×320×320 map out: here the probability of "any garment").
 rembg then does what it always does: squash the photo to 320×320 (Lanczos), run ONNX Runtime in its
-process, min-max the map, resize it back (Lanczos) and cut out. Ours: letterbox, Triton, focus pass,
-guided-filter edges. Both servers are measured on the same CCP validation photos, one after the other,
+process, min-max the map, resize it back (Lanczos) and cut out. Ours: letterbox, Triton, the default
+guided-filter edges (focus pass off). Both servers are measured on the same CCP validation photos, one after the other,
 on this machine: latency and throughput at 1/4/8 clients, and Dice / boundary F of the alpha ≥ 0.5
 against CCP's garment labels. The result is a section of docs/benchmarks.md.
 """
@@ -160,7 +160,7 @@ def main():
 
 def write_section(out: Path, results: dict, photos: int, seconds: float) -> None:
     rows = ["| server | Dice (all) | boundary F | clients | p50 ms | p95 ms | req/s | errors |", "|---|---|---|---|---|---|---|---|"]
-    names = {"ours": "ours: `/v1/cutout` (letterbox, Triton, focus pass, guided filter)",
+    names = {"ours": "ours: `/v1/cutout` (letterbox, Triton, guided filter)",
              "rembg": "rembg 2.0.86 `rembg s` (u2net_custom, same network)"}
     for key in ("ours", "rembg"):
         q = results[key]["quality"]

@@ -22,4 +22,4 @@ SPEC = ModelSpec(
 )
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, garment_net, SegNetServing, Path("runs/cutout/best.pt"), PARITY_ATOL)
+    export_command(__doc__, SPEC, lambda args: garment_net(args.get("arch", "segnet")), SegNetServing, Path("runs/cutout/best.pt"), PARITY_ATOL)

@@ -21,4 +21,4 @@ SPEC = ModelSpec(
 )
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, PoseNet, PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL)
+    export_command(__doc__, SPEC, lambda _: PoseNet(), PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL)

@@ -24,5 +24,5 @@ SPEC = ModelSpec(
 )
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, PoseTransferGAN, lambda net: PoseTransferServing(net.gen),
+    export_command(__doc__, SPEC, lambda _: PoseTransferGAN(), lambda net: PoseTransferServing(net.gen),
                    Path("runs/pose-transfer-ssim4/best.pt"), PARITY_ATOL)

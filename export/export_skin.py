@@ -23,5 +23,5 @@ SPEC = ModelSpec(
 )
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda: Pix2Pix(CHANNELS, adversarial=True), lambda net: SkinServing(net.gen),
+    export_command(__doc__, SPEC, lambda _: Pix2Pix(CHANNELS, adversarial=True), lambda net: SkinServing(net.gen),
                    Path("runs/skin/best.pt"), PARITY_ATOL)

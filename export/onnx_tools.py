@@ -57,10 +57,12 @@ def export_arguments(doc: str, default_checkpoint: Path) -> argparse.ArgumentPar
     return ap
 
 
-def export_command(doc: str, spec, build: Callable[[], torch.nn.Module], serving: Callable, default_checkpoint: Path,
-                   atol: float) -> None:
-    """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs."""
+def export_command(doc: str, spec, build: Callable[[dict], torch.nn.Module], serving: Callable,
+                   default_checkpoint: Path, atol: float) -> None:
+    """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs.
+    `build` gets the training arguments the checkpoint recorded (e.g. its architecture)."""
     args = export_arguments(doc, default_checkpoint).parse_args()
-    net = build()
-    net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
+    checkpoint = torch.load(args.checkpoint, weights_only=False)
+    net = build(checkpoint.get("args", {}))
+    net.load_state_dict(checkpoint["model"])
     export_model(spec, serving(net), args.repository, args.version, atol)

@@ -47,3 +47,19 @@ def test_evaluation_command_reports_metrics(data_dir, tmp_path):
         for task in ("person", "fashion"):
             assert 0 <= data["results"][variant][task]["mean_iou"] <= 1
     assert "mIoU" in r.stdout and "pixel acc" in r.stdout
+
+
+def test_cutout_trains_from_a_deeplab_segmentation_run_and_exports(data_dir, tmp_path):
+    seg, cut, repo = tmp_path / "seg", tmp_path / "cut", tmp_path / "repo"
+    small = ["--limit", "8", "--batch", "2", "--steps", "2", "--val-every", "2"]
+    r = run("training.train_segmentation", "--out", str(seg), "--arch", "deeplabv3plus", "--crop", "96", "128", *small)
+    assert r.returncode == 0, r.stderr
+    wrong = run("training.train_cutout", "--out", str(tmp_path / "wrong"), "--arch", "segnet",
+                "--init", str(seg / "best.pt"), *small)
+    assert wrong.returncode != 0 and "not a segnet checkpoint" in wrong.stderr
+    r = run("training.train_cutout", "--out", str(cut), "--arch", "deeplabv3plus", "--init", str(seg / "best.pt"), *small)
+    assert r.returncode == 0, r.stderr
+    assert "initialised from" in r.stdout and "garment_head.weight" in r.stdout
+    exported = run("export.export_cutout", "--checkpoint", str(cut / "best.pt"), "--repository", str(repo))
+    assert exported.returncode == 0, exported.stderr  # the recorded architecture is rebuilt; parity checked
+    assert (repo / "cutout/1/model.onnx").exists() and "parity" in exported.stdout

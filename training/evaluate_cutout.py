@@ -34,9 +34,9 @@ VARIANTS = {  # name → (focus, refine)
     "focus+guided": (True, "guided"),
     "focus+matting": (True, "matting"),
 }
-GROUP_VARIANTS = ("first", "focus+guided")  # per-group rows for these; the others report `all` only (matting is slow)
+GROUP_VARIANTS = ("first", "first+guided", "focus+guided")  # per-group rows for these; the others report `all` only (matting is slow)
 BOUNDARY_TOLERANCE = 2  # px
-SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7)
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def truth_mask(groups: np.ndarray, garment: str) -> np.ndarray:

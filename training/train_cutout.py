@@ -1,8 +1,8 @@
 """Train the cutout network (garment groups: none, top, bottom, dress, shoes) on CCP's fine labels.
 
-    python -m training.train_cutout --out runs/cutout --init runs/segmentation/best.pt --steps 1400
+    python -m training.train_cutout --out runs/cutout --init runs/segmentation/best.pt --steps 1400 [--arch A]
 
-The network is the segmentation architecture with one 5-class head. It sees the photo both whole
+The network is a segmentation architecture (`--arch`, SegNet by default) with one 5-class head. It sees the photo both whole
 (the service's first pass: the photo letterboxed into the 256×384 canvas) and zoomed up to 2.3×
 (the second "focus" pass on a crop around the garment), so training crops 256×384 windows out of a
 1.5× larger canvas at random scales. `--init` starts from a segmentation checkpoint (all but the
@@ -22,18 +22,18 @@ from training.datasets import build_cache, ccp_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
-from training.models.segmentation import SegNet
+from training.models.segmentation_archs import ARCHITECTURES
 
 ZOOM = 1.5  # the training canvas is this much larger than the network's input
 CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
 
 
-def garment_net() -> SegNet:
-    return SegNet(heads={"garment": len(GARMENT_CLASSES)})
+def garment_net(arch: str = "segnet") -> torch.nn.Module:
+    return ARCHITECTURES[arch](heads={"garment": len(GARMENT_CLASSES)})
 
 
 @torch.no_grad()
-def validate(net: SegNet, data) -> dict:
+def validate(net: torch.nn.Module, data) -> dict:
     """First-pass metrics at the network canvas: Dice of the union ("all") and group IoUs."""
     cm = np.zeros((5, 5), np.int64)
     inter = total = 0
@@ -51,6 +51,8 @@ def main():
     ap = loop.arguments(__doc__, "runs/cutout", steps=1400, batch=8)
     ap.add_argument("--init", type=Path, help="segmentation checkpoint to start from (its heads are dropped)")
     ap.add_argument("--scale", type=float, nargs=2, default=(0.55, 1.55), help="zoom range on the large canvas")
+    ap.add_argument("--arch", choices=[a for a in ARCHITECTURES if a != "u2net"], default="segnet",
+                    help="the network (training/models/segmentation_archs.py); --init must be the same one")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -61,9 +63,12 @@ def main():
     print(f"train images {len(train['images'])}, ccp val images {len(val['images'])}", flush=True)
 
     torch.manual_seed(args.seed)
-    net = garment_net()
+    net = garment_net(args.arch)
     if args.init and not (args.out / "last.pt").exists():
-        state = {k: v for k, v in torch.load(args.init, weights_only=False)["model"].items() if "_head." not in k}
+        init = torch.load(args.init, weights_only=False)
+        if init.get("args", {}).get("arch", "segnet") != args.arch:
+            raise SystemExit(f"--init {args.init} is not a {args.arch} checkpoint")
+        state = {k: v for k, v in init["model"].items() if "_head." not in k}
         missing = net.load_state_dict(state, strict=False).missing_keys
         print(f"initialised from {args.init} (new: {', '.join(missing)})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)

@@ -24,7 +24,8 @@ class CutoutParams(BaseModel):
     crop: bool = Field(False, description="crop to the garment's bounding box plus a small margin")
     bg: str | None = Field(None, pattern=r"^#?[0-9a-fA-F]{6}$",
                            description="hex colour (e.g. #ffffff): flatten onto it instead of transparency")
-    focus: bool = Field(True, description="second pass on a crop around the garment at higher resolution")
+    focus: bool = Field(False, description="second pass on a crop around the garment at higher resolution "
+                                          "(off by default: it lowers Dice with the served network, docs/models/cutout.md)")
     refine: Literal[REFINEMENTS] = Field(
         "guided", description="edge refinement: guided filter, closed-form alpha matting, or none")
 
