@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation compare-segmentation train-segmentation-deeplabv3plus train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
+        evaluate-segmentation compare-segmentation compare-segmentation-losses train-segmentation-deeplabv3plus train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
         train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
 
 help:
@@ -73,6 +73,16 @@ compare-segmentation: setup
 	  $(PY) -m export.export_segmentation --checkpoint runs/seg-cmp-$$a/best.pt --name seg_cmp_$$a --repository runs/seg-cmp-repo && \
 	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_cmp_$$a/1/model.onnx --post none crf \
 	    --json docs/models/segmentation_compare_$$a.json || exit 1; done
+
+# Issue 3's loss comparison on the screen's winner, same budget; the ce+dice / background 0.5 baseline is
+# compare-segmentation's deeplabv3plus run. Each entry is name:extra-arguments.
+LOSS_RUNS := ce:--loss=ce dice:--loss=dice bg1:--background-weight=1.0
+compare-segmentation-losses: setup
+	for r in $(LOSS_RUNS); do n=$${r%%:*}; \
+	  $(PY) -m training.train_segmentation --out runs/seg-loss-$$n --arch deeplabv3plus --steps $(COMPARE_STEPS) --val-every 200 $${r#*:} && \
+	  $(PY) -m export.export_segmentation --checkpoint runs/seg-loss-$$n/best.pt --name seg_loss_$$n --repository runs/seg-cmp-repo && \
+	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_loss_$$n/1/model.onnx --post none crf \
+	    --json docs/models/segmentation_loss_$$n.json || exit 1; done
 
 # The cutout network is a DeepLabv3+ that starts from this segmentation run's weights (docs/models/cutout.md).
 train-segmentation-deeplabv3plus: setup
