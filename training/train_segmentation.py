@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
+    ap.add_argument("--background-weight", type=float, default=float(FASHION_WEIGHTS[0]),
+                    help="weight of the fashion background class in the cross-entropy")
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
     args = ap.parse_args()
@@ -88,12 +90,14 @@ def main():
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1)
 
+    weights = torch.cat([torch.tensor([args.background_weight]), FASHION_WEIGHTS[1:]])
+
     def output_loss(p, f, yp, yf):
         person = args.person_weight * F.cross_entropy(p, yp)
         if args.loss == "ce+dice":
-            return person + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS) + 0.5 * dice_loss(f, yf)
+            return person + F.cross_entropy(f, yf, weight=weights) + 0.5 * dice_loss(f, yf)
         if args.loss == "ce":
-            return person + F.cross_entropy(f, yf, weight=FASHION_WEIGHTS)
+            return person + F.cross_entropy(f, yf, weight=weights)
         return person + dice_loss(f, yf)
 
     def loss_fn(rng):
