@@ -63,26 +63,24 @@ export-segmentation: setup
 evaluate-segmentation: setup
 	$(PY) -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx
 
-# Issue 3's architecture screen: each family trained for the same short budget from scratch, exported
-# outside model_repository/ (Triton would load it) and evaluated like the served model.
-COMPARE_ARCHS := segnet deeplabv3plus unet u2net
+# Issue 3's screens, one recipe per run: train run $$n with $$args for the screen's short budget, export
+# it outside model_repository/ (Triton would load it) and evaluate it like the served model.
 COMPARE_STEPS := 400
-compare-segmentation: setup
-	for a in $(COMPARE_ARCHS); do \
-	  $(PY) -m training.train_segmentation --out runs/seg-cmp-$$a --arch $$a --steps $(COMPARE_STEPS) --val-every 200 && \
-	  $(PY) -m export.export_segmentation --checkpoint runs/seg-cmp-$$a/best.pt --name seg_cmp_$$a --repository runs/seg-cmp-repo && \
-	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_cmp_$$a/1/model.onnx --post none crf \
-	    --json docs/models/segmentation_compare_$$a.json || exit 1; done
+SCREEN_RUN = $(PY) -m training.train_segmentation --out runs/seg-$$n --steps $(COMPARE_STEPS) --val-every 200 $$args && \
+	  $(PY) -m export.export_segmentation --checkpoint runs/seg-$$n/best.pt --name seg_$$n --repository runs/seg-cmp-repo && \
+	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_$$n/1/model.onnx --post none crf \
+	    --json docs/models/segmentation_$$n.json
 
-# Issue 3's loss comparison on the screen's winner, same budget; the ce+dice / background 0.5 baseline is
-# compare-segmentation's deeplabv3plus run. Each entry is name:extra-arguments.
+# The architectures, each from scratch.
+COMPARE_ARCHS := segnet deeplabv3plus unet u2net
+compare-segmentation: setup
+	for a in $(COMPARE_ARCHS); do n=compare_$$a args="--arch $$a"; $(SCREEN_RUN) || exit 1; done
+
+# The fashion loss on the winner; the ce+dice / background 0.5 baseline is compare-segmentation's
+# deeplabv3plus run. Each entry is name:extra-arguments.
 LOSS_RUNS := ce:--loss=ce dice:--loss=dice bg1:--background-weight=1.0
 compare-segmentation-losses: setup
-	for r in $(LOSS_RUNS); do n=$${r%%:*}; \
-	  $(PY) -m training.train_segmentation --out runs/seg-loss-$$n --arch deeplabv3plus --steps $(COMPARE_STEPS) --val-every 200 $${r#*:} && \
-	  $(PY) -m export.export_segmentation --checkpoint runs/seg-loss-$$n/best.pt --name seg_loss_$$n --repository runs/seg-cmp-repo && \
-	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_loss_$$n/1/model.onnx --post none crf \
-	    --json docs/models/segmentation_loss_$$n.json || exit 1; done
+	for r in $(LOSS_RUNS); do n=loss_$${r%%:*} args="--arch deeplabv3plus $${r#*:}"; $(SCREEN_RUN) || exit 1; done
 
 # The cutout network is a DeepLabv3+ that starts from this segmentation run's weights (docs/models/cutout.md).
 train-segmentation-deeplabv3plus: setup

@@ -13,6 +13,7 @@ from export.triton_config import ModelSpec, Tensor
 from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training.models.segmentation import SegNetServing
+from training.models.segmentation_archs import recorded_arch
 from training.train_cutout import garment_net
 
 SPEC = ModelSpec(
@@ -22,4 +23,4 @@ SPEC = ModelSpec(
 )
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda args: garment_net(args.get("arch", "segnet")), SegNetServing, Path("runs/cutout/best.pt"), PARITY_ATOL)
+    export_command(__doc__, SPEC, lambda args: garment_net(recorded_arch(args)), SegNetServing, Path("runs/cutout/best.pt"), PARITY_ATOL)

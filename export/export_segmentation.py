@@ -22,7 +22,7 @@ from export.onnx_tools import export_arguments, export_model
 from export.triton_config import ModelSpec, Tensor
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training.models.segmentation import SegNetServing
-from training.models.segmentation_archs import ARCHITECTURES
+from training.models.segmentation_archs import ARCHITECTURES, recorded_arch
 
 PARITY_ATOL = 1e-3
 
@@ -36,7 +36,7 @@ SPEC = ModelSpec(
 def load(checkpoint: Path) -> tuple[str, torch.nn.Module]:
     """(architecture name, network with the checkpoint's weights)."""
     ck = torch.load(checkpoint, weights_only=False)
-    arch = ck.get("args", {}).get("arch", "segnet")
+    arch = recorded_arch(ck.get("args", {}))
     net = ARCHITECTURES[arch]()
     net.load_state_dict(ck["model"])
     return arch, net

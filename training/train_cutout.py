@@ -22,7 +22,7 @@ from training.datasets import build_cache, ccp_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
-from training.models.segmentation_archs import ARCHITECTURES
+from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
 
 ZOOM = 1.5  # the training canvas is this much larger than the network's input
 CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
@@ -65,9 +65,7 @@ def main():
     torch.manual_seed(args.seed)
     net = garment_net(args.arch)
     if args.init and not (args.out / "last.pt").exists():
-        init = torch.load(args.init, weights_only=False)
-        if init.get("args", {}).get("arch", "segnet") != args.arch:
-            raise SystemExit(f"--init {args.init} is not a {args.arch} checkpoint")
+        init = load_checkpoint(args.init, args.arch)
         state = {k: v for k, v in init["model"].items() if "_head." not in k}
         missing = net.load_state_dict(state, strict=False).missing_keys
         print(f"initialised from {args.init} (new: {', '.join(missing)})", flush=True)

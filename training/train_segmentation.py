@@ -29,7 +29,7 @@ from training.datasets import build_cache, ccp_samples, fashionista_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
-from training.models.segmentation_archs import ARCHITECTURES
+from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
 
 WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the photos
 # Background is most pixels and easy; a lower weight helped the reference study too.
@@ -69,11 +69,7 @@ def main():
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
     source = args.out / "last.pt" if resuming else args.init
-    checkpoint = torch.load(source, weights_only=False) if source else None
-    if checkpoint:  # resuming or initialising from another architecture: say so, not a state-dict mismatch
-        recorded = checkpoint.get("args", {}).get("arch", "segnet")
-        if recorded != args.arch:
-            raise SystemExit(f"{source} is a {recorded} checkpoint; this run is --arch {args.arch}")
+    checkpoint = load_checkpoint(source, args.arch) if source else None
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]

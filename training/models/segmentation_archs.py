@@ -11,8 +11,11 @@ for CPU training from scratch: 1.0-1.6 M parameters and 1.2-2.9 G multiply-adds 
 - `U2Net`: a small U²-Net (nested RSU blocks, side outputs fused by a 1×1 convolution); its
   `forward_with_sides` also returns the side outputs for the fused multi-output loss.
 
-`ARCHITECTURES` maps the names the training and export commands accept to the classes.
+`ARCHITECTURES` maps the names the training and export commands accept to the classes;
+`recorded_arch` and `load_checkpoint` read which one a checkpoint holds.
 """
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -266,3 +269,18 @@ class U2Net(nn.Module):
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "segnet": SegNet, "unet": UNet, "deeplabv3plus": DeepLabV3Plus, "u2net": U2Net,
 }
+
+
+def recorded_arch(run_args: dict) -> str:
+    """The architecture a training run recorded in its checkpoint's args (SegNet before `--arch` existed)."""
+    return run_args.get("arch", "segnet")
+
+
+def load_checkpoint(path: Path, arch: str) -> dict:
+    """A checkpoint to resume or start from; refused with a clear message (not a state-dict mismatch)
+    when it holds another architecture than `arch`."""
+    checkpoint = torch.load(path, weights_only=False)
+    recorded = recorded_arch(checkpoint.get("args", {}))
+    if recorded != arch:
+        raise SystemExit(f"{path} is a {recorded} checkpoint, not a {arch} checkpoint (--arch {arch})")
+    return checkpoint
