@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation compare-segmentation compare-segmentation-losses train-segmentation-deeplabv3plus train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
+        evaluate-segmentation compare-segmentation compare-segmentation-losses train-segmentation-deeplabv3plus finetune-segmentation-deeplabv3plus pseudo-label train-segmentation-pseudo train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
         train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
 
 help:
@@ -85,6 +85,23 @@ compare-segmentation-losses: setup
 # The cutout network is a DeepLabv3+ that starts from this segmentation run's weights (docs/models/cutout.md).
 train-segmentation-deeplabv3plus: setup
 	$(PY) -m training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 --val-every 500 --person-weight 2
+
+# Its full-canvas fine-tune, exported outside model_repository/ for the evaluations and the teacher below.
+finetune-segmentation-deeplabv3plus: setup
+	$(PY) -m training.train_segmentation --out runs/seg-dlv3p-ft --init runs/seg-dlv3p/best.pt --arch deeplabv3plus \
+	  --steps 700 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 175 --threads 1
+	$(PY) -m export.export_segmentation --checkpoint runs/seg-dlv3p-ft/best.pt --name seg_dlv3p_ft --repository runs/seg-eval-repo
+
+# Self-training (docs/models/segmentation.md): the ensemble of the served SegNet and the fine-tuned
+# DeepLabv3+, with flipping and the CRF, labels CCP's 1094 unlabelled photos; the DeepLabv3+ then
+# trains on them beside the labelled photos. The control is the same command without --pseudo.
+pseudo-label: setup
+	$(PY) -m training.pseudo_label --model model_repository/segmentation/1/model.onnx runs/seg-eval-repo/seg_dlv3p_ft/1/model.onnx \
+	  --mirror --out runs/pseudo-ccp
+
+train-segmentation-pseudo: setup
+	$(PY) -m training.train_segmentation --out runs/seg-pseudo --arch deeplabv3plus --init runs/seg-dlv3p-ft/best.pt \
+	  --pseudo runs/pseudo-ccp --steps 1400 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 350 --threads 1
 
 train-cutout: setup
 	$(PY) -m training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt --steps 900 --lr 1e-3 --val-every 150

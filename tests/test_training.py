@@ -63,3 +63,47 @@ def test_cutout_trains_from_a_deeplab_segmentation_run_and_exports(data_dir, tmp
     exported = run("export.export_cutout", "--checkpoint", str(cut / "best.pt"), "--repository", str(repo))
     assert exported.returncode == 0, exported.stderr  # the recorded architecture is rebuilt; parity checked
     assert (repo / "cutout/1/model.onnx").exists() and "parity" in exported.stdout
+
+
+def test_pseudo_labels_are_written_resumed_and_trained_on(data_dir, tmp_path):
+    import numpy as np
+    from PIL import Image
+    labels = tmp_path / "pseudo"
+    teacher = ["training.pseudo_label", "--model", "model_repository/segmentation/1/model.onnx", "--mirror",
+               "--out", str(labels), "--limit", "3"]
+    r = run(*teacher)
+    assert r.returncode == 0, r.stderr
+    assert "labelled 3 photos" in r.stdout
+    assert json.loads((labels / "teacher.json").read_text())["mirror"] is True
+    for person in sorted(labels.glob("*_person.png")):
+        name = person.name[:-len("_person.png")]
+        photo = Image.open(data_dir / "ccp" / "photos" / f"{name}.jpg")
+        assert not (data_dir / "ccp" / "labels" / f"{name}.png").exists()  # only photos without labels
+        p, f = np.asarray(Image.open(person)), np.asarray(Image.open(labels / f"{name}_clothes.png"))
+        assert p.shape == f.shape == photo.size[::-1]
+        assert set(np.unique(p)) <= {0, 1} and f.max() <= 6 and 0.05 < p.mean() < 0.9  # a person was found
+        assert ((f > 0) <= (p > 0)).mean() > 0.95  # the two tasks agree: garments lie on the person
+    again = run(*teacher)
+    assert "labelled 0 photos" in again.stdout  # resumed: nothing to redo
+    r = run("training.train_segmentation", "--out", str(tmp_path / "run"), "--pseudo", str(labels), "--limit", "3",
+            "--batch", "2", "--crop", "96", "128", "--steps", "2", "--val-every", "2")
+    assert r.returncode == 0, r.stderr
+    assert "pseudo-labelled images 3" in r.stdout
+
+
+def test_garment_pseudo_labels_train_the_cutout_network(data_dir, tmp_path):
+    import numpy as np
+    from PIL import Image
+    labels = tmp_path / "pseudo"
+    r = run("training.pseudo_label", "--task", "cutout", "--model", "model_repository/cutout/1/model.onnx",
+            "--out", str(labels), "--limit", "2")
+    assert r.returncode == 0, r.stderr
+    garments = sorted(labels.glob("*_garment.png"))
+    assert len(garments) == 2 and not list(labels.glob("*_person.png"))
+    for g in garments:
+        groups = np.asarray(Image.open(g))
+        assert groups.max() <= 4 and 0.02 < (groups > 0).mean() < 0.8  # some garment, not the whole photo
+    r = run("training.train_cutout", "--out", str(tmp_path / "run"), "--pseudo", str(labels), "--limit", "2",
+            "--batch", "2", "--steps", "2", "--val-every", "2")
+    assert r.returncode == 0, r.stderr
+    assert "pseudo-labelled images 2" in r.stdout

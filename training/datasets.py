@@ -33,6 +33,7 @@ class Sample:
     dataset: str      # "fashionista" | "ccp"
     name: str         # stem, e.g. "0001"
     image: Path
+    pseudo: Path | None = None  # a folder of teacher labels (training.pseudo_label) instead of the set's own
 
     @property
     def split(self) -> str:
@@ -50,6 +51,23 @@ def ccp_samples() -> list[Sample]:
     return [Sample("ccp", p.stem, root / "photos" / f"{p.stem}.jpg") for p in sorted((root / "labels").glob("*.png"))]
 
 
+def ccp_unlabelled_samples() -> list[Sample]:
+    """The CCP photos without pixel labels (1005–2098): material for pseudo-labels."""
+    root = DATA_DIR / "ccp"
+    labelled = {p.stem for p in (root / "labels").glob("*.png")}
+    return [Sample("ccp", p.stem, p) for p in sorted((root / "photos").glob("*.jpg")) if p.stem not in labelled]
+
+
+PSEUDO_DONE = {"seg": "person", "garment": "garment"}  # the label file a teacher writes last, per kind
+
+
+def pseudo_samples(folder: Path, kind: str = "seg") -> list[Sample]:
+    """The photos a pseudo-label folder holds `kind` labels for (all for training, never validation)."""
+    suffix = f"_{PSEUDO_DONE[kind]}.png"
+    names = sorted(p.name[:-len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
+    return [Sample("ccp", n, DATA_DIR / "ccp" / "photos" / f"{n}.jpg", pseudo=Path(folder)) for n in names]
+
+
 def ccp_label_names() -> list[str]:
     """CCP label names by index, from lines like "41: skin"."""
     lines = (DATA_DIR / "ccp" / "label_list.txt").read_text().splitlines()
@@ -62,8 +80,8 @@ def read_image(sample: Sample) -> np.ndarray:
 
 def read_labels(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     """(person, fashion) label maps at the photo's full size: person 0/1, fashion 0..6."""
-    if sample.dataset == "fashionista":
-        root = DATA_DIR / "fashionista" / "labels"
+    if sample.dataset == "fashionista" or sample.pseudo:  # pseudo-labels are written in Fashionista's format
+        root = sample.pseudo or DATA_DIR / "fashionista" / "labels"
         person = np.asarray(Image.open(root / f"{sample.name}_person.png"))
         fashion = np.asarray(Image.open(root / f"{sample.name}_clothes.png"))
         return (person > 0).astype(np.uint8), fashion.astype(np.uint8)
@@ -76,6 +94,8 @@ def read_garments(sample: Sample) -> np.ndarray:
     """CCP garment-group map at the photo's full size: 0 none, 1 top, 2 bottom, 3 dress, 4 shoes."""
     if sample.dataset != "ccp":
         raise ValueError("garment groups exist only for CCP (Fashionista labels outer layers as background)")
+    if sample.pseudo:
+        return np.asarray(Image.open(sample.pseudo / f"{sample.name}_garment.png"))
     raw = np.asarray(Image.open(DATA_DIR / "ccp" / "labels" / f"{sample.name}.png"))
     return ccp_lookup(ccp_label_names(), CCP_GARMENT_GROUPS, GARMENT_CLASSES)[raw]
 
@@ -94,7 +114,10 @@ LABELS = {"seg": _segmentation_labels, "garment": _garment_labels}
 
 def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """`make()`'s arrays for `samples`, saved once as .cache/<prefix>_<hash of the names>.npz, read back after."""
-    key = hashlib.md5("|".join(f"{s.dataset}/{s.name}" for s in samples).encode()).hexdigest()[:10]
+    names = "|".join(f"{s.dataset}/{s.name}" for s in samples)
+    # pseudo-labels: the folder and when its teacher wrote it, so that relabelling is not read stale
+    teachers = sorted({f"{s.pseudo}@{(s.pseudo / 'teacher.json').stat().st_mtime_ns}" for s in samples if s.pseudo})
+    key = hashlib.md5("|".join([names, *teachers]).encode()).hexdigest()[:10]
     path = CACHE_DIR / f"{prefix}_{key}.npz"
     if path.exists():
         with np.load(path) as z:
@@ -117,6 +140,11 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
                 columns.setdefault(name, []).append(letterbox_labels(labels, width, height))
         return {k: np.stack(v) for k, v in columns.items()}
     return cached(f"{kind}_{width}x{height}", samples, make)
+
+
+def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Several build_cache results as one training set."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def parse_keypoint_csv(path: Path) -> dict[str, np.ndarray]:

@@ -55,6 +55,15 @@ def merge_mirror(probs: np.ndarray) -> np.ndarray:
     return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
 
 
+def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
+            outputs: tuple[str, ...] = ("person", "fashion")) -> dict[str, np.ndarray]:
+    """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping)."""
+    batch = with_mirror(canvas) if mirror else canvas[None]
+    results = [session.run(list(outputs), {"image": batch}) for session in sessions]
+    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results])
+            for i, name in enumerate(outputs)}
+
+
 def picture(rows: list[tuple], path: Path) -> None:
     """A grid, one row per (photo, truth, prediction, score): the photo, truth and prediction overlays."""
     import cv2
@@ -84,11 +93,8 @@ def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int |
         truth = dict(zip(("person", "fashion"), read_labels(s)))
         canvas, box = prepare(image)
         start = time.perf_counter()
-        batch = with_mirror(canvas) if mirror else canvas[None]
-        outputs = [session.run(["person", "fashion"], {"image": batch}) for session in sessions]
+        probs = predict(sessions, canvas, mirror)
         ms["network"] += (time.perf_counter() - start) * 1000
-        probs = {task: average([merge_mirror(o[i]) if mirror else o[i][0] for o in outputs])
-                 for i, task in enumerate(("person", "fashion"))}
         for v in variants:
             for task, n in (("person", 2), ("fashion", 7)):
                 start = time.perf_counter()

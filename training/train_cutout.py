@@ -1,12 +1,14 @@
 """Train the cutout network (garment groups: none, top, bottom, dress, shoes) on CCP's fine labels.
 
-    python -m training.train_cutout --out runs/cutout --init runs/segmentation/best.pt --steps 1400 [--arch A]
+    python -m training.train_cutout --out runs/cutout --init runs/segmentation/best.pt --steps 1400 [--arch A] \
+        [--pseudo runs/pseudo-garment]
 
 The network is a segmentation architecture (`--arch`, SegNet by default) with one 5-class head. It sees the photo both whole
 (the service's first pass: the photo letterboxed into the 256×384 canvas) and zoomed up to 2.3×
 (the second "focus" pass on a crop around the garment), so training crops 256×384 windows out of a
 1.5× larger canvas at random scales. `--init` starts from a segmentation checkpoint (all but the
-heads): the same photos taught it people and clothes already. Resumable like every training command.
+heads): the same photos taught it people and clothes already. `--pseudo` adds photos a teacher
+labelled (training.pseudo_label --task cutout): self-training. Resumable like every training command.
 """
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import augmented_batch
-from training.datasets import build_cache, ccp_samples
+from training.datasets import build_cache, ccp_samples, concat, pseudo_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -53,12 +55,18 @@ def main():
     ap.add_argument("--scale", type=float, nargs=2, default=(0.55, 1.55), help="zoom range on the large canvas")
     ap.add_argument("--arch", choices=[a for a in ARCHITECTURES if a != "u2net"], default="segnet",
                     help="the network (training/models/segmentation_archs.py); --init must be the same one")
+    ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos "
+                    "(training.pseudo_label --task cutout)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     ccp = ccp_samples()[:args.limit]
     big_w, big_h = round(CANVAS_W * ZOOM), round(CANVAS_H * ZOOM)
     train = build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")
+    if args.pseudo:
+        pseudo = build_cache(pseudo_samples(args.pseudo, "garment")[:args.limit], big_w, big_h, kind="garment")
+        print(f"pseudo-labelled images {len(pseudo['images'])} from {args.pseudo}", flush=True)
+        train = concat([train, pseudo])
     val = build_cache([s for s in ccp if s.split == "val"], CANVAS_W, CANVAS_H, kind="garment")
     print(f"train images {len(train['images'])}, ccp val images {len(val['images'])}", flush=True)
 

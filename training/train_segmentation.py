@@ -1,7 +1,7 @@
 """Train the segmentation network (person + fashion heads) on Fashionista and CCP.
 
     python -m training.train_segmentation --out runs/segmentation --steps 3000 \
-        [--arch segnet|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice]
+        [--arch segnet|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice] [--pseudo runs/pseudo-ccp]
 
 Resumable: re-running the same command continues from <out>/last.pt. Prints progress; keeps the
 checkpoint with the best validation fashion mean IoU as <out>/best.pt. The checkpoint's "args"
@@ -12,7 +12,8 @@ one). `--loss` is the loss on each output: person cross-entropy (× --person-wei
 fashion, `ce+dice` (the default) class-weighted cross-entropy + 0.5 × soft Dice, `ce` the weighted
 cross-entropy alone, `dice` soft Dice alone. For `u2net` the same loss is applied to the fused
 output and to each of its six side outputs (all at the input size) and summed, U²-Net's fused
-multi-output loss; validation scores the fused output only.
+multi-output loss; validation scores the fused output only. `--pseudo` adds the photos a teacher
+labelled (training.pseudo_label) to the training set: self-training on CCP's unlabelled photos.
 """
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import augmented_batch
-from training.datasets import build_cache, ccp_samples, fashionista_samples
+from training.datasets import build_cache, ccp_samples, concat, fashionista_samples, pseudo_samples
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -52,10 +53,6 @@ def validate(net: nn.Module, data) -> dict:
     return {"person": summarize(cm_p, PERSON_CLASSES), "fashion": summarize(cm_f, FASHION_CLASSES)}
 
 
-def concat(parts):
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
 def main():
     ap = loop.arguments(__doc__, "runs/segmentation", steps=3200, batch=8)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
@@ -66,6 +63,7 @@ def main():
                     help="weight of the fashion background class in the cross-entropy")
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
+    ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)")
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
     source = args.out / "last.pt" if resuming else args.init
@@ -73,8 +71,12 @@ def main():
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]
-    train = concat([build_cache([s for s in fash if s.split == "train"], WIDTH, HEIGHT),
-                    build_cache([s for s in ccp if s.split == "train"], WIDTH, HEIGHT)])
+    parts = [build_cache([s for s in fash if s.split == "train"], WIDTH, HEIGHT),
+             build_cache([s for s in ccp if s.split == "train"], WIDTH, HEIGHT)]
+    if args.pseudo:
+        parts.append(build_cache(pseudo_samples(args.pseudo)[:args.limit], WIDTH, HEIGHT))
+        print(f"pseudo-labelled images {len(parts[-1]['images'])} from {args.pseudo}", flush=True)
+    train = concat(parts)
     val = build_cache([s for s in fash if s.split == "val"], WIDTH, HEIGHT)
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
 

@@ -1,0 +1,70 @@
+"""Pseudo-labels for the CCP photos that have none (1005–2098), from a teacher: one or more exported
+networks (their probabilities averaged), optionally with test-time flipping, refined with the dense
+CRF as the segmentation service refines its answers.
+
+    python -m training.pseudo_label --task segmentation --model A.onnx [B.onnx] [--mirror] --out runs/pseudo-ccp
+    python -m training.pseudo_label --task cutout --model model_repository/cutout/1/model.onnx --mirror --out runs/pseudo-garment
+
+Writes, at the photo's size, `<out>/<name>_clothes.png` (0..6) and `<name>_person.png` (0/1) in
+Fashionista's format for the segmentation task, or `<name>_garment.png` (the groups 0..4) for the
+cutout task, and `<out>/teacher.json` (what made them). `train_segmentation --pseudo <out>` and
+`train_cutout --pseudo <out>` train on them beside the labelled photos. Resumable: photos already
+labelled are skipped.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from export.onnxruntime_session import onnx_session
+from fashionpixel.segmentation import labels_from_probs, prepare
+from training.datasets import PSEUDO_DONE, ccp_unlabelled_samples, read_image
+from training.evaluate_segmentation import predict
+
+# task → (network output → label file suffix, in writing order) and the training kind it feeds
+TASKS = {"segmentation": ({"fashion": "clothes", "person": "person"}, "seg"),
+         "cutout": ({"garment": "garment"}, "garment")}
+
+
+def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None,
+          threads: int = 2) -> int:
+    """Label the unlabelled CCP photos into `out`; returns how many were written now."""
+    files, kind = TASKS[task]
+    sessions = [onnx_session(m, threads) for m in models]
+    out.mkdir(parents=True, exist_ok=True)
+    samples = ccp_unlabelled_samples()[:limit]
+    written, start = 0, time.time()
+    for i, s in enumerate(samples):
+        if (out / f"{s.name}_{PSEUDO_DONE[kind]}.png").exists():
+            continue
+        image = read_image(s)
+        canvas, box = prepare(image)
+        probs = predict(sessions, canvas, mirror, tuple(files))
+        for output, suffix in files.items():  # the PSEUDO_DONE file last: it marks the photo done
+            Image.fromarray(labels_from_probs(image, probs[output], box, crf=True)).save(out / f"{s.name}_{suffix}.png")
+        written += 1
+        if written % 50 == 0:
+            print(f"{i + 1}/{len(samples)} photos, {(time.time() - start) / written:.2f} s each", flush=True)
+    # written after every label: its time stamp tells the training cache when the labels changed
+    (out / "teacher.json").write_text(json.dumps({"task": task, "models": [str(m) for m in models],
+                                                  "mirror": mirror, "post": "crf", "photos": len(samples)}, indent=1))
+    return written
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=list(TASKS), default="segmentation", help="which network's labels")
+    ap.add_argument("--model", type=Path, nargs="+", required=True, help="teacher ONNX files (several = their average)")
+    ap.add_argument("--mirror", action="store_true", help="teacher also sees the mirrored photo")
+    ap.add_argument("--out", type=Path, default=Path("runs/pseudo-ccp"))
+    ap.add_argument("--limit", type=int, help="only the first N unlabelled photos")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    n = label(args.task, args.model, args.out, args.mirror, args.limit, args.threads)
+    print(f"labelled {n} photos into {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
