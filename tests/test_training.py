@@ -83,8 +83,10 @@ def test_pseudo_labels_are_written_resumed_and_trained_on(data_dir, tmp_path):
         assert p.shape == f.shape == photo.size[::-1]
         assert set(np.unique(p)) <= {0, 1} and f.max() <= 6 and 0.05 < p.mean() < 0.9  # a person was found
         assert ((f > 0) <= (p > 0)).mean() > 0.95  # the two tasks agree: garments lie on the person
+    stamp = (labels / "teacher.json").stat().st_mtime_ns
     again = run(*teacher)
     assert "labelled 0 photos" in again.stdout  # resumed: nothing to redo
+    assert (labels / "teacher.json").stat().st_mtime_ns == stamp  # so the training cache stays valid
     r = run("training.train_segmentation", "--out", str(tmp_path / "run"), "--pseudo", str(labels), "--limit", "3",
             "--batch", "2", "--crop", "96", "128", "--steps", "2", "--val-every", "2")
     assert r.returncode == 0, r.stderr

@@ -9,7 +9,7 @@ from services.common.errors import Problem
 from services.common.imaging import decode_rgb, encode_palette_png
 from services.common.settings import Settings
 from tests.images import encode, exif_rotated_jpeg, png_claiming, synthetic_photo, truncated_jpeg
-from training.datasets import is_validation
+from training.datasets import is_validation, pseudo_samples
 from training.metrics import confusion, summarize
 
 
@@ -187,3 +187,11 @@ def test_evaluation_ensemble_and_mirror_averaging():
     q = rng.random((3, 6, 4)).astype(np.float16)
     assert average([p]) is p
     assert np.allclose(average([p, q]), (p.astype(np.float32) + q) / 2)
+
+
+def test_an_unfinished_pseudo_label_folder_is_refused(tmp_path):
+    (tmp_path / "1005_person.png").write_bytes(b"")  # labels, but the teacher never wrote teacher.json
+    with pytest.raises(ValueError, match="did not finish"):
+        pseudo_samples(tmp_path)
+    (tmp_path / "teacher.json").write_text("{}")
+    assert [s.name for s in pseudo_samples(tmp_path)] == ["1005"] and pseudo_samples(tmp_path, "garment") == []

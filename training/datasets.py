@@ -63,6 +63,8 @@ PSEUDO_DONE = {"seg": "person", "garment": "garment"}  # the label file a teache
 
 def pseudo_samples(folder: Path, kind: str = "seg") -> list[Sample]:
     """The photos a pseudo-label folder holds `kind` labels for (all for training, never validation)."""
+    if not (Path(folder) / "teacher.json").exists():
+        raise ValueError(f"{folder} has no teacher.json: its labelling did not finish (run training.pseudo_label again)")
     suffix = f"_{PSEUDO_DONE[kind]}.png"
     names = sorted(p.name[:-len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
     return [Sample("ccp", n, DATA_DIR / "ccp" / "photos" / f"{n}.jpg", pseudo=Path(folder)) for n in names]

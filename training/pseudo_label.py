@@ -47,9 +47,10 @@ def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit:
         written += 1
         if written % 50 == 0:
             print(f"{i + 1}/{len(samples)} photos, {(time.time() - start) / written:.2f} s each", flush=True)
-    # written after every label: its time stamp tells the training cache when the labels changed
-    (out / "teacher.json").write_text(json.dumps({"task": task, "models": [str(m) for m in models],
-                                                  "mirror": mirror, "post": "crf", "photos": len(samples)}, indent=1))
+    # written after every label, and only when they changed: its time stamp keys the training cache
+    if written or not (out / "teacher.json").exists():
+        (out / "teacher.json").write_text(json.dumps({"task": task, "models": [str(m) for m in models],
+                                                      "mirror": mirror, "post": "crf", "photos": len(samples)}, indent=1))
     return written
 
 
