@@ -38,6 +38,10 @@ VARIANTS = {
     "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3), min_region=0, superpixels=False),
     "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3), min_region=0, superpixels=False),
 }
+# the CRF's bilateral kernel: crf-b<sxy>-<srgb>-<compat> (the default is crf-b40-12-4)
+VARIANTS |= {f"crf-b{sxy}-{srgb}-{compat}": dict(crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat),
+                                                min_region=0, superpixels=False)
+             for sxy in (20, 40, 60) for srgb in (8, 12, 20) for compat in (4, 8)}
 
 
 def average(probs: list[np.ndarray]) -> np.ndarray:
