@@ -175,7 +175,7 @@ def test_points_to_canvas_keeps_missing_points():
 
 
 def test_evaluation_ensemble_and_mirror_averaging():
-    from training.evaluate_segmentation import average, merge_mirror, with_mirror
+    from training.served import average, merge_mirror, with_mirror
     rng = np.random.default_rng(0)
     canvas = rng.integers(0, 256, (6, 4, 3), dtype=np.uint8)
     batch = with_mirror(canvas)

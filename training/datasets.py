@@ -58,14 +58,16 @@ def ccp_unlabelled_samples() -> list[Sample]:
     return [Sample("ccp", p.stem, p) for p in sorted((root / "photos").glob("*.jpg")) if p.stem not in labelled]
 
 
-PSEUDO_DONE = {"seg": "person", "garment": "garment"}  # the label file a teacher writes last, per kind
+# Pseudo-label files per kind: network output → `<name>_<suffix>.png`, in the order a teacher writes
+# them (the last marks a photo done). "seg" uses Fashionista's names, so read_labels reads both.
+PSEUDO_FILES = {"seg": {"fashion": "clothes", "person": "person"}, "garment": {"garment": "garment"}}
 
 
 def pseudo_samples(folder: Path, kind: str = "seg") -> list[Sample]:
     """The photos a pseudo-label folder holds `kind` labels for (all for training, never validation)."""
     if not (Path(folder) / "teacher.json").exists():
         raise ValueError(f"{folder} has no teacher.json: its labelling did not finish (run training.pseudo_label again)")
-    suffix = f"_{PSEUDO_DONE[kind]}.png"
+    suffix = f"_{list(PSEUDO_FILES[kind].values())[-1]}.png"
     names = sorted(p.name[:-len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
     return [Sample("ccp", n, DATA_DIR / "ccp" / "photos" / f"{n}.jpg", pseudo=Path(folder)) for n in names]
 
@@ -118,7 +120,8 @@ def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.n
     """`make()`'s arrays for `samples`, saved once as .cache/<prefix>_<hash of the names>.npz, read back after."""
     names = "|".join(f"{s.dataset}/{s.name}" for s in samples)
     # pseudo-labels: the folder and when its teacher wrote it, so that relabelling is not read stale
-    teachers = sorted({f"{s.pseudo}@{(s.pseudo / 'teacher.json').stat().st_mtime_ns}" for s in samples if s.pseudo})
+    folders = sorted({s.pseudo for s in samples if s.pseudo})
+    teachers = [f"{f}@{(f / 'teacher.json').stat().st_mtime_ns}" for f in folders]
     key = hashlib.md5("|".join([names, *teachers]).encode()).hexdigest()[:10]
     path = CACHE_DIR / f"{prefix}_{key}.npz"
     if path.exists():
@@ -144,8 +147,13 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
     return cached(f"{kind}_{width}x{height}", samples, make)
 
 
-def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Several build_cache results as one training set."""
+def with_pseudo(parts: list[dict[str, np.ndarray]], folder: Path | None, width: int, height: int, kind: str,
+                limit: int | None = None) -> dict[str, np.ndarray]:
+    """build_cache results as one training set, plus `folder`'s pseudo-labelled photos when given."""
+    if folder:
+        pseudo = build_cache(pseudo_samples(folder, kind)[:limit], width, height, kind)
+        print(f"pseudo-labelled images {len(pseudo['images'])} from {folder}", flush=True)
+        parts = [*parts, pseudo]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 

@@ -24,6 +24,7 @@ from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
 from training.metrics import confusion, summarize
+from training.served import predict
 
 VARIANTS = {
     "none": dict(crf=False, min_region=0, superpixels=False),
@@ -42,30 +43,6 @@ VARIANTS = {
 VARIANTS |= {f"crf-b{sxy}-{srgb}-{compat}": dict(crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat),
                                                 min_region=0, superpixels=False)
              for sxy in (20, 40, 60) for srgb in (8, 12, 20) for compat in (4, 8)}
-
-
-def average(probs: list[np.ndarray]) -> np.ndarray:
-    """An ensemble's answer: the mean of its networks' probabilities (one network: unchanged)."""
-    return probs[0] if len(probs) == 1 else np.mean([p.astype(np.float32) for p in probs], axis=0)
-
-
-def with_mirror(canvas: np.ndarray) -> np.ndarray:
-    """Test-time flip: the canvas and its mirror image as one batch of two (one network call)."""
-    return np.stack([canvas, canvas[:, ::-1]])
-
-
-def merge_mirror(probs: np.ndarray) -> np.ndarray:
-    """Average a with_mirror batch's 2xCxHxW probabilities into one CxHxW (the classes have no left/right)."""
-    return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
-
-
-def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
-            outputs: tuple[str, ...] = ("person", "fashion")) -> dict[str, np.ndarray]:
-    """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping)."""
-    batch = with_mirror(canvas) if mirror else canvas[None]
-    results = [session.run(list(outputs), {"image": batch}) for session in sessions]
-    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results])
-            for i, name in enumerate(outputs)}
 
 
 def picture(rows: list[tuple], path: Path) -> None:

@@ -20,29 +20,28 @@ from PIL import Image
 
 from export.onnxruntime_session import onnx_session
 from fashionpixel.segmentation import labels_from_probs, prepare
-from training.datasets import PSEUDO_DONE, ccp_unlabelled_samples, read_image
-from training.evaluate_segmentation import predict
+from training.datasets import PSEUDO_FILES, ccp_unlabelled_samples, read_image
+from training.served import predict
 
-# task → (network output → label file suffix, in writing order) and the training kind it feeds
-TASKS = {"segmentation": ({"fashion": "clothes", "person": "person"}, "seg"),
-         "cutout": ({"garment": "garment"}, "garment")}
+TASKS = {"segmentation": "seg", "cutout": "garment"}  # task → the training data kind it feeds
 
 
 def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None,
           threads: int = 2) -> int:
     """Label the unlabelled CCP photos into `out`; returns how many were written now."""
-    files, kind = TASKS[task]
+    files = PSEUDO_FILES[TASKS[task]]
+    done = list(files.values())[-1]  # written last: marks a photo done
     sessions = [onnx_session(m, threads) for m in models]
     out.mkdir(parents=True, exist_ok=True)
     samples = ccp_unlabelled_samples()[:limit]
     written, start = 0, time.time()
     for i, s in enumerate(samples):
-        if (out / f"{s.name}_{PSEUDO_DONE[kind]}.png").exists():
+        if (out / f"{s.name}_{done}.png").exists():
             continue
         image = read_image(s)
         canvas, box = prepare(image)
         probs = predict(sessions, canvas, mirror, tuple(files))
-        for output, suffix in files.items():  # the PSEUDO_DONE file last: it marks the photo done
+        for output, suffix in files.items():
             Image.fromarray(labels_from_probs(image, probs[output], box, crf=True)).save(out / f"{s.name}_{suffix}.png")
         written += 1
         if written % 50 == 0:

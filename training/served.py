@@ -1,15 +1,42 @@
 """The served segmentation and pose networks in-process (ONNX Runtime), shaped as the multi-network
 pipelines of fashionpixel/ expect them, and the command line of the evaluations that run those
-pipelines end to end (skin generation, pose transfer)."""
+pipelines end to end (skin generation, pose transfer), and an ensemble's prediction (several
+networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
 import argparse
 import contextlib
 import json
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from export.onnxruntime_session import onnx_session
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def average(probs: list[np.ndarray]) -> np.ndarray:
+    """An ensemble's answer: the mean of its networks' probabilities (one network: unchanged)."""
+    return probs[0] if len(probs) == 1 else np.mean([p.astype(np.float32) for p in probs], axis=0)
+
+
+def with_mirror(canvas: np.ndarray) -> np.ndarray:
+    """Test-time flip: the canvas and its mirror image as one batch of two (one network call)."""
+    return np.stack([canvas, canvas[:, ::-1]])
+
+
+def merge_mirror(probs: np.ndarray) -> np.ndarray:
+    """Average a with_mirror batch's 2xCxHxW probabilities into one CxHxW (the classes have no left/right)."""
+    return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
+
+
+def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
+            outputs: tuple[str, ...] = ("person", "fashion")) -> dict[str, np.ndarray]:
+    """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping)."""
+    batch = with_mirror(canvas) if mirror else canvas[None]
+    results = [session.run(list(outputs), {"image": batch}) for session in sessions]
+    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results])
+            for i, name in enumerate(outputs)}
 
 
 def parse_and_pose(repository: Path, threads: int):

@@ -20,7 +20,7 @@ from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import augmented_batch
-from training.datasets import build_cache, ccp_samples, concat, pseudo_samples
+from training.datasets import build_cache, ccp_samples, with_pseudo
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -62,11 +62,8 @@ def main():
 
     ccp = ccp_samples()[:args.limit]
     big_w, big_h = round(CANVAS_W * ZOOM), round(CANVAS_H * ZOOM)
-    train = build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")
-    if args.pseudo:
-        pseudo = build_cache(pseudo_samples(args.pseudo, "garment")[:args.limit], big_w, big_h, kind="garment")
-        print(f"pseudo-labelled images {len(pseudo['images'])} from {args.pseudo}", flush=True)
-        train = concat([train, pseudo])
+    train = with_pseudo([build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")],
+                        args.pseudo, big_w, big_h, "garment", args.limit)
     val = build_cache([s for s in ccp if s.split == "val"], CANVAS_W, CANVAS_H, kind="garment")
     print(f"train images {len(train['images'])}, ccp val images {len(val['images'])}", flush=True)
 

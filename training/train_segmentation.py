@@ -26,7 +26,7 @@ from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import augmented_batch
-from training.datasets import build_cache, ccp_samples, concat, fashionista_samples, pseudo_samples
+from training.datasets import build_cache, ccp_samples, fashionista_samples, with_pseudo
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -71,12 +71,9 @@ def main():
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]
-    parts = [build_cache([s for s in fash if s.split == "train"], WIDTH, HEIGHT),
-             build_cache([s for s in ccp if s.split == "train"], WIDTH, HEIGHT)]
-    if args.pseudo:
-        parts.append(build_cache(pseudo_samples(args.pseudo)[:args.limit], WIDTH, HEIGHT))
-        print(f"pseudo-labelled images {len(parts[-1]['images'])} from {args.pseudo}", flush=True)
-    train = concat(parts)
+    train = with_pseudo([build_cache([s for s in fash if s.split == "train"], WIDTH, HEIGHT),
+                         build_cache([s for s in ccp if s.split == "train"], WIDTH, HEIGHT)],
+                        args.pseudo, WIDTH, HEIGHT, "seg", args.limit)
     val = build_cache([s for s in fash if s.split == "val"], WIDTH, HEIGHT)
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
 
