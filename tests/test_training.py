@@ -47,6 +47,12 @@ def test_evaluation_command_reports_metrics(data_dir, tmp_path):
         for task in ("person", "fashion"):
             assert 0 <= data["results"][variant][task]["mean_iou"] <= 1
     assert "mIoU" in r.stdout and "pixel acc" in r.stdout
+    assert data["split"] == "val" and 0 <= data["results"]["none"]["person"]["person_errors_at_outline"] <= 1
+    # the training photos, for the underfitting check
+    r = run("training.evaluate_segmentation", "--limit", "2", "--split", "train", "--json", str(report))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(report.read_text())
+    assert data["split"] == "train" and data["images"] == 2 and "train split" in r.stdout
 
 
 def test_cutout_trains_from_a_deeplab_segmentation_run_and_exports(data_dir, tmp_path):
@@ -60,6 +66,11 @@ def test_cutout_trains_from_a_deeplab_segmentation_run_and_exports(data_dir, tmp
     r = run("training.train_cutout", "--out", str(cut), "--arch", "deeplabv3plus", "--init", str(seg / "best.pt"), *small)
     assert r.returncode == 0, r.stderr
     assert "initialised from" in r.stdout and "garment_head.weight" in r.stdout
+    # a new phase from the cutout checkpoint keeps all of it, head included
+    r = run("training.train_cutout", "--out", str(tmp_path / "cut2"), "--arch", "deeplabv3plus",
+            "--init", str(cut / "best.pt"), "--augment", "light", *small)
+    assert r.returncode == 0, r.stderr
+    assert "(new: nothing)" in r.stdout
     exported = run("export.export_cutout", "--checkpoint", str(cut / "best.pt"), "--repository", str(repo))
     assert exported.returncode == 0, exported.stderr  # the recorded architecture is rebuilt; parity checked
     assert (repo / "cutout/1/model.onnx").exists() and "parity" in exported.stdout

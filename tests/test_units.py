@@ -195,3 +195,13 @@ def test_an_unfinished_pseudo_label_folder_is_refused(tmp_path):
         pseudo_samples(tmp_path)
     (tmp_path / "teacher.json").write_text("{}")
     assert [s.name for s in pseudo_samples(tmp_path)] == ["1005"] and pseudo_samples(tmp_path, "garment") == []
+
+
+def test_near_outline_marks_a_band_on_both_sides_of_the_edge():
+    from training.evaluate_segmentation import near_outline
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:30, 10:30] = 1
+    band = near_outline(mask, 2)
+    assert band[20, 10] and band[20, 9] and band[20, 11]  # the edge, outside and inside
+    assert not band[20, 20] and not band[20, 3]  # the middle and far outside
+    assert band.sum() < 0.5 * mask.size

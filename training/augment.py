@@ -43,15 +43,23 @@ def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+# Geometric strength. "light" is for a last phase on a network that fits its training photos no better
+# than unseen ones (underfitting), where the strong warps only make the task harder than the real one.
+GEOMETRY = {"full": dict(rotate=10.0, shift=0.1), "light": dict(scale=(0.9, 1.1), rotate=3.0, shift=0.03)}
+
+
 def augmented_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch: int, crop: tuple[int, int],
-                    label_keys: tuple[str, ...], scale=(0.7, 1.3)) -> tuple[np.ndarray, list[np.ndarray]]:
+                    label_keys: tuple[str, ...], scale: tuple[float, float] | None = None,
+                    geometry: str = "full") -> tuple[np.ndarray, list[np.ndarray]]:
     """`batch` random photos of `data` (images + label maps at one canvas size), warped, jittered and
-    cropped to crop=(W, H): (N×H×W×3 uint8 images, one N×H×W label array per key)."""
+    cropped to crop=(W, H): (N×H×W×3 uint8 images, one N×H×W label array per key). `scale`, when
+    given, overrides the geometry's zoom range (the cutout trainer's zoom serves its second pass)."""
+    warp = {"scale": (0.7, 1.3)} | GEOMETRY[geometry] | ({"scale": scale} if scale else {})
     height, width = data["images"].shape[1:3]
     cw, ch = crop
     images, labels = [], {k: [] for k in label_keys}
     for i in rng.integers(0, len(data["images"]), batch):
-        m, _ = random_affine(rng, width, height, scale=scale)
+        m, _ = random_affine(rng, width, height, **warp)
         # mirroring needs no label swap: no class here is left/right specific
         x0, y0 = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
         images.append(photometric(rng, warp_image(data["images"][i], m, width, height))[y0:y0 + ch, x0:x0 + cw])

@@ -8,6 +8,7 @@ Per garment group (all, top, bottom, dress, shoes): Dice of the matte (alpha ≥
 labels — pooled over all pixels, and the median/mean per photo over photos where the group is
 present in the labels — and the boundary F-score (boundary pixels within 2 px count as matched).
 Also ms per photo of each variant for `all` (network runs included) and a threshold sweep of the first pass.
+`--split train` scores the photos the network was trained on instead (is it underfitting?).
 """
 import argparse
 import asyncio
@@ -85,7 +86,8 @@ async def _cpu(fn, *args):
     return fn(*args)
 
 
-def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None) -> dict:
+def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None,
+             split: str = "val") -> dict:
     session = onnx_session(model, threads)
 
     memo: dict[bytes, np.ndarray] = {}
@@ -99,7 +101,7 @@ def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, 
         key = hashlib.md5(canvas.tobytes()).digest()
         return memo[key] if key in memo else await infer(canvas)
 
-    samples = [s for s in ccp_samples() if s.split == "val"][:limit]
+    samples = [s for s in ccp_samples() if s.split == split][:limit]
     tallies = {v: {g: Tally() for g in GARMENTS} for v in variants}
     sweep = {t: Tally() for t in SWEEP}
     ms = {v: 0.0 for v in variants}
@@ -128,7 +130,7 @@ def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, 
             print(f"{n + 1}/{len(samples)} photos", flush=True)
     if pictures:
         checkerboard_grid(shown, pictures)
-    return {"model": str(model), "photos": len(samples),
+    return {"model": str(model), "split": split, "photos": len(samples),
             "variants": {v: {g: t.summary() for g, t in tallies[v].items() if t.total} | {"ms": ms[v] / max(len(samples), 1)}
                          for v in variants},
             "threshold_sweep_first_pass_all": {str(t): sweep[t].summary()["dice"] for t in SWEEP}}
@@ -155,12 +157,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=Path("model_repository/cutout/1/model.onnx"))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--split", choices=["val", "train"], default="val",
+                    help="train: the photos the network learned from (is it underfitting?)")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
     args = ap.parse_args()
-    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures)
+    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures, args.split)
     print(f"{'variant':<15} {'group':<7} {'dice':>6} {'median':>7} {'BF':>6}")
     for v, groups in report["variants"].items():
         for g in [g for g in GARMENTS if g in groups]:

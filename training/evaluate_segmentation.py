@@ -9,13 +9,19 @@ the network and for each post-processing variant. `--model` takes any ONNX file 
 model's I/O (uint8 `image` in, `person` and `fashion` probabilities out), e.g. another architecture
 exported by export.export_segmentation to model_repository/segmentation_unet/1/model.onnx.
 Several `--model` files are an ensemble (their probabilities averaged); `--mirror` adds test-time
-flipping (each network also sees the mirrored canvas, in the same batch).
+flipping (each network also sees the mirrored canvas, in the same batch). `--split train` scores the
+photos the network was trained on (without augmentation): near the validation score means the network
+underfits, and more data of the same kind will not help it.
+
+The report also gives, per variant, the share of person-mask errors lying within 2 px of the labelled
+person's outline (`person_errors_at_outline`): outline jitter, against whole regions missed or spilled.
 """
 import argparse
 import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
@@ -61,17 +67,28 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
+OUTLINE_PX = 2
+
+
+def near_outline(mask: np.ndarray, pixels: int = OUTLINE_PX) -> np.ndarray:
+    """Pixels within `pixels` of the edge of a 0/1 mask (either side)."""
+    edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3) < pixels
+
+
 def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
-             pictures: Path | None = None, mirror: bool = False) -> dict:
+             pictures: Path | None = None, mirror: bool = False, split: str = "val") -> dict:
     sessions = [onnx_session(m, threads) for m in models]
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
-    samples = [s for s in samples if s.split == "val"][:limit]
+    samples = [s for s in samples if s.split == split][:limit]
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
+    outline_errors = {v: np.zeros(2, np.int64) for v in variants}  # person errors: (near the outline, all)
     ms = {v: 0.0 for v in variants} | {"network": 0.0}
     cases = []  # (fashion mIoU of one photo, photo, truth, prediction) for the pictures
     for s in samples:
         image = read_image(s)
         truth = dict(zip(("person", "fashion"), read_labels(s)))
+        outline = near_outline(truth["person"])
         canvas, box = prepare(image)
         start = time.perf_counter()
         probs = predict(sessions, canvas, mirror)
@@ -83,6 +100,9 @@ def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int |
                 if task == "fashion":
                     ms[v] += (time.perf_counter() - start) * 1000
                 cms[v][task] += confusion(labels, truth[task], n)
+                if task == "person":
+                    wrong = labels != truth[task]
+                    outline_errors[v] += (np.count_nonzero(wrong & outline), np.count_nonzero(wrong))
                 if pictures and task == "fashion" and v == variants[0]:
                     score = summarize(confusion(labels, truth[task], n), FASHION_CLASSES)["mean_iou"]
                     cases.append((score, image, truth[task], labels))
@@ -91,21 +111,23 @@ def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int |
         chosen = cases[-3:][::-1] + cases[:3]
         picture([(img, t, p, sc) for sc, img, t, p in chosen], pictures)
     return {
-        "dataset": dataset, "images": len(samples), "model": " + ".join(map(str, models)),
+        "dataset": dataset, "split": split, "images": len(samples), "model": " + ".join(map(str, models)),
         "mirror": mirror,
         "ms_per_image": {k: round(v / max(len(samples), 1), 1) for k, v in ms.items()},
-        "results": {v: {"person": summarize(cms[v]["person"], PERSON_CLASSES),
+        "results": {v: {"person": summarize(cms[v]["person"], PERSON_CLASSES)
+                        | {"person_errors_at_outline": float(outline_errors[v][0] / max(outline_errors[v][1], 1))},
                         "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants},
     }
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['dataset']} validation, {report['images']} images; network {report['ms_per_image']['network']} ms/image")
+    print(f"{report['dataset']} {report.get('split', 'val')} split, {report['images']} images; network {report['ms_per_image']['network']} ms/image")
     for variant, res in report["results"].items():
         f, p = res["fashion"], res["person"]
         per_class = " ".join(f"{k}={v:.3f}" for k, v in f["iou"].items())
         print(f"[{variant}] ({report['ms_per_image'][variant]} ms post-processing, fashion)")
-        print(f"  person:  mIoU {p['mean_iou']:.4f}  pixel acc {p['pixel_accuracy']:.4f}")
+        print(f"  person:  mIoU {p['mean_iou']:.4f}  pixel acc {p['pixel_accuracy']:.4f}"
+              f"  errors within {OUTLINE_PX} px of the outline {p['person_errors_at_outline']:.0%}")
         print(f"  fashion: mIoU {f['mean_iou']:.4f}  pixel acc {f['pixel_accuracy']:.4f}  {per_class}")
 
 
@@ -116,11 +138,14 @@ def main():
     ap.add_argument("--mirror", action="store_true", help="test-time flip: average with the mirrored canvas")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
+    ap.add_argument("--split", choices=["val", "train"], default="val",
+                    help="train: the photos the network learned from (is it underfitting?)")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
-    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures, mirror=args.mirror)
+    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures, mirror=args.mirror,
+                      split=args.split)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -7,7 +7,8 @@ The network is a segmentation architecture (`--arch`, SegNet by default) with on
 (the service's first pass: the photo letterboxed into the 256×384 canvas) and zoomed up to 2.3×
 (the second "focus" pass on a crop around the garment), so training crops 256×384 windows out of a
 1.5× larger canvas at random scales. `--init` starts from a segmentation checkpoint (all but the
-heads): the same photos taught it people and clothes already. `--pseudo` adds photos a teacher
+heads), or from a cutout checkpoint (all of it, to continue in a new phase): the same photos taught it
+people and clothes already. `--pseudo` adds photos a teacher
 labelled (training.pseudo_label --task cutout): self-training. Resumable like every training command.
 """
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
-from training.augment import augmented_batch
+from training.augment import GEOMETRY, augmented_batch
 from training.datasets import build_cache, ccp_samples, with_pseudo
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
@@ -55,6 +56,8 @@ def main():
     ap.add_argument("--scale", type=float, nargs=2, default=(0.55, 1.55), help="zoom range on the large canvas")
     ap.add_argument("--arch", choices=[a for a in ARCHITECTURES if a != "u2net"], default="segnet",
                     help="the network (training/models/segmentation_archs.py); --init must be the same one")
+    ap.add_argument("--augment", choices=list(GEOMETRY), default="full",
+                    help="rotation and shift: full (±10°, ±10%%) or light (±3°, ±3%%); the zoom is --scale's")
     ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos "
                     "(training.pseudo_label --task cutout)")
     args = ap.parse_args()
@@ -71,15 +74,16 @@ def main():
     net = garment_net(args.arch)
     if args.init and not (args.out / "last.pt").exists():
         init = load_checkpoint(args.init, args.arch)
-        state = {k: v for k, v in init["model"].items() if "_head." not in k}
+        own = net.state_dict()  # a segmentation checkpoint's heads are dropped, a cutout checkpoint's kept
+        state = {k: v for k, v in init["model"].items() if k in own and v.shape == own[k].shape}
         missing = net.load_state_dict(state, strict=False).missing_keys
-        print(f"initialised from {args.init} (new: {', '.join(missing)})", flush=True)
+        print(f"initialised from {args.init} (new: {', '.join(missing) or 'nothing'})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
 
     def loss_fn(rng):
         images, (labels,) = augmented_batch(rng, train, args.batch, (CANVAS_W, CANVAS_H), ("garment",),
-                                            scale=tuple(args.scale))
+                                            scale=tuple(args.scale), geometry=args.augment)
         x, y = to_tensor(images), torch.from_numpy(labels).long()
         (logits,) = net(x)
         # the union matters most to the product ("all" is the default cutout): a binary Dice on it too

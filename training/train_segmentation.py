@@ -25,7 +25,7 @@ from torch import nn
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
-from training.augment import augmented_batch
+from training.augment import GEOMETRY, augmented_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, with_pseudo
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
@@ -37,8 +37,8 @@ WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the ph
 FASHION_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
 
 
-def make_batch(rng, data, batch: int, crop: tuple[int, int]):
-    images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"))
+def make_batch(rng, data, batch: int, crop: tuple[int, int], geometry: str = "full"):
+    images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"), geometry=geometry)
     return to_tensor(images), torch.from_numpy(persons).long(), torch.from_numpy(fashions).long()
 
 
@@ -63,6 +63,8 @@ def main():
                     help="weight of the fashion background class in the cross-entropy")
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
+    ap.add_argument("--augment", choices=list(GEOMETRY), default="full",
+                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift) or light (0.9-1.1, ±3°, ±3%%)")
     ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)")
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
@@ -96,7 +98,7 @@ def main():
         return person + dice_loss(f, yf)
 
     def loss_fn(rng):
-        x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop))
+        x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop), args.augment)
         if hasattr(net, "forward_with_sides"):  # u2net: fused + every side output, same loss each
             fused, sides = net.forward_with_sides(x)
             return sum(output_loss(p, f, yp, yf) for p, f in [fused, *sides])
