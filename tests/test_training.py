@@ -37,6 +37,13 @@ def test_segmentation_training_resumes_and_exports(data_dir, tmp_path):
     assert (repo / "segmentation/1/model.onnx").exists() and (repo / "segmentation/configs/gpu.pbtxt").exists()
 
 
+def test_a_person_only_run_keeps_its_best_person_checkpoint(data_dir, tmp_path):
+    r = run("training.train_segmentation", "--out", str(tmp_path / "run"), "--limit", "8", "--batch", "2",
+            "--crop", "96", "128", "--steps", "2", "--val-every", "2", "--fashion-weight", "0", "--augment", "light")
+    assert r.returncode == 0, r.stderr
+    assert "best validation person_miou" in r.stdout
+
+
 def test_evaluation_command_reports_metrics(data_dir, tmp_path):
     report = tmp_path / "report.json"
     r = run("training.evaluate_segmentation", "--limit", "3", "--post", "none", "minregion", "--json", str(report))

@@ -4,8 +4,8 @@
         [--arch segnet|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice] [--pseudo runs/pseudo-ccp]
 
 Resumable: re-running the same command continues from <out>/last.pt. Prints progress; keeps the
-checkpoint with the best validation fashion mean IoU as <out>/best.pt. The checkpoint's "args"
-record the architecture (and loss), which the export command reads.
+checkpoint with the best validation fashion mean IoU (person, for a person-only run) as <out>/best.pt.
+The checkpoint's "args" record the architecture (and loss), which the export command reads.
 
 `--arch` picks the network from training/models/segmentation_archs.py (default SegNet, the served
 one). `--loss` is the loss on each output: person cross-entropy (× --person-weight) plus, for
@@ -57,6 +57,8 @@ def main():
     ap = loop.arguments(__doc__, "runs/segmentation", steps=3200, batch=8)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
+    ap.add_argument("--fashion-weight", type=float, default=1.0,
+                    help="weight of the fashion loss (0: a person-only specialist; its fashion head stays untrained)")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
     ap.add_argument("--background-weight", type=float, default=float(FASHION_WEIGHTS[0]),
@@ -89,13 +91,16 @@ def main():
 
     weights = torch.cat([torch.tensor([args.background_weight]), FASHION_WEIGHTS[1:]])
 
+    def fashion_loss(f, yf):
+        if args.loss == "ce+dice":
+            return F.cross_entropy(f, yf, weight=weights) + 0.5 * dice_loss(f, yf)
+        if args.loss == "ce":
+            return F.cross_entropy(f, yf, weight=weights)
+        return dice_loss(f, yf)
+
     def output_loss(p, f, yp, yf):
         person = args.person_weight * F.cross_entropy(p, yp)
-        if args.loss == "ce+dice":
-            return person + F.cross_entropy(f, yf, weight=weights) + 0.5 * dice_loss(f, yf)
-        if args.loss == "ce":
-            return person + F.cross_entropy(f, yf, weight=weights)
-        return person + dice_loss(f, yf)
+        return person + args.fashion_weight * fashion_loss(f, yf) if args.fashion_weight else person
 
     def loss_fn(rng):
         x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop), args.augment)
@@ -110,7 +115,8 @@ def main():
         return {"person_miou": m["person"]["mean_iou"], "fashion_miou": m["fashion"]["mean_iou"]}
 
     loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="fashion_miou", val_every=args.val_every, seed=args.seed,
+               validate=validation, score="fashion_miou" if args.fashion_weight else "person_miou",
+               val_every=args.val_every, seed=args.seed,
                args=vars(args) | {"out": str(args.out)})
 
 if __name__ == "__main__":
