@@ -10,7 +10,7 @@ from services.common.imaging import decode_rgb, encode_palette_png
 from services.common.settings import Settings
 from tests.images import encode, exif_rotated_jpeg, png_claiming, synthetic_photo, truncated_jpeg
 from training.datasets import is_validation, pseudo_samples
-from training.metrics import confusion, summarize
+from training.metrics import confusion, near_outline, summarize
 
 
 def test_letterbox_round_trip_keeps_geometry():
@@ -198,7 +198,6 @@ def test_an_unfinished_pseudo_label_folder_is_refused(tmp_path):
 
 
 def test_near_outline_marks_a_band_on_both_sides_of_the_edge():
-    from training.evaluate_segmentation import near_outline
     mask = np.zeros((40, 40), np.uint8)
     mask[10:30, 10:30] = 1
     band = near_outline(mask, 2)

@@ -43,8 +43,9 @@ def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-# Geometric strength. "light" is for a last phase on a network that fits its training photos no better
-# than unseen ones (underfitting), where the strong warps only make the task harder than the real one.
+# Geometric strength. "light" is for a last phase on a network that underfits (scores its training photos
+# like unseen ones), where strong warps make training harder than the real task; measured +0.003 raw
+# mIoU, absorbed by the CRF (docs/models/segmentation.md).
 GEOMETRY = {"full": dict(rotate=10.0, shift=0.1), "light": dict(scale=(0.9, 1.1), rotate=3.0, shift=0.03)}
 
 

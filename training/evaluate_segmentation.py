@@ -21,7 +21,6 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
@@ -29,7 +28,7 @@ from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
-from training.metrics import confusion, summarize
+from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
 from training.served import predict
 
 VARIANTS = {
@@ -65,15 +64,6 @@ def picture(rows: list[tuple], path: Path) -> None:
     grid = np.vstack([np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0))) for t in tiles])
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-
-
-OUTLINE_PX = 2
-
-
-def near_outline(mask: np.ndarray, pixels: int = OUTLINE_PX) -> np.ndarray:
-    """Pixels within `pixels` of the edge of a 0/1 mask (either side)."""
-    edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    return cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3) < pixels
 
 
 def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,

@@ -1,5 +1,8 @@
-"""Confusion-matrix metrics for segmentation: per-class IoU, mean IoU, pixel accuracy, Dice."""
+"""Segmentation metrics: confusion matrix, per-class IoU, mean IoU, pixel accuracy, outline bands; PCK for keypoints."""
+import cv2
 import numpy as np
+
+OUTLINE_PX = 2
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray, n: int) -> np.ndarray:
@@ -16,6 +19,12 @@ def summarize(cm: np.ndarray, names: tuple[str, ...]) -> dict:
         "mean_iou": float(np.nanmean(iou)),
         "pixel_accuracy": float(tp.sum() / max(cm.sum(), 1)),
     }
+
+
+def near_outline(mask: np.ndarray, pixels: int = OUTLINE_PX) -> np.ndarray:
+    """Pixels within `pixels` of the edge of a 0/1 mask (either side): where outline jitter lands."""
+    edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3) < pixels
 
 
 def pck(pred: np.ndarray, truth: np.ndarray, alpha: float = 0.1) -> dict:
