@@ -156,17 +156,15 @@ ALL_DICE_FLOOR = 0.85
 def test_served_cutout_dice_on_ccp_validation(cut, data_dir):
     """Dice of the default cutout (`all`) against CCP's labels, over HTTP, on every validation photo."""
     from training.datasets import ccp_samples, read_garments
+    from training.evaluate_cutout import Tally, truth_mask
     samples = [s for s in ccp_samples() if s.split == "val"]
     assert len(samples) >= 100
-    overlap = total = 0
+    tally = Tally()
     for s in samples:
         r = cut.post("/v1/cutout", params={"format": "mask"},
                      files={"image": (s.image.name, s.image.read_bytes(), "image/jpeg")})
         assert r.status_code == 200, r.text
-        pred = np.asarray(Image.open(io.BytesIO(r.content))) >= 128
-        truth = read_garments(s) > 0
-        overlap += np.count_nonzero(pred & truth)
-        total += np.count_nonzero(pred) + np.count_nonzero(truth)
-    dice = 2 * overlap / total
+        tally.add(np.asarray(Image.open(io.BytesIO(r.content))) >= 128, truth_mask(read_garments(s), "all"))
+    dice = tally.summary()["dice"]
     print("cutout all Dice", dice)
     assert dice >= ALL_DICE_FLOOR, dice

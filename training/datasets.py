@@ -63,11 +63,16 @@ def ccp_unlabelled_samples() -> list[Sample]:
 PSEUDO_FILES = {"seg": {"fashion": "clothes", "person": "person"}, "garment": {"garment": "garment"}}
 
 
+def pseudo_done_suffix(kind: str) -> str:
+    """The suffix of the file a teacher writes last for a photo: its presence marks the photo done."""
+    return list(PSEUDO_FILES[kind].values())[-1]
+
+
 def pseudo_samples(folder: Path, kind: str = "seg") -> list[Sample]:
     """The photos a pseudo-label folder holds `kind` labels for (all for training, never validation)."""
     if not (Path(folder) / "teacher.json").exists():
         raise ValueError(f"{folder} has no teacher.json: its labelling did not finish (run training.pseudo_label again)")
-    suffix = f"_{list(PSEUDO_FILES[kind].values())[-1]}.png"
+    suffix = f"_{pseudo_done_suffix(kind)}.png"
     names = sorted(p.name[:-len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
     return [Sample("ccp", n, DATA_DIR / "ccp" / "photos" / f"{n}.jpg", pseudo=Path(folder)) for n in names]
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from export.onnxruntime_session import onnx_session
 from fashionpixel.segmentation import labels_from_probs, prepare
-from training.datasets import PSEUDO_FILES, ccp_unlabelled_samples, read_image
+from training.datasets import PSEUDO_FILES, ccp_unlabelled_samples, pseudo_done_suffix, read_image
 from training.served import predict
 
 TASKS = {"segmentation": "seg", "cutout": "garment"}  # task → the training data kind it feeds
@@ -29,8 +29,7 @@ TASKS = {"segmentation": "seg", "cutout": "garment"}  # task → the training da
 def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None,
           threads: int = 2) -> int:
     """Label the unlabelled CCP photos into `out`; returns how many were written now."""
-    files = PSEUDO_FILES[TASKS[task]]
-    done = list(files.values())[-1]  # written last: marks a photo done
+    files, done = PSEUDO_FILES[TASKS[task]], pseudo_done_suffix(TASKS[task])
     sessions = [onnx_session(m, threads) for m in models]
     out.mkdir(parents=True, exist_ok=True)
     samples = ccp_unlabelled_samples()[:limit]

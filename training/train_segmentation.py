@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
     ap.add_argument("--fashion-weight", type=float, default=1.0,
-                    help="weight of the fashion loss (0: a person-only specialist; its fashion head stays untrained)")
+                    help="weight of the fashion loss (0: a person-only specialist, its fashion head untrained)")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
     ap.add_argument("--background-weight", type=float, default=float(FASHION_WEIGHTS[0]),
@@ -66,7 +66,8 @@ def main():
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
     ap.add_argument("--augment", choices=list(GEOMETRY), default="full",
-                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift) or light (0.9-1.1, ±3°, ±3%%)")
+                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift) "
+                         "or light (0.9-1.1, ±3°, ±3%%)")
     ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)")
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
@@ -100,7 +101,8 @@ def main():
 
     def output_loss(p, f, yp, yf):
         person = args.person_weight * F.cross_entropy(p, yp)
-        return person + args.fashion_weight * fashion_loss(f, yf) if args.fashion_weight else person
+        # a person-only run (weight 0) does not compute the fashion loss at all
+        return (person + args.fashion_weight * fashion_loss(f, yf)) if args.fashion_weight else person
 
     def loss_fn(rng):
         x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop), args.augment)
