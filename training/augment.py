@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from fashionpixel.letterbox import PAD_VALUE
+from fashionpixel.letterbox import PAD_VALUE, letterbox, letterbox_labels, points_to_canvas
 
 
 def random_affine(rng: np.random.Generator, width: int, height: int, scale=(0.7, 1.3), rotate=10.0,
@@ -67,4 +67,25 @@ def augmented_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch
         images.append(photometric(rng, warp_image(data["images"][i], m, width, height))[y0:y0 + ch, x0:x0 + cw])
         for k in label_keys:
             labels[k].append(warp_labels(data[k][i], m, width, height)[y0:y0 + ch, x0:x0 + cw])
+    return np.stack(images), [np.stack(labels[k]) for k in label_keys]
+
+
+def framed_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch: int, canvas: tuple[int, int],
+                 label_keys: tuple[str, ...], person_key: str = "person") -> tuple[np.ndarray, list[np.ndarray]]:
+    """`batch` random photos of `data` (images, label maps, `person_key` mask and keypoints at one size,
+    larger than the canvas so zooms stay sharp) in random shop framings (training.framing.random_frame),
+    letterboxed into canvas=(W, H) exactly as the service letterboxes a photo, then colour-jittered.
+    `label_keys` may name "keypoints": N×18×2 canvas pixels, -1 where a keypoint left the frame."""
+    from training.framing import random_frame
+    images, labels = [], {k: [] for k in label_keys}
+    keys = tuple(dict.fromkeys((*(k for k in label_keys if k != "keypoints"), person_key)))
+    for i in rng.integers(0, len(data["images"]), batch):
+        picture, maps, points = random_frame(rng, data["images"][i], {k: data[k][i] for k in keys},
+                                             data["keypoints"][i] if "keypoints" in data else None, canvas,
+                                             person_key, others=data["images"])
+        fitted, box = letterbox(picture, *canvas)
+        images.append(photometric(rng, fitted))
+        for k in label_keys:  # keypoints move with the photo into the canvas; label maps are letterboxed
+            labels[k].append(points_to_canvas(points, box, picture.shape[1]) if k == "keypoints"
+                             else letterbox_labels(maps[k], *canvas))
     return np.stack(images), [np.stack(labels[k]) for k in label_keys]

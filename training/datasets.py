@@ -4,6 +4,7 @@ The data is never copied into the repository: it is read from DATA_DIR (default 
 pre-resized once into a cache under .cache/ (gitignored) so that training does not decode JPEGs.
 """
 import hashlib
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from fashionpixel.labels import CCP_GARMENT_GROUPS, CCP_TO_FASHION, FASHION_CLASSES, GARMENT_CLASSES, ccp_lookup
-from fashionpixel.letterbox import letterbox, letterbox_labels
+from fashionpixel.letterbox import letterbox, letterbox_labels, points_to_canvas
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data"))
@@ -99,6 +100,11 @@ def read_labels(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return (raw > 0).astype(np.uint8), lut[raw]
 
 
+def label_maps(sample: Sample) -> dict[str, np.ndarray]:
+    """A photo's labelled person (0/1) and fashion maps by name (training.framing.framed_photos' `read`)."""
+    return dict(zip(("person", "fashion"), read_labels(sample)))
+
+
 def read_garments(sample: Sample) -> np.ndarray:
     """CCP garment-group map at the photo's full size: 0 none, 1 top, 2 bottom, 3 dress, 4 shoes."""
     if sample.dataset != "ccp":
@@ -115,7 +121,10 @@ def _segmentation_labels(sample: Sample) -> dict[str, np.ndarray]:
 
 
 def _garment_labels(sample: Sample) -> dict[str, np.ndarray]:
-    return {"garment": read_garments(sample)}
+    garments = read_garments(sample)
+    if sample.pseudo:  # a garment teacher writes no person mask: the garments stand in for it
+        return {"garment": garments, "person": (garments > 0).astype(np.uint8)}
+    return {"garment": garments, "person": read_labels(sample)[0]}
 
 
 LABELS = {"seg": _segmentation_labels, "garment": _garment_labels}
@@ -139,17 +148,21 @@ def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.n
 
 
 def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg") -> dict[str, np.ndarray]:
-    """Letterboxed images and label maps of `samples`, cached per (kind, set, size, split).
+    """Letterboxed images, label maps and teacher keypoints (N×18×2 canvas pixels, -1 = missing) of
+    `samples`, cached per (kind, set, size, split).
 
-    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only)."""
+    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only) + the person mask."""
     def make():
-        columns: dict[str, list[np.ndarray]] = {"images": []}
+        columns: dict[str, list[np.ndarray]] = {"images": [], "keypoints": []}
         for s in samples:
-            columns["images"].append(letterbox(read_image(s), width, height)[0])
+            image = read_image(s)
+            canvas, box = letterbox(image, width, height)
+            columns["images"].append(canvas)
+            columns["keypoints"].append(points_to_canvas(sample_keypoints(s), box, image.shape[1]))
             for name, labels in LABELS[kind](s).items():
                 columns.setdefault(name, []).append(letterbox_labels(labels, width, height))
         return {k: np.stack(v) for k, v in columns.items()}
-    return cached(f"{kind}_{width}x{height}", samples, make)
+    return cached(f"{kind}_{width}x{height}_v2", samples, make)  # v2: with keypoints (and garment + person)
 
 
 def with_pseudo(parts: list[dict[str, np.ndarray]], folder: Path | None, width: int, height: int, kind: str,
@@ -185,6 +198,19 @@ def parse_pairs_csv(path: Path) -> list[tuple[str, str]]:
     """DeepFashion pose-transfer pairs: a `from,to` header, then one pair of image names a line."""
     lines = Path(path).read_text().splitlines()
     return [tuple(line.split(",")[:2]) for line in lines[1:] if line.strip()]
+
+
+@functools.lru_cache(maxsize=None)
+def keypoint_table(dataset: str) -> dict[str, np.ndarray]:
+    """The teacher keypoints of one set by photo stem (an empty table when the file is absent)."""
+    path = DATA_DIR / "keypoints" / f"{dataset}.csv"
+    return {Path(n).stem: k for n, k in parse_keypoint_csv(path).items()} if path.exists() else {}
+
+
+def sample_keypoints(sample: Sample) -> np.ndarray:
+    """A photo's 18×2 teacher keypoints in photo pixels (all -1 when it has none)."""
+    k = keypoint_table(sample.dataset).get(sample.name)
+    return k.copy() if k is not None else np.full((18, 2), -1, np.float32)
 
 
 def keypoint_samples() -> list[tuple[Sample, np.ndarray]]:

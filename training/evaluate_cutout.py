@@ -25,7 +25,8 @@ from export.onnxruntime_session import onnx_session
 from fashionpixel import cutout
 from fashionpixel.cutout import GARMENTS
 from fashionpixel.labels import GARMENT_CLASSES
-from training.datasets import ccp_samples, read_garments, read_image
+from training.datasets import ccp_samples, read_garments, read_labels
+from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
 
 VARIANTS = {  # name → (focus, refine)
     "first": (False, "none"),
@@ -86,28 +87,15 @@ async def _cpu(fn, *args):
     return fn(*args)
 
 
-def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None,
-             split: str = "val") -> dict:
-    session = onnx_session(model, threads)
-
-    memo: dict[bytes, np.ndarray] = {}
-
-    async def infer(canvas):
-        key = hashlib.md5(canvas.tobytes()).digest()
-        memo[key] = session.run(["garment"], {"image": canvas[None]})[0][0]
-        return memo[key]
-
-    async def infer_memo(canvas):  # the groups reuse what the timed "all" run of the photo computed
-        key = hashlib.md5(canvas.tobytes()).digest()
-        return memo[key] if key in memo else await infer(canvas)
-
-    samples = [s for s in ccp_samples() if s.split == split][:limit]
+def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pictures: Path | None) -> dict:
+    """Every variant's Dice / boundary F per group over (photo, garment-group map) pairs."""
     tallies = {v: {g: Tally() for g in GARMENTS} for v in variants}
     sweep = {t: Tally() for t in SWEEP}
     ms = {v: 0.0 for v in variants}
     shown = []
-    for n, s in enumerate(samples):
-        image, groups = read_image(s), read_garments(s)
+    n = 0
+    for image, groups in photos:
+        n += 1
         for v in variants:
             focus, refine = VARIANTS[v]
             for g in GARMENTS if v in GROUP_VARIANTS else ("all",):
@@ -126,14 +114,47 @@ def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, 
         for t in SWEEP:
             sweep[t].add(prob >= t, groups > 0)
         memo.clear()
-        if (n + 1) % 20 == 0:
-            print(f"{n + 1}/{len(samples)} photos", flush=True)
+        if n % 20 == 0:
+            print(f"{n} photos", flush=True)
     if pictures:
         checkerboard_grid(shown, pictures)
-    return {"model": str(model), "split": split, "photos": len(samples),
-            "variants": {v: {g: t.summary() for g, t in tallies[v].items() if t.total} | {"ms": ms[v] / max(len(samples), 1)}
+    return {"photos": n,
+            "variants": {v: {g: t.summary() for g, t in tallies[v].items() if t.total} | {"ms": ms[v] / max(n, 1)}
                          for v in variants},
             "threshold_sweep_first_pass_all": {str(t): sweep[t].summary()["dice"] for t in SWEEP}}
+
+
+def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None,
+             split: str = "val", framings: tuple[str, ...] = ("full",)) -> dict:
+    """The report of one framing (`full`) or, with several, one per framing under `framings` and their
+    `shop` mean (Dice of `all` per variant over the shop framings)."""
+    session = onnx_session(model, threads)
+
+    memo: dict[bytes, np.ndarray] = {}
+
+    async def infer(canvas):
+        key = hashlib.md5(canvas.tobytes()).digest()
+        memo[key] = session.run(["garment"], {"image": canvas[None]})[0][0]
+        return memo[key]
+
+    async def infer_memo(canvas):  # the groups reuse what the timed "all" run of the photo computed
+        key = hashlib.md5(canvas.tobytes()).digest()
+        return memo[key] if key in memo else await infer(canvas)
+
+    def read(s):
+        return {"garment": read_garments(s), "person": read_labels(s)[0]}
+
+    samples = [s for s in ccp_samples() if s.split == split][:limit]
+    per = {}
+    for f in framings:
+        photos = ((image, labels["garment"]) for _, image, labels, _ in framed_photos(f, samples, read))
+        shots = pictures and (pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}"))
+        per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots)
+    head = {"model": str(model), "split": split}
+    if framings == ("full",):
+        return head | per["full"]
+    shop = {v: shop_mean({f: r["variants"][v]["all"]["dice"] for f, r in per.items()}) for v in variants}
+    return head | {"photos": len(samples), "framings": per, "shop_all_dice": shop}
 
 
 def checkerboard_grid(cases: list[tuple[np.ndarray, np.ndarray]], path: Path, height: int = 300) -> None:
@@ -153,18 +174,7 @@ def checkerboard_grid(cases: list[tuple[np.ndarray, np.ndarray]], path: Path, he
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("model_repository/cutout/1/model.onnx"))
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--split", choices=["val", "train"], default="val",
-                    help="train: the photos the network learned from (is it underfitting?)")
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", type=Path, help="also write the report here")
-    ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
-    args = ap.parse_args()
-    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures, args.split)
+def print_table(report: dict) -> None:
     print(f"{'variant':<15} {'group':<7} {'dice':>6} {'median':>7} {'BF':>6}")
     for v, groups in report["variants"].items():
         for g in [g for g in GARMENTS if g in groups]:
@@ -173,6 +183,27 @@ def main():
             print(f"{v:<15} {g:<7} {r['dice']:.4f} {med:>7} {r['boundary_f']:.4f}")
         print(f"{v:<15} ms/photo (all) {groups['ms']:.0f}")
     print("threshold sweep (first pass, all):", report["threshold_sweep_first_pass_all"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=Path("model_repository/cutout/1/model.onnx"))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--split", choices=["val", "train"], default="val",
+                    help="train: the photos the network learned from (is it underfitting?)")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=2)
+    add_framing_argument(ap)
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
+    args = ap.parse_args()
+    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures, args.split,
+                      chosen_framings(args.framing))
+    for name, part in report.get("framings", {"full": report}).items():
+        print(f"=== framing {name}, {part['photos']} photos")
+        print_table(part)
+    if "shop_all_dice" in report:
+        print("=== shop mean, Dice of all:", {v: round(d, 4) for v, d in report["shop_all_dice"].items()})
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 

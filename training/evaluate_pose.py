@@ -2,6 +2,14 @@
 at full photo size, through exactly the service's pipeline.
 
     python -m training.evaluate_pose --model model_repository/pose/1/model.onnx [--limit N] [--json F]
+    python -m training.evaluate_pose --framing all --json docs/models/pose_framings.json
+
+`--framing` (training/framing.py) scores the photos in shop framings instead: each framing's PCK@0.1
+at the served score threshold, on the keypoints still in the frame (the teacher's keypoints move
+with the photo; those that leave it no longer count), and `shop`, the mean over the shop framings.
+Framings crop and paste by the labelled person, so they use the labelled validation photos
+(Fashionista + labelled CCP); `full` alone keeps every validation photo with keypoints, the
+published number. `--pictures` draws full photos only.
 """
 import argparse
 import json
@@ -13,8 +21,10 @@ import numpy as np
 from export.onnxruntime_session import onnx_session
 from fashionpixel.keypoints import SCORE_THRESHOLD, keypoints_from_heatmaps, prepare
 from fashionpixel.pose import KEYPOINTS
-from training.datasets import keypoint_samples, read_image
+from training.datasets import keypoint_samples, label_maps, read_image
+from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import pck
+from training.skin_data import labelled
 
 
 def picture(cases: list[tuple], path: Path) -> None:
@@ -40,35 +50,74 @@ def picture(cases: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.hstack(cols), cv2.COLOR_RGB2BGR))
 
 
+def mirror(image: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mirrored photo: the truth mirrors too, with left and right swapped."""
+    from fashionpixel.pose import FLIP_INDEX
+    image = np.ascontiguousarray(image[:, ::-1])
+    truth = truth[FLIP_INDEX].copy()
+    truth[truth[:, 0] >= 0, 0] = image.shape[1] - 1 - truth[truth[:, 0] >= 0, 0]
+    return image, truth
+
+
+def estimate(session, image: np.ndarray) -> tuple[np.ndarray, float]:
+    """18×3 keypoints (x, y, score) and the network's ms. Threshold 0 here: every peak with its score,
+    so that the thresholds can be applied afterwards."""
+    canvas, box = prepare(image)
+    start = time.perf_counter()
+    (heatmaps,) = session.run(["heatmaps"], {"image": canvas[None]})
+    ms = (time.perf_counter() - start) * 1000
+    return keypoints_from_heatmaps(heatmaps[0], box, image.shape[1], image.shape[0], threshold=0.0), ms
+
+
+def at(preds: np.ndarray, truths: np.ndarray, threshold: float) -> tuple[dict, float]:
+    """PCK with the peaks scoring >= threshold, and the share of the teacher's missing keypoints found anyway."""
+    found = preds[..., 2] >= threshold
+    missing = truths[..., 0] < 0
+    result = pck(np.where(found[..., None], preds[..., :2], -1), truths)
+    return result, float((missing & found).sum() / max(missing.sum(), 1))
+
+
+def in_framings(session, framings: tuple[str, ...], limit: int | None, flip: bool) -> dict:
+    """PCK@0.1 in each framing, on the labelled validation photos (the framings need the person mask)."""
+    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
+    report = {}
+    for name in framings:
+        preds, truths, ms = [], [], 0.0
+        for _, image, _, truth in framed_photos(name, samples, label_maps):
+            if flip:
+                image, truth = mirror(image, truth)
+            k, t = estimate(session, image)
+            preds.append(k)
+            truths.append(truth)
+            ms += t
+        preds, truths = np.stack(preds), np.stack(truths)
+        result, false_positives = at(preds, truths, SCORE_THRESHOLD)
+        report[name] = {"images": len(samples), "keypoints": int((truths[..., 0] >= 0).sum()),
+                        "pck@0.1": result["mean"], "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
+                        "false_positive_rate": false_positives, "ms_per_image": round(ms / max(len(samples), 1), 1)}
+        print(f"{name}: PCK@0.1 {result['mean']:.4f} on {report[name]['keypoints']} keypoints in the frame", flush=True)
+    return {"images": len(samples), "flipped": flip, "threshold": SCORE_THRESHOLD, "framings": report,
+            "shop": {"pck@0.1": shop_mean({k: v["pck@0.1"] for k, v in report.items()})}}
+
+
 def evaluate(model: Path, limit: int | None = None, flip: bool = False,
-             thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5), pictures: Path | None = None) -> dict:
-    session = onnx_session(model)
+             thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5), pictures: Path | None = None,
+             framings: tuple[str, ...] = ("full",), threads: int = 2) -> dict:
+    session = onnx_session(model, threads)
+    if framings != ("full",):
+        return in_framings(session, framings, limit, flip)
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]
     preds, truths, ms = [], [], 0.0
     for sample, truth in samples:
         image = read_image(sample)
-        if flip:  # the mirrored photo: the truth mirrors too, with left and right swapped
-            from fashionpixel.pose import FLIP_INDEX
-            image = np.ascontiguousarray(image[:, ::-1])
-            truth = truth[FLIP_INDEX].copy()
-            truth[truth[:, 0] >= 0, 0] = image.shape[1] - 1 - truth[truth[:, 0] >= 0, 0]
-        canvas, box = prepare(image)
-        start = time.perf_counter()
-        (heatmaps,) = session.run(["heatmaps"], {"image": canvas[None]})
-        ms += (time.perf_counter() - start) * 1000
-        # threshold 0 here: every peak with its score; the thresholds are applied below
-        k = keypoints_from_heatmaps(heatmaps[0], box, image.shape[1], image.shape[0], threshold=0.0)
+        if flip:
+            image, truth = mirror(image, truth)
+        k, t = estimate(session, image)
         preds.append(k)
         truths.append(truth)
+        ms += t
     preds, truths = np.stack(preds), np.stack(truths)
-    truth_missing = truths[..., 0] < 0
-
-    def at(threshold: float) -> tuple[dict, float]:
-        found = preds[..., 2] >= threshold
-        result = pck(np.where(found[..., None], preds[..., :2], -1), truths)
-        return result, float((truth_missing & found).sum() / max(truth_missing.sum(), 1))
-
-    result, false_positives = at(SCORE_THRESHOLD)
+    result, false_positives = at(preds, truths, SCORE_THRESHOLD)
     if pictures:
         found = preds[..., 2] >= SCORE_THRESHOLD
         shown = np.where(found[..., None], preds[..., :2], -1)
@@ -79,7 +128,8 @@ def evaluate(model: Path, limit: int | None = None, flip: bool = False,
     return {"images": len(samples), "flipped": flip, "threshold": SCORE_THRESHOLD, "pck@0.1": result["mean"],
             "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
             "false_positive_rate": false_positives,
-            "sweep": [{"threshold": t, "pck@0.1": at(t)[0]["mean"], "false_positive_rate": at(t)[1]} for t in thresholds],
+            "sweep": [{"threshold": t, "pck@0.1": at(preds, truths, t)[0]["mean"],
+                       "false_positive_rate": at(preds, truths, t)[1]} for t in thresholds],
             "ms_per_image": round(ms / max(len(samples), 1), 1)}
 
 
@@ -90,8 +140,17 @@ def main():
     ap.add_argument("--flip", action="store_true", help="evaluate on mirrored photos")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos to this PNG")
+    ap.add_argument("--threads", type=int, default=2)
+    add_framing_argument(ap)
     args = ap.parse_args()
-    report = evaluate(args.model, args.limit, args.flip, pictures=args.pictures)
+    report = evaluate(args.model, args.limit, args.flip, pictures=args.pictures,
+                      framings=chosen_framings(args.framing), threads=args.threads)
+    if "framings" in report:
+        print(f"{report['images']} labelled validation photos{' (mirrored)' if args.flip else ''}: "
+              f"shop PCK@0.1 {report['shop']['pck@0.1']:.4f}")
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+        return
     print(f"{report['images']} validation photos{' (mirrored)' if args.flip else ''}: "
           f"PCK@0.1 {report['pck@0.1']:.4f}, false positives on missing keypoints "
           f"{report['false_positive_rate']:.3f}, network {report['ms_per_image']} ms")

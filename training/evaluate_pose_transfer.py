@@ -1,6 +1,7 @@
 """Evaluate pose transfer: every validation person rendered in their mirrored pose.
 
     python -m training.evaluate_pose_transfer [--model F] [--limit N] [--json F] [--pictures F]
+    python -m training.evaluate_pose_transfer --framing all --json docs/models/pose_transfer_framings.json
 
 Two settings, both compared with the mirrored person on white (labelled person mask):
 - `canvas_labelled`: the generator alone on the 128×192 canvas, given the labelled parsing and the
@@ -11,6 +12,13 @@ Two settings, both compared with the mirrored person on white (labelled person m
   estimates. Scored at full size and, to separate resolution from rendering, at canvas size
   (`photo_at_canvas`: output and truth both shrunk to the generator's 128×192).
 SSIM is scikit-image's on RGB, PSNR on [0, 1] intensities; means over photos.
+
+`--framing` (training/framing.py) runs `photo` and `photo_at_canvas` in shop framings: the framed
+photo is the source, its mirror image the target, and the truth the framed labelled person
+mirrored on white. The report then has them under `framings` and `shop` (their means over the
+shop framings). `canvas_labelled` stays on the full photos: it scores the generator on the cached
+canvas set, whose labelled parsing and keypoints are not framed. Whole-image scores are mostly the
+white around the person in `small`, which therefore scores high.
 """
 import asyncio
 import time
@@ -22,11 +30,12 @@ import numpy as np
 from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_PALETTE
 from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, WHITE, transfer
-from training.datasets import keypoint_samples, read_image, read_labels
+from training.datasets import keypoint_samples, label_maps
+from training.framing import framed_photos
 from training.pose_transfer_data import build
 from training.skin_data import grid, labelled
 from training.train_pose_transfer import mirror_pairs
-from training.served import evaluation_command, inline, parse_and_pose, untimed
+from training.served import evaluation_command, framing_report, inline, parse_and_pose, untimed
 from training.train_skin import image_metrics
 PART_COLOURS = np.vstack([FASHION_PALETTE, [[150, 150, 150]]]).astype(np.uint8)  # + other clothing
 
@@ -58,44 +67,50 @@ def canvas_scores(gen, data: dict, pictures: list) -> dict:
             "mean_abs_error_by_part": {k: round(float(np.mean(v)), 2) for k, v in errors.items() if v}}
 
 
-def photo_scores(gen, repository: Path, limit: int | None, threads: int) -> tuple[dict, dict, float]:
+def photo_scores(gen, repository: Path, limit: int | None, threads: int,
+                 framings: tuple[str, ...]) -> tuple[dict[str, dict], float]:
+    """{framing: {photo, photo_at_canvas}} and the end-to-end ms per photo."""
     parse, heatmaps = parse_and_pose(repository, threads)
 
     async def generate(inputs):
         return gen({k: v[None] for k, v in inputs.items()})[0]
 
-    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
-    full, small, ms = [], [], 0.0
-    for n, s in enumerate(samples):
-        image = read_image(s)
-        person = read_labels(s)[0].astype(bool)
-        mirrored = np.ascontiguousarray(image[:, ::-1])
-        truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
-        start = time.perf_counter()
-        out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=inline,
-                                   stage=untimed))
-        ms += (time.perf_counter() - start) * 1000
-        full.append(image_metrics(out, truth))
-        size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
-        small.append(image_metrics(*(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (out, truth))))
-        if (n + 1) % 40 == 0:
-            print(f"{n + 1}/{len(samples)} photos", flush=True)
-
     def mean(rows):
         mse, psnr, ssim = np.mean(rows, axis=0)
         return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
-    return mean(full), mean(small), ms / max(len(samples), 1)
+
+    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
+    scores, ms = {}, 0.0
+    for framing in framings:
+        full, small = [], []
+        for n, (_, image, labels, _) in enumerate(framed_photos(framing, samples, label_maps)):
+            person = labels["person"].astype(bool)
+            mirrored = np.ascontiguousarray(image[:, ::-1])
+            truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
+            start = time.perf_counter()
+            out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate,
+                                       cpu=inline, stage=untimed))
+            ms += (time.perf_counter() - start) * 1000
+            full.append(image_metrics(out, truth))
+            size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
+            small.append(image_metrics(*(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (out, truth))))
+            if (n + 1) % 40 == 0:
+                print(f"{framing}: {n + 1}/{len(samples)} photos", flush=True)
+        scores[framing] = {"photo": mean(full), "photo_at_canvas": mean(small)}
+    return scores, ms / max(len(samples) * len(framings), 1)
 
 
-def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None) -> dict:
+def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None,
+             framings: tuple[str, ...] = ("full",)) -> dict:
     gen = generator(onnx_session(model, threads))
     val = build("val")
     if limit:
         val = {k: v[:limit] for k, v in val.items()}
     shown: list = []
     report = {"model": str(model), "canvas_labelled": canvas_scores(gen, val, shown)}
-    report["photo"], report["photo_at_canvas"], report["ms_per_photo_end_to_end"] = photo_scores(
-        gen, repository, limit, threads)
+    scores, ms = photo_scores(gen, repository, limit, threads, framings)
+    report |= framing_report(scores)
+    report["ms_per_photo_end_to_end"] = ms
     if pictures and shown:
         pictures.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(pictures), cv2.cvtColor(grid(shown, height=CANVAS_H), cv2.COLOR_RGB2BGR))

@@ -27,7 +27,8 @@ from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import labels_from_probs, prepare
-from training.datasets import ccp_samples, fashionista_samples, read_image, read_labels
+from training.datasets import ccp_samples, fashionista_samples, label_maps
+from training.framing import SHOP, add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
 from training.served import predict
 
@@ -67,34 +68,32 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
-             pictures: Path | None = None, mirror: bool = False, split: str = "val") -> dict:
-    sessions = [onnx_session(m, threads) for m in models]
-    samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
-    samples = [s for s in samples if s.split == split][:limit]
+def score_photos(sessions: list, photos, variants: list[str], mirror: bool = False,
+                 pictures: Path | None = None) -> dict:
+    """Per-variant person and fashion scores over (photo, {person, fashion} labels) pairs, and ms/image."""
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
     at_outline = {v: 0 for v in variants}  # wrong person pixels near the labelled outline (all of them: cms)
     ms = {v: 0.0 for v in variants} | {"network": 0.0}
     cases = []  # (fashion mIoU of one photo, photo, truth, prediction) for the pictures
-    for s in samples:
-        image = read_image(s)
-        truth = dict(zip(("person", "fashion"), read_labels(s)))
+    n = 0
+    for image, truth in photos:
+        n += 1
         outline = near_outline(truth["person"])
         canvas, box = prepare(image)
         start = time.perf_counter()
         probs = predict(sessions, canvas, mirror)
         ms["network"] += (time.perf_counter() - start) * 1000
         for v in variants:
-            for task, n in (("person", 2), ("fashion", 7)):
+            for task, classes in (("person", 2), ("fashion", 7)):
                 start = time.perf_counter()
                 labels = labels_from_probs(image, probs[task], box, **VARIANTS[v])
                 if task == "fashion":
                     ms[v] += (time.perf_counter() - start) * 1000
-                cms[v][task] += confusion(labels, truth[task], n)
+                cms[v][task] += confusion(labels, truth[task], classes)
                 if task == "person":
                     at_outline[v] += np.count_nonzero((labels != truth[task]) & outline)
                 if pictures and task == "fashion" and v == variants[0]:
-                    score = summarize(confusion(labels, truth[task], n), FASHION_CLASSES)["mean_iou"]
+                    score = summarize(confusion(labels, truth[task], classes), FASHION_CLASSES)["mean_iou"]
                     cases.append((score, image, truth[task], labels))
     if pictures and cases:
         cases.sort(key=lambda c: c[0])
@@ -106,16 +105,42 @@ def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int |
         wrong = int(cm.sum() - np.trace(cm))
         return summarize(cm, PERSON_CLASSES) | {"person_errors_at_outline": at_outline[v] / max(wrong, 1)}
 
-    return {
-        "dataset": dataset, "split": split, "images": len(samples), "model": " + ".join(map(str, models)),
-        "mirror": mirror,
-        "ms_per_image": {k: round(v / max(len(samples), 1), 1) for k, v in ms.items()},
-        "results": {v: {"person": person_summary(v),
-                        "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants},
-    }
+    return {"images": n, "ms_per_image": {k: round(v / max(n, 1), 1) for k, v in ms.items()},
+            "results": {v: {"person": person_summary(v), "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)}
+                        for v in variants}}
+
+
+def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
+             pictures: Path | None = None, mirror: bool = False, split: str = "val",
+             framings: tuple[str, ...] = ("full",)) -> dict:
+    """The report of one framing (`full`: the photos as they are) or, with several, one per framing
+    under `framings` and their `shop` mean (mean IoU per variant and task over the shop framings)."""
+    sessions = [onnx_session(m, threads) for m in models]
+    samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
+    samples = [s for s in samples if s.split == split][:limit]
+    head = {"dataset": dataset, "split": split, "model": " + ".join(map(str, models)), "mirror": mirror}
+
+    per = {}
+    for f in framings:
+        photos = ((image, labels) for _, image, labels, _ in framed_photos(f, samples, label_maps))
+        shots = pictures and (pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}"))
+        per[f] = score_photos(sessions, photos, variants, mirror, shots)
+    if framings == ("full",):
+        return head | per["full"]
+    shop = {v: {task: shop_mean({f: r["results"][v][task]["mean_iou"] for f, r in per.items()})
+                for task in ("person", "fashion")} for v in variants}
+    return head | {"images": len(samples), "framings": per, "shop": shop}
 
 
 def print_report(report: dict) -> None:
+    if "framings" in report:
+        for name, part in report["framings"].items():
+            print(f"=== framing {name}")
+            print_report({k: v for k, v in report.items() if k not in ("framings", "shop")} | part)
+        print("=== shop mean (mean IoU over " + ", ".join(f for f in report["framings"] if f in SHOP) + ")")
+        for variant, tasks in report["shop"].items():
+            print(f"[{variant}] person {tasks['person']:.4f}  fashion {tasks['fashion']:.4f}")
+        return
     print(f"{report['dataset']} {report['split']} split, {report['images']} images; "
           f"network {report['ms_per_image']['network']} ms/image")
     for variant, res in report["results"].items():
@@ -137,11 +162,13 @@ def main():
     ap.add_argument("--split", choices=["val", "train"], default="val",
                     help="train: the photos the network learned from (is it underfitting?)")
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    add_framing_argument(ap)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
-    report = evaluate(args.model, args.dataset, args.post, args.limit, pictures=args.pictures, mirror=args.mirror,
-                      split=args.split)
+    report = evaluate(args.model, args.dataset, args.post, args.limit, args.threads, args.pictures, args.mirror,
+                      args.split, chosen_framings(args.framing))
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

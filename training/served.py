@@ -1,7 +1,7 @@
 """The served segmentation and pose networks in-process (ONNX Runtime), shaped as the multi-network
 pipelines of fashionpixel/ expect them, and the command line of the evaluations that run those
-pipelines end to end (skin generation, pose transfer), and an ensemble's prediction (several
-networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
+pipelines end to end (skin generation, pose transfer) with its shop framings, and an ensemble's
+prediction (several networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
 import argparse
 import contextlib
 import json
@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
+from training.framing import add_framing_argument, chosen_framings, shop_mean
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,8 +63,20 @@ def untimed(_stage: str):
     return contextlib.nullcontext()
 
 
+def framing_report(scores: dict[str, dict[str, dict]]) -> dict:
+    """{framing: {setting: metrics}} as the report has it: `full` alone as it always was ({setting:
+    metrics}); several framings as {framings: ..., shop: {setting: each metric's mean over the shop
+    framings}} (the counts are not averaged)."""
+    if list(scores) == ["full"]:
+        return scores["full"]
+    first = next(iter(scores.values()))
+    shop = {setting: {m: shop_mean({f: s[setting][m] for f, s in scores.items()})
+                      for m, v in metrics.items() if isinstance(v, float)} for setting, metrics in first.items()}
+    return {"framings": scores, "shop": shop}
+
+
 def evaluation_command(doc: str, model: str, pictures_help: str, evaluate: Callable) -> None:
-    """`evaluate(model, repository, limit, threads, pictures)` → report, printed and optionally saved."""
+    """`evaluate(model, repository, limit, threads, pictures, framings)` → report, printed and optionally saved."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "model_repository" / model / "1/model.onnx")
     ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
@@ -71,8 +84,10 @@ def evaluation_command(doc: str, model: str, pictures_help: str, evaluate: Calla
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--pictures", type=Path, help=pictures_help)
+    add_framing_argument(ap)
     args = ap.parse_args()
-    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures)
+    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures,
+                      chosen_framings(args.framing))
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -1,10 +1,19 @@
 """Train the 18-keypoint heatmap network on the teacher keypoints of Fashionista and CCP.
 
     python -m training.train_pose --out runs/pose --steps 3000
+    python -m training.train_pose --out runs/pose-shop --init model_repository/pose/1/model.onnx --augment shop ...
 
 Resumable (re-run the same command). Mirroring swaps the person's left and right keypoints, so a
 flipped photo keeps correct labels. Keeps the best validation PCK@0.1 as <out>/best.pt.
+
+`--augment shop` (issue 20): 70 % of each batch are the photos with person labels in random shop
+framings (training/framing.py: zoom crops from the head or the chin down to the hips or the feet, small
+people on backdrops, padding, replaced backgrounds), keypoints moved with them; the rest the usual
+augmentation of every photo. Validation then scores full, waist-up, square and small framings, and the
+best checkpoint is the best mean PCK over them. `--init` takes the served .onnx file (BatchNorms
+folded and frozen, training/from_onnx.py).
 """
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,7 +23,11 @@ from fashionpixel.letterbox import letterbox, points_to_canvas
 from fashionpixel.pose import FLIP_INDEX, decode_heatmaps
 from training import loop
 from training.augment import photometric, random_affine, warp_image
-from training.datasets import cached, keypoint_samples, read_image
+from training.augment import framed_batch
+from training.datasets import build_cache as labelled_cache
+from training.datasets import cached, ccp_samples, fashionista_samples, keypoint_samples, read_image
+from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
+from training.from_onnx import freeze_batchnorm, load_onnx_weights
 from training.metrics import pck
 from training.models.blocks import to_tensor
 from training.models.pose import STRIDE, PoseNet
@@ -70,34 +83,62 @@ def predict(net: PoseNet, images: np.ndarray) -> np.ndarray:
 
 def main():
     ap = loop.arguments(__doc__, "runs/pose", steps=2400, batch=16)
+    ap.add_argument("--augment", choices=["full", "shop"], default="full",
+                    help="shop: most of each batch in random shop framings (see above)")
+    ap.add_argument("--init", type=Path, help="the served .onnx file to continue from (BatchNorms folded and frozen)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     samples = keypoint_samples()[:args.limit]
     train = build_cache([x for x in samples if x[0].split == "train"])
-    val = build_cache([x for x in samples if x[0].split == "val"] or samples[:2])
-    print(f"train photos {len(train['images'])}, validation photos {len(val['images'])}", flush=True)
+    val_sets = {"full": build_cache([x for x in samples if x[0].split == "val"] or samples[:2])}
+    if args.augment == "shop":  # the photos with person labels, at the size the framings crop from
+        def both(split):  # per set, so the segmentation trainer's caches are reused
+            parts = [labelled_cache([s for s in ss[:args.limit] if s.split == split], *SHOP_CACHE)
+                     for ss in (fashionista_samples(), ccp_samples())]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        shop_train = both("train")
+        val_sets = framed_sets(both("val"), VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person",))
+    print(f"train photos {len(train['images'])}, validation photos {len(val_sets['full']['images'])}", flush=True)
 
     torch.manual_seed(args.seed)
     net = PoseNet()
+    if args.init:
+        if not (args.out / "last.pt").exists():
+            load_onnx_weights(net, args.init, torch.zeros(1, 3, HEIGHT, WIDTH))
+            print(f"initialised from {args.init} (BatchNorms folded)", flush=True)
+        freeze_batchnorm(net)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
 
+    framed = round(0.7 * args.batch) if args.augment == "shop" else 0
+
     def loss_fn(rng):
-        idx = rng.integers(0, len(train["images"]), args.batch)
+        idx = rng.integers(0, len(train["images"]), args.batch - framed)
         pairs = [augment(rng, train["images"][i], train["keypoints"][i]) for i in idx]
-        x = to_tensor(np.stack([p[0] for p in pairs]))
-        target = torch.from_numpy(np.stack([heatmaps(p[1]) for p in pairs]))
+        images, points = [p[0] for p in pairs], [p[1] for p in pairs]
+        if framed:
+            shop_images, (shop_points,) = framed_batch(rng, shop_train, framed, (WIDTH, HEIGHT), ("keypoints",))
+            images, points = [*images, *shop_images], [*points, *shop_points]
+        x = to_tensor(np.stack(images))
+        target = torch.from_numpy(np.stack([heatmaps(k) for k in points]))
         pred = net(x)
         # Peaks are a tiny part of each map: weight them up so the net does not settle on all-zero.
         return ((pred - target) ** 2 * (1 + 10 * target)).mean() * 100
 
     def validation():
-        preds = np.concatenate([predict(net, val["images"][s:s + 32]) for s in range(0, len(val["images"]), 32)])
-        found = preds[:, :, 2] >= SCORE_THRESHOLD
-        return {"pck": pck(np.where(found[..., None], preds[:, :, :2], -1), val["keypoints"])["mean"]}
+        scores = {}
+        for name, val in val_sets.items():
+            preds = np.concatenate([predict(net, val["images"][s:s + 32]) for s in range(0, len(val["images"]), 32)])
+            found = preds[:, :, 2] >= SCORE_THRESHOLD
+            result = pck(np.where(found[..., None], preds[:, :, :2], -1), val["keypoints"])["mean"]
+            scores["pck" if name == "full" else f"pck_{name}"] = result
+        if len(val_sets) > 1:
+            scores["framed_pck"] = float(np.mean(list(scores.values())))
+        return scores
 
     loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="pck", val_every=args.val_every, seed=args.seed,
+               validate=validation, score="framed_pck" if len(val_sets) > 1 else "pck", val_every=args.val_every,
+               seed=args.seed,
                args=vars(args) | {"out": str(args.out)})
 
 

@@ -25,8 +25,11 @@ from torch import nn
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
-from training.augment import GEOMETRY, augmented_batch
+from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, with_pseudo
+from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
+from training.from_onnx import freeze_batchnorm, load_onnx_weights
+from training.slim_checkpoint import is_frozen
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -38,7 +41,10 @@ FASHION_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
 
 
 def make_batch(rng, data, batch: int, crop: tuple[int, int], geometry: str = "full"):
-    images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"), geometry=geometry)
+    if geometry == "shop":  # random shop framings, letterboxed into the whole canvas as the service does
+        images, (persons, fashions) = framed_batch(rng, data, batch, (WIDTH, HEIGHT), ("person", "fashion"))
+    else:
+        images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"), geometry=geometry)
     return to_tensor(images), torch.from_numpy(persons).long(), torch.from_numpy(fashions).long()
 
 
@@ -59,34 +65,50 @@ def main():
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
     ap.add_argument("--fashion-weight", type=float, default=1.0,
                     help="weight of the fashion loss (0: a person-only specialist, its fashion head untrained)")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule); "
+                    "an .onnx file (the served model) is read back with its BatchNorms folded and frozen")
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
     ap.add_argument("--background-weight", type=float, default=float(FASHION_WEIGHTS[0]),
                     help="weight of the fashion background class in the cross-entropy")
     ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
                     help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
-    ap.add_argument("--augment", choices=list(GEOMETRY), default="full",
-                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift) "
-                         "or light (0.9-1.1, ±3°, ±3%%)")
+    ap.add_argument("--augment", choices=[*GEOMETRY, "shop"], default="full",
+                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift), "
+                         "light (0.9-1.1, ±3°, ±3%%) or shop (training.framing's random shop framings on the "
+                         "whole canvas, --crop unused; validation in four framings)")
     ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)")
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
-    source = args.out / "last.pt" if resuming else args.init
+    from_onnx = bool(args.init and args.init.suffix == ".onnx")
+    source = args.out / "last.pt" if resuming else None if from_onnx else args.init
     checkpoint = load_checkpoint(source, args.arch) if source else None
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]
-    train = with_pseudo([build_cache([s for s in fash if s.split == "train"], WIDTH, HEIGHT),
-                         build_cache([s for s in ccp if s.split == "train"], WIDTH, HEIGHT)],
-                        args.pseudo, WIDTH, HEIGHT, "seg", args.limit)
-    val = build_cache([s for s in fash if s.split == "val"], WIDTH, HEIGHT)
+    # shop framings zoom into the photo: they crop from a larger cache so that zooms stay sharp
+    cw, ch = SHOP_CACHE if args.augment == "shop" else (WIDTH, HEIGHT)
+    train = with_pseudo([build_cache([s for s in fash if s.split == "train"], cw, ch),
+                         build_cache([s for s in ccp if s.split == "train"], cw, ch)],
+                        args.pseudo, cw, ch, "seg", args.limit)
+    val = build_cache([s for s in fash if s.split == "val"], cw, ch)
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
+    if args.augment == "shop":
+        val_sets = framed_sets(val, VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person", "fashion"))
+    else:
+        val_sets = {"full": val}
 
     torch.manual_seed(args.seed)
     net = ARCHITECTURES[args.arch]()
-    if args.init and not resuming:
+    if from_onnx and not resuming:
+        load_onnx_weights(net, args.init, torch.zeros(1, 3, HEIGHT, WIDTH))
+        print(f"initialised from {args.init} (BatchNorms folded)", flush=True)
+    elif args.init and not resuming:
         net.load_state_dict(checkpoint["model"])
         print(f"initialised from {args.init}", flush=True)
+    # folded BatchNorms (a served file's weights, or a run that started from one) stay frozen
+    frozen = from_onnx or is_frozen(checkpoint.get("args", {}) if checkpoint else {})
+    if frozen:
+        freeze_batchnorm(net)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1)
 
@@ -113,13 +135,20 @@ def main():
         return output_loss(p, f, yp, yf)
 
     def validation():
-        m = validate(net, val)
-        return {"person_miou": m["person"]["mean_iou"], "fashion_miou": m["fashion"]["mean_iou"]}
+        scores = {}
+        for name, data in val_sets.items():
+            m = validate(net, data)
+            suffix = "" if name == "full" else f"_{name}"
+            scores |= {f"person_miou{suffix}": m["person"]["mean_iou"], f"fashion_miou{suffix}": m["fashion"]["mean_iou"]}
+        if len(val_sets) > 1:  # both tasks in every framing count alike
+            scores["framed_miou"] = float(np.mean(list(scores.values())))
+        return scores
 
+    score = "framed_miou" if len(val_sets) > 1 else "fashion_miou" if args.fashion_weight else "person_miou"
     loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="fashion_miou" if args.fashion_weight else "person_miou",
+               validate=validation, score=score,
                val_every=args.val_every, seed=args.seed,
-               args=vars(args) | {"out": str(args.out)})
+               args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen})
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,82 @@
+"""Before / after pictures for the model cards: one validation photo in every framing, with what two
+networks make of it, through the service's pipeline (segmentation: default CRF; cutout: defaults).
+
+    python -m training.framing_pictures --task segmentation --before OLD.onnx --after NEW.onnx \
+        --out docs/models/img/segmentation_framings.png [--photo 0]
+
+Rows are the framings; columns: the framed photo, its labels, the `before` result, the `after` result.
+"""
+import argparse
+import asyncio
+import contextlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from export.onnxruntime_session import onnx_session
+from fashionpixel import cutout
+from fashionpixel.labels import FASHION_PALETTE
+from fashionpixel.segmentation import labels_from_probs, prepare
+from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments
+from training.framing import FRAMINGS, framed_photos
+
+GARMENT_PALETTE = np.array([[0, 0, 0], [40, 120, 255], [30, 180, 80], [220, 40, 160], [255, 220, 0]], np.uint8)
+
+
+def segmentation_view(session, image: np.ndarray) -> np.ndarray:
+    canvas, box = prepare(image)
+    fashion = session.run(["fashion"], {"image": canvas[None]})[0][0]
+    return FASHION_PALETTE[labels_from_probs(image, fashion, box, crf=True)]
+
+
+def cutout_view(session, image: np.ndarray) -> np.ndarray:
+    async def infer(canvas):
+        return session.run(["garment"], {"image": canvas[None]})[0][0]
+
+    async def cpu(fn, *args):
+        return fn(*args)
+    alpha = asyncio.run(cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=cpu,
+                                     stage=lambda _: contextlib.nullcontext()))[..., None]
+    h, w = alpha.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 255, 200).astype(np.float32)
+    return (image * alpha + board * (1 - alpha)).astype(np.uint8)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=["segmentation", "cutout"], required=True)
+    ap.add_argument("--before", type=Path, required=True)
+    ap.add_argument("--after", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--photo", type=int, default=0, help="which validation photo")
+    args = ap.parse_args()
+    if args.task == "segmentation":
+        samples, view, truth_key, palette = fashionista_samples(), segmentation_view, "fashion", FASHION_PALETTE
+        read = label_maps
+    else:
+        samples, view, truth_key, palette = ccp_samples(), cutout_view, "garment", GARMENT_PALETTE
+
+        def read(s):
+            return {"garment": read_garments(s), "person": label_maps(s)["person"]}
+    val = [s for s in samples if s.split == "val"]
+    pair = [val[args.photo], val[(args.photo + 1) % len(val)]]  # the second lends the small framing its backdrop
+    before, after = onnx_session(args.before, 2), onnx_session(args.after, 2)
+    rows = []
+    for name in FRAMINGS:
+        _, image, labels, _ = next(iter(framed_photos(name, pair, read)))
+        tiles = [image, palette[labels[truth_key]], view(before, image), view(after, image)]
+        row = np.hstack([cv2.resize(t, (t.shape[1] * 240 // t.shape[0], 240), interpolation=cv2.INTER_AREA)
+                         for t in tiles])
+        cv2.putText(row, name, (5, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 0, 0), 2)
+        rows.append(row)
+    width = max(r.shape[1] for r in rows)
+    grid = np.vstack([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
