@@ -2,10 +2,11 @@
 import numpy as np
 
 from fashionpixel.letterbox import Box, letterbox
+from fashionpixel.models import HEATMAP_STRIDE as STRIDE, POSE  # STRIDE: also the training's
 from fashionpixel.pose import decode_heatmaps
+from fashionpixel.stages import Cpu, Infer, Stage
 
-CANVAS_W, CANVAS_H = 192, 256
-STRIDE = 4
+CANVAS_W, CANVAS_H = POSE.canvas
 SCORE_THRESHOLD = 0.25  # a heatmap peak below this is "not found" (chosen on validation data)
 
 
@@ -23,3 +24,14 @@ def keypoints_from_heatmaps(heatmaps: np.ndarray, box: Box, width: int, height: 
     k[:, 2] = np.clip(k[:, 2], 0, 1)
     k[k[:, 2] < threshold] = (-1, -1, 0)
     return k
+
+
+async def estimate(image: np.ndarray, *, infer: Infer, cpu: Cpu, stage: Stage) -> np.ndarray:
+    """The pose of one photo → 18×3 (x, y, score) in photo pixels. infer(canvas) → 18×h×w heatmaps."""
+    h, w = image.shape[:2]
+    with stage("preprocess"):
+        canvas, box = await cpu(prepare, image)
+    with stage("infer"):
+        heatmaps = await infer(canvas)
+    with stage("postprocess"):
+        return await cpu(keypoints_from_heatmaps, heatmaps, box, w, h)

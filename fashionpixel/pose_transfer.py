@@ -17,10 +17,11 @@ import numpy as np
 from fashionpixel import keypoints as keypoint_net
 from fashionpixel import segmentation
 from fashionpixel.letterbox import Box, fit_box, letterbox, letterbox_labels, points_to_canvas
+from fashionpixel.models import POSE_TRANSFER
 from fashionpixel.pose import FLIP_INDEX, found
 from fashionpixel.stages import Cpu, Infer, Stage
 
-CANVAS_W, CANVAS_H = 128, 192
+CANVAS_W, CANVAS_H = POSE_TRANSFER.canvas
 WHITE = 255
 PART_NAMES = ("background", "skin", "hair", "t-shirt", "shoes", "pants", "dress", "other clothing")
 PARTS = len(PART_NAMES)

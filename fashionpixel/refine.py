@@ -12,8 +12,9 @@ from pydensecrf.utils import unary_from_softmax
 from skimage.segmentation import felzenszwalb
 
 
-# CRF and superpixels cost grows with pixels; above this they run on a shrunk copy (see `_shrunk`).
-REFINE_MAX_PIXELS = 160_000
+# Superpixels' cost grows with pixels; above this they are found on a shrunk copy (see `_shrunk`).
+# The CRF has its own, smaller size: CrfParams.max_pixels.
+SUPERPIXEL_MAX_PIXELS = 160_000
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def superpixel_vote(image: np.ndarray, labels: np.ndarray, scale: float = 100, sigma: float = 0.5,
-                    min_size: int = 30, max_pixels: int = REFINE_MAX_PIXELS) -> np.ndarray:
+                    min_size: int = 30, max_pixels: int = SUPERPIXEL_MAX_PIXELS) -> np.ndarray:
     """Felzenszwalb superpixels; each takes the majority label of its pixels (snaps edges to colour edges).
     On large inputs the superpixels are found on a shrunk copy and scaled back (nearest)."""
     small, (w, h) = _shrunk(image, max_pixels)

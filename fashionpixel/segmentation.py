@@ -4,9 +4,11 @@ import cv2
 import numpy as np
 
 from fashionpixel.letterbox import Box, letterbox, unletterbox
+from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams, refine, work_size
+from fashionpixel.stages import Cpu, Infer, Stage
 
-CANVAS_W, CANVAS_H = 256, 384
+CANVAS_W, CANVAS_H = SEGMENTATION.canvas
 # Post-processing runs at most at this size; labels are then resized (nearest) to the photo's size.
 MAX_WORK_PIXELS = 1_000_000
 
@@ -27,3 +29,16 @@ def labels_from_probs(image: np.ndarray, probs: np.ndarray, box: Box, *, crf: bo
     if (ww, wh) != (w, h):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     return labels
+
+
+async def segment(image: np.ndarray, *, crf: bool | CrfParams, min_region: int, superpixels: bool,
+                  infer: Infer, cpu: Cpu, stage: Stage) -> np.ndarray:
+    """The whole segmentation of one photo → H×W uint8 labels. infer(canvas) → one task's C×h×w
+    probabilities on the canvas."""
+    with stage("preprocess"):
+        canvas, box = await cpu(prepare, image)
+    with stage("infer"):
+        probs = await infer(canvas)
+    with stage("postprocess"):
+        return await cpu(lambda: labels_from_probs(image, probs, box, crf=crf, min_region=min_region,
+                                                   superpixels=superpixels))

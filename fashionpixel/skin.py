@@ -18,12 +18,13 @@ from fashionpixel import keypoints as keypoint_net
 from fashionpixel import segmentation
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.letterbox import Box, letterbox, points_to_canvas
+from fashionpixel.models import SKIN, SKIN_CHANNELS
 from fashionpixel.pose import draw_pose, found
 from fashionpixel.stages import Cpu, Infer, Stage
 
-CANVAS_W, CANVAS_H = 128, 192
+CANVAS_W, CANVAS_H = SKIN.canvas
 WHITE = 255
-CHANNELS = 7  # apparel_head_foot RGB + pose RGB + skin mask
+CHANNELS = SKIN_CHANNELS  # apparel_head_foot RGB + pose RGB + skin mask
 SKIN_CLASS = FASHION_CLASSES.index("skin")
 HEAD_FRACTION, FEET_FRACTION = 0.18, 0.06  # of the person's height, when the neck / ankles are not found
 

@@ -1,5 +1,6 @@
-"""How the multi-network pipelines are driven, so that the services and the evaluation
-commands run the same code (cutout, skin, pose transfer): they pass in how to infer, where CPU work runs, and how stages are timed."""
+"""How the pipelines of fashionpixel/ are driven, so that the services and the evaluation commands
+run the same code (segmentation, pose, cutout, skin, pose transfer): they pass in how to infer
+(fashionpixel/networks.py), where CPU work runs, and how stages are timed."""
 from contextlib import AbstractContextManager
 from typing import Awaitable, Callable
 

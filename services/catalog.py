@@ -1,5 +1,8 @@
-"""The services of the product: their ASGI app, default port and the env variable that overrides it."""
+"""The services of the product: their ASGI app, default port, the env variable that overrides it, and
+the networks each calls."""
 from dataclasses import dataclass
+
+from fashionpixel.models import CUTOUT, POSE, POSE_TRANSFER, SEGMENTATION, SKIN, Model
 
 
 @dataclass(frozen=True)
@@ -8,13 +11,17 @@ class ServiceInfo:
     app: str            # uvicorn import string
     port: int
     port_env: str
-    models: tuple[str, ...]
+    models: tuple[Model, ...]  # the networks it calls: it is ready when Triton has them
 
 
 SERVICES = (
-    ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", ("segmentation",)),
-    ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", ("cutout",)),
-    ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", ("segmentation", "pose", "skin")),
+    ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", (SEGMENTATION,)),
+    ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT,)),
+    ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (SEGMENTATION, POSE, SKIN)),
     ServiceInfo("pose-transfer", "services.pose_transfer.app:app", 8083, "POSE_TRANSFER_PORT",
-                ("segmentation", "pose", "pose_transfer")),
+                (SEGMENTATION, POSE, POSE_TRANSFER)),
 )
+
+
+def service(name: str) -> ServiceInfo:
+    return next(s for s in SERVICES if s.name == name)

@@ -5,7 +5,9 @@ on a user's fresh clone without it, those tests are skipped with a message sayin
 """
 import os
 import signal
+import time
 from pathlib import Path
+from typing import Callable
 
 import httpx
 import numpy as np
@@ -23,6 +25,14 @@ def default_ctrl_c() -> None:
     """preexec_fn for a child the test interrupts with SIGINT: a shell that starts jobs without job
     control (e.g. `cmd &` in a script) makes them ignore SIGINT, and the child would inherit that."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for(condition: Callable[[], object], seconds: float, failure: str, every: float = 0.05) -> None:
+    """Poll `condition` until it holds (instead of sleeping a fixed time); fail with `failure` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(every)
 
 
 def require_data() -> Path:

@@ -61,7 +61,7 @@ def test_target_photo_gives_its_size_on_white(client, photo):
 
 
 def test_target_keypoints_render_the_person_where_the_pose_is(client, photo, photo_keypoints):
-    """Mirrored keypoints: the person lands on the mirrored side, with the photo's colours."""
+    """Keypoints squeezed into the left half: the person is drawn there."""
     h, w = photo.shape[:2]
     shifted = dict(photo_keypoints)
     shifted["keypoints"] = [[x * 0.5, y, s] if s > 0 else [-1, -1, 0] for x, y, s in photo_keypoints["keypoints"]]
@@ -78,11 +78,14 @@ def test_mirrored_pose_resembles_the_mirrored_photo(client, photo, photo_keypoin
     out = rgb(transfer(client, encode(photo), keypoints=mirrored(photo_keypoints)))
     mirror = photo[:, ::-1]
     ink = out.astype(int).sum(2) < 600
-    # the generator carries the person's appearance: where it drew, the mean colour is the mirrored photo's
-    # there (per channel, 0-255), and much closer than a flat grey figure's would be
-    drawn, truth = out[ink].astype(float).mean(0), mirror[ink].astype(float).mean(0)
-    assert np.abs(drawn - truth).max() < 30, (drawn, truth)
-    assert np.abs(drawn - truth).max() < np.abs(128 - truth).max() or np.abs(128 - truth).max() < 30
+    drawn, truth = out[ink].astype(float), mirror[ink].astype(float)
+    # the generator carries the person's appearance: where it drew, the mean colour is the mirrored
+    # photo's there (per channel, 0-255)
+    assert np.abs(drawn.mean(0) - truth.mean(0)).max() < 30, (drawn.mean(0), truth.mean(0))
+    # and pixel by pixel it is clearly closer to the photo than a flat grey figure in its place would be
+    # (measured: 0.63 of the grey figure's error on Fashionista 0001, 0.18 on the synthetic photo)
+    error, grey = np.abs(drawn - truth).mean(), np.abs(128 - truth).mean()
+    assert error < 0.75 * grey, (error, grey)
 
 
 @pytest.mark.parametrize("w,h", [(512, 256), (200, 600), (64, 64)])

@@ -13,7 +13,7 @@ import pytest
 
 from runtime.stack import live_group_members, rss_mb, tree_heap_mb, tree_mb
 from services.catalog import SERVICES
-from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack
+from tests.conftest import ARTIFACTS, extra_segmentation_service, start_stack, wait_for
 from tests.images import encode, synthetic_photo
 
 pytestmark = pytest.mark.slow
@@ -39,21 +39,19 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
         threads = [threading.Thread(target=client_loop) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(3)
+        wait_for(lambda: sum(s == 200 for _, s, _ in statuses) >= 8, 60, "the load never got going")
         crashed = stack.triton.pid
         stack.triton.send_signal(signal.SIGKILL)  # no goodbye: a crash, not a shutdown
         stack.triton.wait()
         killed = time.monotonic()
-        time.sleep(3)
+        wait_for(lambda: any(t > killed and s == 503 for t, s, _ in statuses), 30, "Triton was down: no 503")
         stack.start_triton()
         assert not live_group_members(crashed), "the crashed Triton's backend processes were left running"
         stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
         back = time.monotonic()
-        deadline = back + 30
-        while not any(t > back and s == 200 for t, s, _ in statuses):
-            assert time.monotonic() < deadline, "no success within 30 s of Triton being back"
-            time.sleep(0.2)
-        time.sleep(2)
+        wait_for(lambda: any(t > back and s == 200 for t, s, _ in statuses), 30,
+                 "no success within 30 s of Triton being back")
+        wait_for(lambda: sum(t > back + 2 for t, _, _ in statuses) >= 3, 60, "too few answers once recovered")
         stop.set()
         for t in threads:
             t.join(60)
@@ -126,7 +124,10 @@ def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
     url = other.service_url("segmentation") + "/v1/segment"
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(httpx.post, url, files=photo_files(900, 1350), timeout=120) for _ in range(3)]
-        time.sleep(0.5)  # in flight (the default CRF takes a while on this size)
+        # all three in flight (the default CRF takes a while on this size)
+        inflight = 'http_requests_inflight{service="segmentation"} 3.0'
+        wait_for(lambda: inflight in httpx.get(other.service_url("segmentation") + "/metrics").text, 30,
+                 "the requests never were in flight together")
         proc.send_signal(signal.SIGTERM)
         responses = [f.result() for f in futures]
     assert [r.status_code for r in responses] == [200] * 3

@@ -11,7 +11,7 @@ import pytest
 
 from runtime.stack import Ports, descendants
 from services.catalog import SERVICES
-from tests.conftest import REPO, default_ctrl_c
+from tests.conftest import REPO, default_ctrl_c, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,11 @@ def test_up_prints_urls_and_stops_everything(tmp_path, sig):
         proc.wait(timeout=15)
         assert time.monotonic() - start < 15
         assert proc.returncode == 0
-        time.sleep(0.5)
-        alive = [pid for pid in children if os.path.exists(f"/proc/{pid}")
-                 and open(f"/proc/{pid}/stat").read().split()[2] != "Z"]
-        assert not alive, f"left running: {alive}"
+
+        def alive():
+            return [pid for pid in children if os.path.exists(f"/proc/{pid}")
+                    and open(f"/proc/{pid}/stat").read().split()[2] != "Z"]
+        wait_for(lambda: not alive(), 5, "the stack's children outlived it")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

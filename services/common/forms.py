@@ -12,9 +12,9 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from services.common.app import run_cpu, timings
 from services.common.errors import Problem
 from services.common.imaging import decode_rgb
+from services.common.pipeline import Pipeline
 from services.common.settings import Settings
 
 P = TypeVar("P", bound=BaseModel)
@@ -89,14 +89,14 @@ def parse_params(model: type[P], request: Request, upload: Upload | None) -> P:
                       type_="/problems/invalid-parameters", extra={"errors": errors}) from None
 
 
-async def read_photo_request(request: Request, params_model: type[P]) -> tuple[P, np.ndarray]:
+async def read_photo_request(request: Request, params_model: type[P], settings: Settings,
+                             run: Pipeline) -> tuple[P, np.ndarray]:
     """The common start of an image endpoint: the multipart body, its parameters, the decoded photo."""
-    settings = request.app.state.settings
     upload = await read_upload(request, settings, ("image",))
     params = parse_params(params_model, request, upload)
     data = upload.file("image")
-    with timings(request).stage("decode"):
-        image = await run_cpu(request, decode_rgb, data, settings)
+    with run.stage("decode"):
+        image = await run.cpu(decode_rgb, data, settings)
     return params, image
 
 

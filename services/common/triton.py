@@ -1,4 +1,6 @@
-"""Async gRPC access to Triton: inference with deadlines, retries on UNAVAILABLE, readiness.
+"""Async gRPC access to Triton: inference with deadlines, retries on UNAVAILABLE, readiness. `run`
+calls a model through its registry entry (fashionpixel/models.py): Triton is the services' Network
+(fashionpixel/networks.py).
 
 Failures become problems the client understands: Triton unreachable → 503 with Retry-After,
 deadline exceeded → 504. The gRPC channel reconnects by itself, with a short backoff cap so that a
@@ -12,6 +14,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from fashionpixel.models import Model
 from services.common.errors import Problem, unavailable
 from services.common.metrics import INFER_SECONDS, TRITON_ERRORS
 from services.common.settings import Settings
@@ -38,6 +41,13 @@ class Triton:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def run(self, model: Model, inputs: dict[str, np.ndarray],
+                  outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """`model` on one example (no batch axis in or out); `outputs`: the ones wanted, default all."""
+        names = list(outputs or model.output_names)
+        out = await self.infer(model.name, model.batch_of_one(inputs), names)
+        return {name: array[0] for name, array in out.items()}
 
     async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         """One inference; raises Problem(503/504) when Triton cannot answer."""

@@ -4,16 +4,19 @@
 """
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
-from services.common.app import create_app, run_cpu, timings
+from fashionpixel.models import CUTOUT
+from fashionpixel.networks import infer_with
+from services.catalog import service
+from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_png
-
-MODEL = "cutout"
+from services.common.pipeline import Pipeline, pipeline
+from services.common.settings import Settings, get_settings
 
 
 class CutoutParams(BaseModel):
@@ -47,28 +50,22 @@ router = APIRouter()
 
 @router.post("/cutout", tags=["cutout"], responses={200: {"content": {"image/png": {}}}},
              openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams))
-async def cutout(request: Request):
+async def cutout(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Cut a garment group out of a photo. Headers: `X-Garment-Fraction` (share of the photo's pixels
     in the matte) and, with `crop`, `X-Crop-Box` (`x,y,width,height` in the photo)."""
-    t = timings(request)
-    params, image = await read_photo_request(request, CutoutParams)
-    triton = request.app.state.triton
-
-    async def infer(canvas):
-        return (await triton.infer(MODEL, {"image": canvas[None]}, ["garment"]))["garment"][0]
-
-    alpha = await matte(image, params.garment, focus=params.focus, refine=params.refine, infer=infer,
-                        cpu=lambda fn, *a: run_cpu(request, fn, *a), stage=t.stage)
+    params, image = await read_photo_request(request, CutoutParams, settings, run)
+    alpha = await matte(image, params.garment, focus=params.focus, refine=params.refine,
+                        infer=infer_with(run.network, CUTOUT), cpu=run.cpu, stage=run.stage)
     headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"}
-    with t.stage("encode"):
-        out = await run_cpu(request, compose, image, alpha, params.format, params.background())
+    with run.stage("encode"):
+        out = await run.cpu(compose, image, alpha, params.format, params.background())
         region = crop_region(alpha) if params.crop else None
         if region is not None:  # nothing found: the whole (empty) image rather than an error
             out = out[region.y0:region.y1, region.x0:region.x1]
             headers["X-Crop-Box"] = f"{region.x0},{region.y0},{region.x1 - region.x0},{region.y1 - region.y0}"
-        body = await run_cpu(request, encode_png, out)
+        body = await run.cpu(encode_png, out)
     return Response(body, media_type="image/png", headers=headers)
 
 
-app = create_app("cutout", "Fashion Pixel cutout", [MODEL], router,
+app = create_app(service("cutout"), "Fashion Pixel cutout", router,
                  "Garment mattes and transparent PNGs per garment group (top, bottom, dress, shoes, all).")

@@ -6,8 +6,10 @@ page where they are: DEMO_*_URL, or when unset the page's own host on the contra
 """
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
+
+from services.common.settings import Settings, get_settings
 
 PAGE = Path(__file__).with_name("index.html")
 
@@ -20,7 +22,6 @@ async def demo_page():
 
 
 @router.get("/demo/config", include_in_schema=False)
-async def demo_config(request: Request):
-    s = request.app.state.settings
+async def demo_config(s: Settings = Depends(get_settings)):
     return {"segmentation": "", "cutout": s.demo_cutout_url, "skin": s.demo_skin_url,
             "pose_transfer": s.demo_pose_transfer_url}

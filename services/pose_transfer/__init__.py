@@ -1,1 +1,1 @@
-"""Pose service (port 8083): 18-keypoint pose estimation. Pose transfer itself is not built yet (issue 7)."""
+"""Pose and pose-transfer service (port 8083): 18-keypoint pose estimation and ADGAN-style pose transfer."""

@@ -3,22 +3,22 @@ POST /v1/pose-transfer: the person of one photo rendered in the pose of another 
 
     uvicorn services.pose_transfer.app:app --port 8083
 """
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from fashionpixel.keypoints import keypoints_from_heatmaps, prepare
+from fashionpixel.keypoints import estimate
+from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
+from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS, draw_pose
 from fashionpixel.pose_transfer import transfer
-from services.common.app import create_app, run_cpu, timings
+from services.catalog import service
+from services.common.app import create_app
 from services.common.errors import Problem
 from services.common.forms import keypoints_array, openapi_body, parse_json, read_photo_request, read_upload, text_field
 from services.common.imaging import check_size, decode_rgb, encode_png
-from services.common.networks import parse_and_pose
-from services.common.settings import Settings
-
-MODEL = "pose"
-MODELS = ("segmentation", "pose", "pose_transfer")
+from services.common.pipeline import Pipeline, pipeline
+from services.common.settings import Settings, get_settings
 
 
 class PoseParams(BaseModel):
@@ -40,20 +40,14 @@ router = APIRouter()
 @router.post("/pose", tags=["pose"], response_model=PoseResponse,
              responses={200: {"content": {"image/png": {}}}},
              openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams))
-async def pose(request: Request):
+async def pose(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates."""
-    t = timings(request)
-    params, image = await read_photo_request(request, PoseParams)
+    params, image = await read_photo_request(request, PoseParams, settings, run)
     h, w = image.shape[:2]
-    with t.stage("preprocess"):
-        canvas, box = await run_cpu(request, prepare, image)
-    with t.stage("infer"):
-        out = await request.app.state.triton.infer(MODEL, {"image": canvas[None]}, ["heatmaps"])
-    with t.stage("postprocess"):
-        k = await run_cpu(request, keypoints_from_heatmaps, out["heatmaps"][0], box, w, h)
+    k = await estimate(image, infer=infer_with(run.network, POSE), cpu=run.cpu, stage=run.stage)
     if params.format == "png":
-        with t.stage("encode"):
-            body = await run_cpu(request, lambda: encode_png(draw_pose(k, w, h, min_score=0)))
+        with run.stage("encode"):
+            body = await run.cpu(lambda: encode_png(draw_pose(k, w, h, min_score=0)))
         return Response(body, media_type="image/png")
     return PoseResponse(width=w, height=h, names=list(KEYPOINTS),
                         keypoints=[[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in k])
@@ -78,35 +72,30 @@ def parse_target_keypoints(text: str, settings: Settings):
                  ("source",),
                  text_fields={"target_keypoints": 'instead of target: JSON {"width", "height", "keypoints": '
                                                   '18 × [x, y] or [x, y, score]} (-1 = missing)'}))
-async def pose_transfer(request: Request):
+async def pose_transfer(request: Request, settings: Settings = Depends(get_settings),
+                        run: Pipeline = Depends(pipeline)):
     """The source person in the target pose on white: RGB PNG of the target's size."""
-    t = timings(request)
-    settings = request.app.state.settings
     upload = await read_upload(request, settings, ("source", "target", "target_keypoints"))
     keypoints_text = text_field(upload, "target_keypoints")
     target_bytes = upload.files.get("target")
     if (target_bytes is None) == (keypoints_text is None):
         raise Problem(422, "send exactly one of 'target' (a photo) and 'target_keypoints' (JSON)",
                       type_="/problems/invalid-parameters")
-    with t.stage("decode"):
-        source = await run_cpu(request, decode_rgb, upload.file("source"), settings, "source")
+    with run.stage("decode"):
+        source = await run.cpu(decode_rgb, upload.file("source"), settings, "source")
         target, target_kp, size = None, None, None
         if target_bytes is not None:
-            target = await run_cpu(request, decode_rgb, target_bytes, settings, "target")
+            target = await run.cpu(decode_rgb, target_bytes, settings, "target")
         else:
             target_kp, size = parse_target_keypoints(keypoints_text, settings)
-    triton = request.app.state.triton
-    parse, heatmaps = parse_and_pose(triton)
-
-    async def generate(inputs):
-        return (await triton.infer("pose_transfer", {k: v[None] for k, v in inputs.items()}, ["image"]))["image"][0]
-
-    rgb = await transfer(source, target=target, target_keypoints=target_kp, target_size=size, parse=parse,
-                         pose=heatmaps, generate=generate, cpu=lambda fn, *a: run_cpu(request, fn, *a), stage=t.stage)
-    with t.stage("encode"):
-        body = await run_cpu(request, encode_png, rgb)
+    network = run.network
+    rgb = await transfer(source, target=target, target_keypoints=target_kp, target_size=size,
+                         parse=infer_with(network, SEGMENTATION), pose=infer_with(network, POSE),
+                         generate=infer_with(network, POSE_TRANSFER), cpu=run.cpu, stage=run.stage)
+    with run.stage("encode"):
+        body = await run.cpu(encode_png, rgb)
     return Response(body, media_type="image/png")
 
 
-app = create_app("pose-transfer", "Fashion Pixel pose and pose transfer", list(MODELS), router,
+app = create_app(service("pose-transfer"), "Fashion Pixel pose and pose transfer", router,
                  "18-keypoint pose estimation (OpenPose COCO-18 order) and ADGAN-style pose transfer.")

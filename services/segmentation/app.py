@@ -6,18 +6,23 @@ import base64
 from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fashionpixel.labels import FASHION_CLASSES, FASHION_PALETTE, PERSON_CLASSES, PERSON_PALETTE
-from fashionpixel.segmentation import labels_from_probs, prepare
-from services.common.app import create_app, run_cpu, timings
+from fashionpixel.models import SEGMENTATION
+from fashionpixel.networks import infer_with
+from fashionpixel.segmentation import segment as segment_photo
+from services.catalog import service
+from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_palette_png, encode_png
+from services.common.pipeline import Pipeline, pipeline
+from services.common.settings import Settings, get_settings
 from services.demo import page as demo
 
-MODEL = "segmentation"
+# a task is the name of the segmentation model's output that answers it
 TASKS = {"person": (PERSON_CLASSES, PERSON_PALETTE), "fashion": (FASHION_CLASSES, FASHION_PALETTE)}
 
 
@@ -44,34 +49,27 @@ router = APIRouter()
 @router.post("/segment", tags=["segmentation"],
              responses={200: {"content": {"image/png": {}, "application/json": {}}}},
              openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams))
-async def segment(request: Request):
+async def segment(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Parse a photo into classes; parameters may be query or form fields."""
-    t = timings(request)
-    params, image = await read_photo_request(request, SegmentParams)
-    with t.stage("preprocess"):
-        canvas, box = await run_cpu(request, prepare, image)
-    with t.stage("infer"):
-        out = await request.app.state.triton.infer(MODEL, {"image": canvas[None]}, [params.task])
+    params, image = await read_photo_request(request, SegmentParams, settings, run)
+    labels = await segment_photo(image, crf=params.crf, min_region=params.min_region, superpixels=params.superpixels,
+                                 infer=infer_with(run.network, SEGMENTATION, params.task), cpu=run.cpu, stage=run.stage)
     classes, palette = TASKS[params.task]
-    with t.stage("postprocess"):
-        labels = await run_cpu(request, lambda: labels_from_probs(
-            image, out[params.task][0], box, crf=params.crf, min_region=params.min_region,
-            superpixels=params.superpixels))
-    with t.stage("encode"):
+    with run.stage("encode"):
         if params.format == "overlay":
-            body = await run_cpu(request, lambda: encode_png(overlay(image, labels, palette)))
+            body = await run.cpu(lambda: encode_png(overlay(image, labels, palette)))
         else:
-            body = await run_cpu(request, encode_palette_png, labels, palette)
+            body = await run.cpu(encode_palette_png, labels, palette)
     if params.format != "json":
         return Response(body, media_type="image/png")
     counts = np.bincount(labels.ravel(), minlength=len(classes)) / labels.size
     return JSONResponse({
         "task": params.task, "classes": list(classes), "width": int(image.shape[1]), "height": int(image.shape[0]),
         "class_fractions": {name: round(float(f), 6) for name, f in zip(classes, counts)},
-        "mask_png": base64.b64encode(body).decode(), "timings_ms": {k: round(v, 2) for k, v in t.ms.items()},
+        "mask_png": base64.b64encode(body).decode(), "timings_ms": {k: round(v, 2) for k, v in run.timings.ms.items()},
     })
 
 
-app = create_app("segmentation", "Fashion Pixel segmentation", [MODEL], router,
+app = create_app(service("segmentation"), "Fashion Pixel segmentation", router,
                  "Person/background and fashion parsing (background, skin, hair, t-shirt, shoes, pants, dress).")
 app.include_router(demo.router)

@@ -1,0 +1,30 @@
+"""What a handler hands the pipelines of fashionpixel/ (a FastAPI dependency): the networks (Triton),
+where CPU work runs (the service's small thread pool, so that the event loop stays free) and the
+request's Server-Timing stages."""
+import asyncio
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Callable
+
+from fastapi import Request
+
+from fashionpixel.networks import Network
+from services.common.timing import Timings
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    network: Network  # Triton, in the services
+    executor: Executor
+    timings: Timings
+
+    async def cpu(self, fn: Callable, *args):
+        """Run blocking CPU work (numpy, OpenCV, CRF, PNG) on the service's thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def stage(self, name: str):
+        return self.timings.stage(name)
+
+
+def pipeline(request: Request) -> Pipeline:
+    return Pipeline(request.app.state.triton, request.app.state.executor, request.state.timings)
