@@ -6,13 +6,11 @@ garment, so a small garment is seen at up to ~2× the resolution. Then the edges
 the validation-chosen threshold, softened by a guided filter or closed-form alpha matting in a band
 around its boundary, so hair-thin gaps and soft edges become soft alpha.
 """
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from fashionpixel.labels import GARMENT_CLASSES
-from fashionpixel.letterbox import Box, unletterbox
+from fashionpixel.letterbox import Box, Region, bounding_region, unletterbox
 from fashionpixel.refine import work_size
 from fashionpixel.segmentation import prepare  # the same 256×384 canvas as segmentation
 from fashionpixel.stages import Cpu, Infer, Stage
@@ -31,15 +29,6 @@ MAX_WORK_PIXELS = 4_000_000   # larger photos are matted at this size and the al
 CROP_MARGIN = 0.02            # `crop`: the garment's box + this fraction of its longer side
 
 
-@dataclass(frozen=True)
-class Region:
-    """A rectangle of the photo, x1/y1 exclusive."""
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-
 def garment_probability(probs: np.ndarray, garment: str) -> np.ndarray:
     """5×H×W group probabilities → H×W probability of `garment` ("all" = not "none")."""
     if garment == "all":
@@ -51,16 +40,6 @@ def to_photo(prob: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
     """A canvas probability map → photo size; cubic when enlarging (sharper edges than linear)."""
     interp = cv2.INTER_CUBIC if box.w < width else cv2.INTER_AREA
     return np.clip(unletterbox(prob[None], box, width, height, interp)[0], 0.0, 1.0)
-
-
-def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | None:
-    """The box of `mask`'s pixels grown by margin × its longer side + pad, clipped to the image."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    h, w = mask.shape
-    grow = round(margin * max(xs.max() - xs.min(), ys.max() - ys.min())) + pad
-    return Region(max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow))
 
 
 def focus_region(prob: np.ndarray, threshold: float = THRESHOLD) -> Region | None:

@@ -61,3 +61,22 @@ def points_to_canvas(points: np.ndarray, box: Box, photo_width: int) -> np.ndarr
     out[ok, 1] = out[ok, 1] * scale + box.y
     out[~ok, :2] = -1
     return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the photo, x1/y1 exclusive."""
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | None:
+    """The box of `mask`'s pixels grown by margin × its longer side + pad, clipped to the image."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    grow = round(margin * max(xs.max() - xs.min(), ys.max() - ys.min())) + pad
+    return Region(max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow))

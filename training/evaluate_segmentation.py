@@ -15,6 +15,10 @@ underfits, and more data of the same kind will not help it.
 
 The report also gives, per variant, the share of person-mask errors lying within 2 px of the labelled
 person's outline (`person_errors_at_outline`): outline jitter, against whole regions missed or spilled.
+
+`--framing` (training/framing.py) scores the photos in shop framings (`all`: every framing and the
+`shop` mean); `--focus` adds the service's focus pass (a second look at a person who fills little of
+the photo, fashionpixel/segmentation.py), which the service runs by default.
 """
 import argparse
 import json
@@ -25,8 +29,9 @@ import numpy as np
 
 from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
+from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams
-from fashionpixel.segmentation import labels_from_probs, prepare
+from fashionpixel.segmentation import focus_region, labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, label_maps
 from training.framing import SHOP, add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
@@ -68,8 +73,22 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
+def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool) -> dict:
+    """Per task, the service's focus pass (fashionpixel.segmentation.focus_region): (region, crop
+    probabilities, crop box) where the task's foreground is small, else None."""
+    out = {}
+    for task, p in probs.items():
+        region = focus_region(p, box, image.shape[1], image.shape[0])
+        if region is not None:
+            crop, crop_box = prepare(image[region.y0:region.y1, region.x0:region.x1])
+            out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
+        else:
+            out[task] = None
+    return out
+
+
 def score_photos(sessions: list, photos, variants: list[str], mirror: bool = False,
-                 pictures: Path | None = None) -> dict:
+                 pictures: Path | None = None, focus: bool = False) -> dict:
     """Per-variant person and fashion scores over (photo, {person, fashion} labels) pairs, and ms/image."""
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
     at_outline = {v: 0 for v in variants}  # wrong person pixels near the labelled outline (all of them: cms)
@@ -82,11 +101,12 @@ def score_photos(sessions: list, photos, variants: list[str], mirror: bool = Fal
         canvas, box = prepare(image)
         start = time.perf_counter()
         probs = predict(sessions, canvas, mirror)
+        second = focus_pass(sessions, image, probs, box, mirror) if focus else {}
         ms["network"] += (time.perf_counter() - start) * 1000
         for v in variants:
             for task, classes in (("person", 2), ("fashion", 7)):
                 start = time.perf_counter()
-                labels = labels_from_probs(image, probs[task], box, **VARIANTS[v])
+                labels = labels_from_probs(image, probs[task], box, focus=second.get(task), **VARIANTS[v])
                 if task == "fashion":
                     ms[v] += (time.perf_counter() - start) * 1000
                 cms[v][task] += confusion(labels, truth[task], classes)
@@ -112,19 +132,19 @@ def score_photos(sessions: list, photos, variants: list[str], mirror: bool = Fal
 
 def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
              pictures: Path | None = None, mirror: bool = False, split: str = "val",
-             framings: tuple[str, ...] = ("full",)) -> dict:
+             framings: tuple[str, ...] = ("full",), focus: bool = False) -> dict:
     """The report of one framing (`full`: the photos as they are) or, with several, one per framing
     under `framings` and their `shop` mean (mean IoU per variant and task over the shop framings)."""
     sessions = [onnx_session(m, threads) for m in models]
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
     samples = [s for s in samples if s.split == split][:limit]
-    head = {"dataset": dataset, "split": split, "model": " + ".join(map(str, models)), "mirror": mirror}
+    head = {"dataset": dataset, "split": split, "model": " + ".join(map(str, models)), "mirror": mirror, "focus": focus}
 
     per = {}
     for f in framings:
         photos = ((image, labels) for _, image, labels, _ in framed_photos(f, samples, label_maps))
         shots = pictures and (pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}"))
-        per[f] = score_photos(sessions, photos, variants, mirror, shots)
+        per[f] = score_photos(sessions, photos, variants, mirror, shots, focus)
     if framings == ("full",):
         return head | per["full"]
     shop = {v: {task: shop_mean({f: r["results"][v][task]["mean_iou"] for f, r in per.items()})
@@ -154,7 +174,7 @@ def print_report(report: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, nargs="+", default=[Path("model_repository/segmentation/1/model.onnx")],
+    ap.add_argument("--model", type=Path, nargs="+", default=[SEGMENTATION.onnx_path(Path("model_repository"))],
                     help="ONNX files with the served model's I/O (any architecture); several = their average")
     ap.add_argument("--mirror", action="store_true", help="test-time flip: average with the mirrored canvas")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
@@ -164,11 +184,12 @@ def main():
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     add_framing_argument(ap)
+    ap.add_argument("--focus", action="store_true", help="the service's focus pass: a second look at a small person")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
     report = evaluate(args.model, args.dataset, args.post, args.limit, args.threads, args.pictures, args.mirror,
-                      args.split, chosen_framings(args.framing))
+                      args.split, chosen_framings(args.framing), args.focus)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -33,6 +33,8 @@ class SegmentParams(BaseModel):
     crf: bool = Field(True, description="dense-CRF refinement (default on: +0.015 person, +0.03 fashion mean IoU)")
     min_region: int = Field(0, ge=0, le=10_000_000, description="absorb connected regions smaller than this (pixels)")
     superpixels: bool = Field(False, description="superpixel majority-vote refinement")
+    focus: bool = Field(True, description="a second network pass on a crop around a person who fills little "
+                                          "of the photo (a wide shot, a small figure on a padded canvas)")
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -53,7 +55,8 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
     """Parse a photo into classes; parameters may be query or form fields."""
     params, image = await read_photo_request(request, SegmentParams, settings, run)
     labels = await segment_photo(image, crf=params.crf, min_region=params.min_region, superpixels=params.superpixels,
-                                 infer=infer_with(run.network, SEGMENTATION, params.task), cpu=run.cpu, stage=run.stage)
+                                 focus=params.focus, infer=infer_with(run.network, SEGMENTATION, params.task),
+                                 cpu=run.cpu, stage=run.stage)
     classes, palette = TASKS[params.task]
     with run.stage("encode"):
         if params.format == "overlay":
