@@ -214,17 +214,19 @@ ASPECTS = (2 / 3, 3 / 4, 4 / 5, 1.0, 2 / 3, 3 / 4)  # width/height of product ph
 
 def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, np.ndarray],
                  keypoints: np.ndarray | None, size: tuple[int, int], person_key: str = "person",
-                 others: np.ndarray | None = None, fill_modes=("scene", "zoom", "small", "pad")
+                 others: np.ndarray | None = None, fill_modes=("full", "scene", "zoom", "small", "pad")
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """One random training framing of a photo, as a picture that fits size=(W, H) (the network canvas;
     the caller letterboxes it like the service does). Modes:
+    - full: the photo as it is, scale 0.85-1.15 and a small shift, its own background (the street
+      photos the networks were first trained on, so that they keep what they knew);
     - scene: the whole photo at a random scale 0.5-2.0 (DeepLab's range), randomly cropped or padded;
     - zoom: a person-anchored crop from above the head or the chin down to anywhere between the hips
       and the feet, at a product photo's aspect ratio, edges beyond the photo filled plain;
     - small: the person at 15-45 % of the frame's height on a backdrop;
     - pad: the photo or a zoom padded out to another aspect ratio with white or grey.
-    Then, half the time, the background is replaced (plain, gradient or a blurred photo) through a
-    feathered person mask."""
+    Then, half the time (not in full), the background is replaced (plain, gradient or a blurred photo)
+    through a feathered person mask."""
     h, w = image.shape[:2]
     cw, ch = size
     person = labels[person_key] > 0
@@ -234,8 +236,13 @@ def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, 
     aspect = float(rng.choice(ASPECTS))
     if mode == "small":
         aspect = float(rng.uniform(2 / 3, 16 / 9))
+    if mode == "full":
+        aspect = w / h
     pw, ph = _fit(aspect, cw, ch)
-    if mode == "scene":
+    if mode == "full":
+        s = rng.uniform(0.85, 1.15) * min(pw / w, ph / h)
+        m = affine(s, (w - pw / s) / 2 + rng.uniform(-0.05, 0.05) * w, (h - ph / s) / 2 + rng.uniform(-0.05, 0.05) * h)
+    elif mode == "scene":
         s = rng.uniform(0.5, 2.0) * min(pw / w, ph / h)
         x0 = rng.uniform(min(0, w - pw / s), max(0, w - pw / s))
         y0 = rng.uniform(min(0, h - ph / s), max(0, h - ph / s))
@@ -266,14 +273,15 @@ def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, 
     if points is not None and m[0, 0] < 0:
         from fashionpixel.pose import FLIP_INDEX
         points = points[FLIP_INDEX]
-    if mode == "small" or rng.random() < 0.5:
+    if mode == "small" or (mode != "full" and rng.random() < 0.5):
         alpha = soft_alpha(maps[person_key] > 0, rng.uniform(0.3, 2.0))
         out = composite(out, alpha, random_backdrop(rng, (pw, ph), others))
     return out, maps, points
 
 
 def _mode_p(modes) -> list[float]:
-    weights = {"scene": 0.3, "zoom": 0.35, "small": 0.15, "pad": 0.2}
+    # a third plain full photos, so the networks stay as good on street photos as they were
+    weights = {"full": 0.33, "scene": 0.2, "zoom": 0.25, "small": 0.1, "pad": 0.12}
     p = np.array([weights[m] for m in modes])
     return list(p / p.sum())
 
