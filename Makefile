@@ -5,15 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-deps test-deps up test test-fast lock train-segmentation export-segmentation train-pose export-pose evaluate-pose \
-        evaluate-segmentation compare-segmentation compare-segmentation-losses train-segmentation-deeplabv3plus finetune-segmentation-deeplabv3plus pseudo-label train-segmentation-pseudo train-cutout export-cutout evaluate-cutout train-skin export-skin evaluate-skin ablate-skin \
-        train-pose-transfer export-pose-transfer evaluate-pose-transfer bench bench-tune bench-rembg clean
+.PHONY: help setup system-deps test-deps up test test-fast lint lock bench bench-tune bench-rembg teacher-venv clean
 
 help:
-	@echo "make up      start Triton (CPU) and the services; Ctrl-C stops them"
-	@echo "make test    run the whole test suite"
-	@echo "make train-<model> / export-<model> / evaluate-<model>   model: segmentation, cutout, skin, pose, pose-transfer"
-	@echo "make bench  latency/throughput table → docs/benchmarks.md; make bench-tune: the tuning sweep → docs/tuning.md"
+	@echo "make up         start Triton (CPU) and the services; Ctrl-C stops them"
+	@echo "make test       lint, then the whole test suite (make test-fast: without the slow tests)"
+	@echo "make lint       ruff check + ruff format --check (settings: pyproject.toml)"
+	@echo "make bench      latency/throughput table → docs/benchmarks.md; make bench-tune: the tuning sweep → docs/tuning.md"
+	@echo
+	@echo "Training, export, evaluation: .venv/bin/python -m training <model> <recipe> [arguments]"
+	@echo "  (the older make names still work: make train-pose, make evaluate-framings, ...)"
+	@$(PYTHON) -m training
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -45,112 +47,58 @@ test-deps:
 up: setup system-deps
 	$(PY) -m runtime.stack
 
-test: setup test-deps
+# The teacher venv is built too: tests/test_teacher.py runs MediaPipe's reference model.
+test: setup lint test-deps teacher-venv
 	$(PY) -m pytest
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
 lock: setup
 	$(PY) -m pip freeze | sed 's/+cpu//' > requirements.lock
 
-train-segmentation: setup
-	$(PY) -m training.train_segmentation --out runs/segmentation --steps 3200
-
-export-segmentation: setup
-	$(PY) -m export.export_segmentation --checkpoint runs/segmentation/best.pt
-
-evaluate-segmentation: setup
-	$(PY) -m training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx
-
-# Issue 3's screens, one recipe per run: train run $$n with $$args for the screen's short budget, export
-# it outside model_repository/ (Triton would load it) and evaluate it like the served model.
-COMPARE_STEPS := 400
-SCREEN_RUN = $(PY) -m training.train_segmentation --out runs/seg-$$n --steps $(COMPARE_STEPS) --val-every 200 $$args && \
-	  $(PY) -m export.export_segmentation --checkpoint runs/seg-$$n/best.pt --name seg_$$n --repository runs/seg-cmp-repo && \
-	  $(PY) -m training.evaluate_segmentation --model runs/seg-cmp-repo/seg_$$n/1/model.onnx --post none crf \
-	    --json docs/models/segmentation_$$n.json
-
-# The architectures, each from scratch.
-COMPARE_ARCHS := segnet deeplabv3plus unet u2net
-compare-segmentation: setup
-	for a in $(COMPARE_ARCHS); do n=compare_$$a args="--arch $$a"; $(SCREEN_RUN) || exit 1; done
-
-# The fashion loss on the winner; the ce+dice / background 0.5 baseline is compare-segmentation's
-# deeplabv3plus run. Each entry is name:extra-arguments.
-LOSS_RUNS := ce:--loss=ce dice:--loss=dice bg1:--background-weight=1.0
-compare-segmentation-losses: setup
-	for r in $(LOSS_RUNS); do n=loss_$${r%%:*} args="--arch deeplabv3plus $${r#*:}"; $(SCREEN_RUN) || exit 1; done
-
-# The cutout network is a DeepLabv3+ that starts from this segmentation run's weights (docs/models/cutout.md).
-train-segmentation-deeplabv3plus: setup
-	$(PY) -m training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 --val-every 500 --person-weight 2
-
-# Its full-canvas fine-tune, exported outside model_repository/ for the evaluations and the teacher below.
-finetune-segmentation-deeplabv3plus: setup
-	$(PY) -m training.train_segmentation --out runs/seg-dlv3p-ft --init runs/seg-dlv3p/best.pt --arch deeplabv3plus \
-	  --steps 700 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 175 --threads 1
-	$(PY) -m export.export_segmentation --checkpoint runs/seg-dlv3p-ft/best.pt --name seg_dlv3p_ft --repository runs/seg-eval-repo
-
-# Self-training (docs/models/segmentation.md): the ensemble of the served SegNet and the fine-tuned
-# DeepLabv3+, with flipping and the CRF, labels CCP's 1094 unlabelled photos; the DeepLabv3+ then
-# trains on them beside the labelled photos. The control is the same command without --pseudo.
-pseudo-label: setup
-	$(PY) -m training.pseudo_label --model model_repository/segmentation/1/model.onnx runs/seg-eval-repo/seg_dlv3p_ft/1/model.onnx \
-	  --mirror --out runs/pseudo-ccp
-
-train-segmentation-pseudo: setup
-	$(PY) -m training.train_segmentation --out runs/seg-pseudo --arch deeplabv3plus --init runs/seg-dlv3p-ft/best.pt \
-	  --pseudo runs/pseudo-ccp --steps 1400 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 350 --threads 1
-
-train-cutout: setup
-	$(PY) -m training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt --steps 900 --lr 1e-3 --val-every 150
-
-export-cutout: setup
-	$(PY) -m export.export_cutout --checkpoint runs/cutout/best.pt
-
-evaluate-cutout: setup
-	$(PY) -m training.evaluate_cutout --model model_repository/cutout/1/model.onnx --json docs/models/cutout_validation.json
-
-train-skin: setup
-	$(PY) -m training.train_skin --out runs/skin --steps 1500 --val-every 250
-
-export-skin: setup
-	$(PY) -m export.export_skin --checkpoint runs/skin/best.pt
-
-evaluate-skin: setup
-	$(PY) -m training.evaluate_skin --json docs/models/skin_validation.json
-
-ablate-skin: setup
-	$(PY) -m training.skin_ablations run --steps 300
+# The research commands are `python -m training <model> <recipe> [arguments]`: training/__main__.py
+# holds every recipe's arguments (`python -m training -n <model> <recipe>` prints its commands). These
+# targets are their older make names.
+RESEARCH := train-segmentation export-segmentation evaluate-segmentation compare-segmentation \
+   compare-segmentation-losses train-segmentation-deeplabv3plus finetune-segmentation-deeplabv3plus \
+   pseudo-label train-segmentation-pseudo train-segmentation-shop train-cutout export-cutout evaluate-cutout \
+   train-cutout-shop train-skin export-skin evaluate-skin ablate-skin train-pose export-pose evaluate-pose \
+   train-pose-shop train-pose-transfer export-pose-transfer evaluate-pose-transfer evaluate-framings
+.PHONY: $(RESEARCH)
+$(RESEARCH): setup
+train-segmentation:                  ; $(PY) -m training segmentation train
+export-segmentation:                 ; $(PY) -m training segmentation export
+evaluate-segmentation:               ; $(PY) -m training segmentation evaluate
+compare-segmentation:                ; $(PY) -m training segmentation compare
+compare-segmentation-losses:         ; $(PY) -m training segmentation compare-losses
+train-segmentation-deeplabv3plus:    ; $(PY) -m training segmentation train-deeplabv3plus
+finetune-segmentation-deeplabv3plus: ; $(PY) -m training segmentation finetune-deeplabv3plus
+pseudo-label:                        ; $(PY) -m training segmentation pseudo-label
+train-segmentation-pseudo:           ; $(PY) -m training segmentation train-pseudo
+train-segmentation-shop:             ; $(PY) -m training segmentation train-shop
+train-cutout:                        ; $(PY) -m training cutout train
+export-cutout:                       ; $(PY) -m training cutout export
+evaluate-cutout:                     ; $(PY) -m training cutout evaluate
+train-cutout-shop:                   ; $(PY) -m training cutout train-shop
+train-skin:                          ; $(PY) -m training skin train
+export-skin:                         ; $(PY) -m training skin export
+evaluate-skin:                       ; $(PY) -m training skin evaluate
+ablate-skin:                         ; $(PY) -m training skin ablate
+train-pose:                          ; $(PY) -m training pose train
+export-pose:                         ; $(PY) -m training pose export
+evaluate-pose:                       ; $(PY) -m training pose evaluate
+train-pose-shop:                     ; $(PY) -m training pose train-shop
+train-pose-transfer:                 ; $(PY) -m training pose-transfer train
+export-pose-transfer:                ; $(PY) -m training pose-transfer export
+evaluate-pose-transfer:              ; $(PY) -m training pose-transfer evaluate
+evaluate-framings:                   ; for m in segmentation cutout pose; do $(PY) -m training $$m evaluate-framings || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-rembg .cache test-artifacts
-
-train-pose: setup
-	$(PY) -m training.train_pose --out runs/pose --steps 2400
-
-export-pose: setup
-	$(PY) -m export.export_pose --checkpoint runs/pose/best.pt
-
-evaluate-pose: setup
-	$(PY) -m training.evaluate_pose --model model_repository/pose/1/model.onnx
-
-train-pose-transfer: setup
-	$(PY) -m training.train_pose_transfer --out runs/pose-transfer --steps 1400
-	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt \
-	  --steps 1000 --lr 1e-4 --ssim-weight 30
-	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt \
-	  --steps 900 --lr 1e-4 --ssim-weight 100
-	$(PY) -m training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt \
-	  --steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5
-
-export-pose-transfer: setup
-	$(PY) -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt
-
-evaluate-pose-transfer: setup
-	$(PY) -m training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json \
-	  --pictures docs/models/img/pose_transfer_examples.png
+	rm -rf $(VENV) .venv-rembg .venv-teacher .cache test-artifacts
 
 bench: setup system-deps
 	$(PY) -m bench.run
@@ -166,3 +114,12 @@ bench-tune: setup system-deps
 
 bench-rembg: setup .venv-rembg/.installed
 	$(PY) -m bench.rembg_compare
+
+# MediaPipe's selfie-segmentation model, a teacher and reference (never served): it needs numpy<2 and
+# protobuf 4.25 and pulls jax, so it lives in a venv of its own (training/teacher/requirements.txt).
+.venv-teacher/.installed: training/teacher/requirements.txt
+	$(PYTHON) -m venv .venv-teacher
+	.venv-teacher/bin/pip install --quiet -r training/teacher/requirements.txt
+	touch $@
+
+teacher-venv: .venv-teacher/.installed

@@ -31,7 +31,7 @@ from PIL import Image
 from bench.run import REMBG_SECTION, load
 from runtime.stack import Ports, Stack, free_port
 from training.datasets import ccp_samples, read_garments
-from training.evaluate_cutout import Tally, truth_mask
+from training.metrics import Tally, truth_mask
 
 REPO = Path(__file__).resolve().parent.parent
 REMBG = REPO / ".venv-rembg" / "bin" / "rembg"

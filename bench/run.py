@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from export.triton_config import MODELS
+from fashionpixel.models import MODELS
 from runtime.stack import Ports, Stack, tree_mb
 from tests.images import encode
 

@@ -4,7 +4,7 @@
     python -m bench.tune --seconds 20 --only "no batching delay"
 
 For every variant it starts Triton (a copy of model_repository/ with configs written from the
-exporters' specs, changed as the variant says) and the segmentation service, then measures
+Triton specs of export/triton_config.py, changed as the variant says) and the segmentation service, then measures
 `/v1/segment` with post-processing off (the endpoint where serving overhead shows most) at 1 and 8
 clients: p50, throughput, the service's inference stage, and Triton's memory (PSS) afterwards. Then,
 against the committed stack, two things a variant cannot show: gRPC against HTTP from Python for one

@@ -7,20 +7,15 @@ the same parity tolerance, for the same reason (float16 rounding alone is up to 
 """
 from pathlib import Path
 
-from export.export_segmentation import PARITY_ATOL
-from export.onnx_tools import export_command
-from export.triton_config import ModelSpec, Tensor
-from fashionpixel.labels import GARMENT_CLASSES
-from fashionpixel.segmentation import CANVAS_H, CANVAS_W
+from export.onnx_tools import PROBABILITY_ATOL, export_command
+from export.triton_config import SPECS
+from fashionpixel.models import CUTOUT
+from training.models.cutout import garment_net
 from training.models.segmentation import SegNetServing
 from training.models.segmentation_archs import recorded_arch
-from training.train_cutout import garment_net
 
-SPEC = ModelSpec(
-    name="cutout",
-    inputs=(Tensor("image", "UINT8", (CANVAS_H, CANVAS_W, 3)),),
-    outputs=(Tensor("garment", "FP16", (len(GARMENT_CLASSES), CANVAS_H, CANVAS_W)),),
-)
+PARITY_ATOL = PROBABILITY_ATOL
 
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda args: garment_net(recorded_arch(args)), SegNetServing, Path("runs/cutout/best.pt"), PARITY_ATOL)
+    export_command(__doc__, SPECS[CUTOUT.name], lambda args: garment_net(recorded_arch(args)), SegNetServing,
+                   Path("runs/cutout/best.pt"), PARITY_ATOL)

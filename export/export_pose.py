@@ -8,17 +8,11 @@ of values up to ~1).
 from pathlib import Path
 
 from export.onnx_tools import export_command
-from export.triton_config import ModelSpec, Tensor
-from fashionpixel.keypoints import CANVAS_H, CANVAS_W, STRIDE
+from export.triton_config import SPECS
+from fashionpixel.models import POSE
 from training.models.pose import PoseNet, PoseNetServing
 
 PARITY_ATOL = 2e-3
 
-SPEC = ModelSpec(
-    name="pose",
-    inputs=(Tensor("image", "UINT8", (CANVAS_H, CANVAS_W, 3)),),
-    outputs=(Tensor("heatmaps", "FP16", (18, CANVAS_H // STRIDE, CANVAS_W // STRIDE)),),
-)
-
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda _: PoseNet(), PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL)
+    export_command(__doc__, SPECS[POSE.name], lambda _: PoseNet(), PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL)

@@ -9,20 +9,12 @@ Runtime may differ from PyTorch by a grey level where a value sits on a rounding
 from pathlib import Path
 
 from export.onnx_tools import export_command
-from export.triton_config import ModelSpec, Tensor
-from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W
-from training.models.pose_transfer import PoseTransferServing
-from training.train_pose_transfer import PoseTransferGAN
+from export.triton_config import SPECS
+from fashionpixel.models import POSE_TRANSFER
+from training.models.pose_transfer import PoseTransferGAN, PoseTransferServing
 
 PARITY_ATOL = 1.0
 
-SPEC = ModelSpec(
-    name="pose_transfer",
-    inputs=(Tensor("source", "UINT8", (CANVAS_H, CANVAS_W, 3)), Tensor("parts", "UINT8", (CANVAS_H, CANVAS_W, 1)),
-            Tensor("pose", "UINT8", (CANVAS_H, CANVAS_W, 18)), Tensor("warped", "UINT8", (CANVAS_H, CANVAS_W, 4))),
-    outputs=(Tensor("image", "UINT8", (CANVAS_H, CANVAS_W, 3)),),
-)
-
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda _: PoseTransferGAN(), lambda net: PoseTransferServing(net.gen),
+    export_command(__doc__, SPECS[POSE_TRANSFER.name], lambda _: PoseTransferGAN(), lambda net: PoseTransferServing(net.gen),
                    Path("runs/pose-transfer-ssim4/best.pt"), PARITY_ATOL)

@@ -18,19 +18,13 @@ from pathlib import Path
 
 import torch
 
-from export.onnx_tools import export_arguments, export_model
-from export.triton_config import ModelSpec, Tensor
-from fashionpixel.segmentation import CANVAS_H, CANVAS_W
+from export.onnx_tools import PROBABILITY_ATOL, export_arguments, export_model
+from export.triton_config import SPECS
+from fashionpixel.models import SEGMENTATION
 from training.models.segmentation import SegNetServing
 from training.models.segmentation_archs import ARCHITECTURES, recorded_arch
 
-PARITY_ATOL = 1e-3
-
-SPEC = ModelSpec(
-    name="segmentation",
-    inputs=(Tensor("image", "UINT8", (CANVAS_H, CANVAS_W, 3)),),
-    outputs=(Tensor("person", "FP16", (2, CANVAS_H, CANVAS_W)), Tensor("fashion", "FP16", (7, CANVAS_H, CANVAS_W))),
-)
+PARITY_ATOL = PROBABILITY_ATOL
 
 
 def load(checkpoint: Path) -> tuple[str, torch.nn.Module]:
@@ -48,7 +42,10 @@ def main(argv: list[str] | None = None) -> Path:
     ap.add_argument("--name", help="Triton model name (default: segmentation, or segmentation_<arch> if not SegNet)")
     args = ap.parse_args(argv)
     arch, net = load(args.checkpoint)
-    spec = dataclasses.replace(SPEC, name=args.name or ("segmentation" if arch == "segnet" else f"segmentation_{arch}"))
+    name = args.name or (SEGMENTATION.name if arch == "segnet" else f"segmentation_{arch}")
+    # a candidate is the served model under another name: the same tensors, so every evaluation takes it
+    spec = SPECS[SEGMENTATION.name]
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, name=name))
     print(f"architecture {arch}")
     return export_model(spec, SegNetServing(net), args.repository, args.version, PARITY_ATOL)
 

@@ -9,19 +9,13 @@ a value sits on a rounding boundary.
 from pathlib import Path
 
 from export.onnx_tools import export_command
-from export.triton_config import ModelSpec, Tensor
-from fashionpixel.skin import CANVAS_H, CANVAS_W, CHANNELS
-from training.models.skin import SkinServing
-from training.train_skin import Pix2Pix
+from export.triton_config import SPECS
+from fashionpixel.models import SKIN
+from fashionpixel.skin import CHANNELS
+from training.models.skin import Pix2Pix, SkinServing
 
 PARITY_ATOL = 1.0
 
-SPEC = ModelSpec(
-    name="skin",
-    inputs=(Tensor("inputs", "UINT8", (CANVAS_H, CANVAS_W, CHANNELS)),),
-    outputs=(Tensor("image", "UINT8", (CANVAS_H, CANVAS_W, 3)),),
-)
-
 if __name__ == "__main__":
-    export_command(__doc__, SPEC, lambda _: Pix2Pix(CHANNELS, adversarial=True), lambda net: SkinServing(net.gen),
+    export_command(__doc__, SPECS[SKIN.name], lambda _: Pix2Pix(CHANNELS, adversarial=True), lambda net: SkinServing(net.gen),
                    Path("runs/skin/best.pt"), PARITY_ATOL)

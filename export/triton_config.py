@@ -1,4 +1,5 @@
-"""Writes a model's two Triton configs from one description.
+"""Writes a model's two Triton configs from its registry entry (fashionpixel/models.py: name, tensors)
+and how Triton serves it (ModelSpec).
 
 - `config.pbtxt`: CPU (KIND_CPU), what runs on this machine, as the tuning sweep chose it
   (`make bench-tune`, docs/tuning.md): two instances × one ONNX Runtime thread (two batches in parallel
@@ -13,19 +14,12 @@ and with our Python-based one (runtime/backends/onnxruntime) here.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    dtype: str          # Triton type without the TYPE_ prefix: UINT8, FP32, FP16, ...
-    dims: tuple[int, ...]  # without the batch axis
+from fashionpixel.models import MODELS, Model
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str
-    inputs: tuple[Tensor, ...]
-    outputs: tuple[Tensor, ...]
+    model: Model  # what the network is: its name and tensors
     max_batch_size: int = 8  # the GPU's
     preferred_batch_sizes: tuple[int, ...] = (4, 8)
     max_queue_delay_us: int = 2000
@@ -41,6 +35,10 @@ class ModelSpec:
     cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
 
 
+# Every served model as Triton serves it: the sweep's settings above suit them all.
+SPECS = {name: ModelSpec(model) for name, model in MODELS.items()}
+
+
 def _tensors(kind: str, tensors) -> str:
     rows = [f'  {{\n    name: "{t.name}"\n    data_type: TYPE_{t.dtype}\n    dims: [ {", ".join(map(str, t.dims))} ]\n  }}'
             for t in tensors]
@@ -54,7 +52,7 @@ def _warmup(spec: ModelSpec, max_batch: int) -> str:
     inputs = "".join(
         f'    inputs {{\n      key: "{t.name}"\n      value: {{\n        data_type: TYPE_{t.dtype}\n'
         f'        dims: [ {", ".join(map(str, t.dims))} ]\n        random_data: true\n      }}\n    }}\n'
-        for t in spec.inputs)
+        for t in spec.model.inputs)
     sizes = sorted({1, max_batch})
     entries = [f'  {{\n    name: "warmup_batch_{n}"\n    batch_size: {n}\n{inputs}  }}' for n in sizes]
     return "model_warmup [\n" + ",\n".join(entries) + "\n]\n"
@@ -66,8 +64,8 @@ def _parameter(key: str, value) -> str:
 
 def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
     sizes = ", ".join(map(str, preferred))
-    return (f'name: "{spec.name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch}\n'
-            + _tensors("input", spec.inputs) + _tensors("output", spec.outputs)
+    return (f'name: "{spec.model.name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch}\n'
+            + _tensors("input", spec.model.inputs) + _tensors("output", spec.model.outputs)
             + f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
               f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n")
 
@@ -99,28 +97,8 @@ def gpu_config(spec: ModelSpec) -> str:
 
 
 def write_configs(spec: ModelSpec, repository: Path) -> Path:
-    model_dir = repository / spec.name
+    model_dir = repository / spec.model.name
     (model_dir / "configs").mkdir(parents=True, exist_ok=True)
     (model_dir / "config.pbtxt").write_text(cpu_config(spec))
     (model_dir / "configs" / "gpu.pbtxt").write_text(gpu_config(spec))
     return model_dir
-
-
-MODELS = ("segmentation", "cutout", "skin", "pose", "pose_transfer")
-
-
-def specs() -> dict[str, ModelSpec]:
-    """Every served model's spec, from its exporter."""
-    import importlib
-    return {name: importlib.import_module(f"export.export_{name}").SPEC for name in MODELS}
-
-
-def main() -> None:
-    """`python -m export.triton_config`: rewrite every model's configs from its exporter's spec
-    (after changing this file; the ONNX files stay as they are)."""
-    for spec in specs().values():
-        print(write_configs(spec, Path(__file__).resolve().parent.parent / "model_repository"))
-
-
-if __name__ == "__main__":
-    main()

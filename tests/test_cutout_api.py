@@ -156,7 +156,7 @@ ALL_DICE_FLOOR = 0.85
 def test_served_cutout_dice_on_ccp_validation(cut, data_dir):
     """Dice of the default cutout (`all`) against CCP's labels, over HTTP, on every validation photo."""
     from training.datasets import ccp_samples, read_garments
-    from training.evaluate_cutout import Tally, truth_mask
+    from training.metrics import Tally, truth_mask
     samples = [s for s in ccp_samples() if s.split == "val"]
     assert len(samples) >= 100
     tally = Tally()

@@ -5,7 +5,8 @@ import pytest
 import tritonclient.http as httpclient
 
 from export.export_segmentation import PARITY_ATOL
-from export.triton_config import MODELS, cpu_config, gpu_config, specs
+from export.triton_config import SPECS, cpu_config, gpu_config
+from fashionpixel.models import POSE_TRANSFER
 from fashionpixel.segmentation import prepare
 from tests.conftest import REPO
 
@@ -27,9 +28,9 @@ def test_triton_matches_onnxruntime(stack, photo):
         assert np.abs(got.astype(np.float32) - want.astype(np.float32)).max() <= PARITY_ATOL
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", sorted(SPECS))
 def test_model_config_is_what_the_exporter_writes(model):
-    spec = specs()[model]
+    spec = SPECS[model]
     model_dir = REPO / "model_repository" / model
     assert (model_dir / "config.pbtxt").read_text() == cpu_config(spec)
     assert (model_dir / "configs" / "gpu.pbtxt").read_text() == gpu_config(spec)
@@ -58,9 +59,10 @@ def test_triton_runs_with_jemalloc():
 def test_several_inputs_pass_through_triton_unchanged(stack):
     """pose_transfer has four inputs: Triton (dynamic batching, our onnxruntime backend) must give what
     ONNX Runtime gives in-process for the same batch."""
-    from export.export_pose_transfer import PARITY_ATOL as ATOL, SPEC
+    from export.export_pose_transfer import PARITY_ATOL as ATOL
     rng = np.random.default_rng(0)
-    batch = {t.name: rng.integers(0, 8 if t.name == "parts" else 256, (2, *t.dims), dtype=np.uint8) for t in SPEC.inputs}
+    batch = {t.name: rng.integers(0, 8 if t.name == "parts" else 256, (2, *t.dims), dtype=np.uint8)
+             for t in POSE_TRANSFER.inputs}
     session = ort.InferenceSession(str(REPO / "model_repository/pose_transfer/1/model.onnx"))
     (want,) = session.run(["image"], batch)
     client = httpclient.InferenceServerClient(f"127.0.0.1:{stack.ports.triton_http}")
@@ -69,5 +71,5 @@ def test_several_inputs_pass_through_triton_unchanged(stack):
         inputs.append(httpclient.InferInput(name, list(array.shape), "UINT8"))
         inputs[-1].set_data_from_numpy(array)
     got = client.infer("pose_transfer", inputs).as_numpy("image")
-    assert got.shape == want.shape == (2, *SPEC.outputs[0].dims)
+    assert got.shape == want.shape == (2, *POSE_TRANSFER.outputs[0].dims)
     assert np.abs(got.astype(np.int16) - want.astype(np.int16)).max() <= ATOL

@@ -2,7 +2,6 @@
 and ONNX graph have its tensors (names in order, dtypes, dims; batch axis first and dynamic), and the
 networks are reached through it in-process as in the services."""
 import asyncio
-import contextlib
 
 import numpy as np
 import onnx
@@ -11,10 +10,11 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from export.onnxruntime_session import onnx_session
-from export.triton_config import MODELS as EXPORTED
+from export.triton_config import SPECS
 from fashionpixel import keypoints, segmentation
 from fashionpixel.models import MODELS, POSE, SEGMENTATION, Tensor
 from fashionpixel.networks import OnnxNetwork, infer_with
+from fashionpixel.stages import inline, untimed
 from tests.conftest import REPO
 from tests.images import synthetic_photo
 
@@ -22,8 +22,8 @@ REPOSITORY = REPO / "model_repository"
 ONNX_TYPES = {"UINT8": onnx.TensorProto.UINT8, "FP16": onnx.TensorProto.FLOAT16}
 
 
-def test_the_registry_has_every_exported_model():
-    assert sorted(MODELS) == sorted(EXPORTED)
+def test_triton_serves_every_registry_model_as_registered():
+    assert {name: spec.model for name, spec in SPECS.items()} == MODELS
 
 
 def config_tensors(path) -> tuple[str, tuple[Tensor, ...], tuple[Tensor, ...]]:
@@ -76,15 +76,10 @@ def test_a_call_off_the_contract_is_refused():
             POSE.batch_of_one(wrong)
 
 
-async def inline(fn, *args):
-    return fn(*args)
-
-
 def test_onnx_network_runs_the_pipelines_in_process():
     network = OnnxNetwork({m.name: onnx_session(m.onnx_path(REPOSITORY), threads=1) for m in (SEGMENTATION, POSE)})
     photo = synthetic_photo(300, 450)
-    k = asyncio.run(keypoints.estimate(photo, infer=infer_with(network, POSE), cpu=inline,
-                                       stage=lambda _: contextlib.nullcontext()))
+    k = asyncio.run(keypoints.estimate(photo, infer=infer_with(network, POSE), cpu=inline, stage=untimed))
     assert k.shape == (18, 3) and (k[:, 0] < 300).all() and (k[:, 1] < 450).all()
     canvas, _ = segmentation.prepare(photo)
     person, fashion = asyncio.run(infer_with(network, SEGMENTATION)(canvas))

@@ -204,3 +204,17 @@ def test_near_outline_marks_a_band_on_both_sides_of_the_edge():
     assert band[20, 10] and band[20, 9] and band[20, 11]  # the edge, outside and inside
     assert not band[20, 20] and not band[20, 3]  # the middle and far outside
     assert band.sum() < 0.5 * mask.size
+
+
+def test_the_research_cli_runs_each_recipe_as_written(capsys):
+    import re
+
+    from tests.conftest import REPO
+    from training.__main__ import RECIPES, main
+    main(["-n", "pose-transfer", "train", "--threads", "1"])
+    assert capsys.readouterr().out.splitlines() == [f"+ python -m {c} --threads 1" for c in RECIPES["pose_transfer"]["train"]]
+    with pytest.raises(SystemExit, match="several modules"):  # train, export and evaluate share no options
+        main(["-n", "segmentation", "compare", "--steps", "3"])
+    # the Makefile's older names run recipes that exist
+    calls = re.findall(r"-m training (\S+) (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert len(calls) >= 25 and all(recipe in RECIPES[model.replace("-", "_")] for model, recipe in calls)

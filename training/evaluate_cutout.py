@@ -12,7 +12,6 @@ Also ms per photo of each variant for `all` (network runs included) and a thresh
 """
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
@@ -21,12 +20,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.onnxruntime_session import onnx_session
 from fashionpixel import cutout
 from fashionpixel.cutout import GARMENTS
-from fashionpixel.labels import GARMENT_CLASSES
+from fashionpixel.models import CUTOUT
+from fashionpixel.networks import infer_with
+from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, read_garments, read_labels
 from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
+from training.metrics import Tally, truth_mask
+from training.served import onnx_network
 
 VARIANTS = {  # name → (focus, refine)
     "first": (False, "none"),
@@ -37,54 +39,7 @@ VARIANTS = {  # name → (focus, refine)
     "focus+matting": (True, "matting"),
 }
 GROUP_VARIANTS = ("first", "first+guided", "focus+guided")  # per-group rows for these; the others report `all` only (matting is slow)
-BOUNDARY_TOLERANCE = 2  # px
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-
-
-def truth_mask(groups: np.ndarray, garment: str) -> np.ndarray:
-    return groups > 0 if garment == "all" else groups == GARMENT_CLASSES.index(garment)
-
-
-def boundary(mask: np.ndarray) -> np.ndarray:
-    m = mask.astype(np.uint8)
-    return (m - cv2.erode(m, np.ones((3, 3), np.uint8))).astype(bool)
-
-
-def boundary_counts(pred: np.ndarray, true: np.ndarray) -> tuple[int, int, int, int]:
-    """(matched predicted boundary px, predicted boundary px, matched true boundary px, true boundary px)."""
-    bp, bt = boundary(pred), boundary(true)
-    k = np.ones((2 * BOUNDARY_TOLERANCE + 1,) * 2, np.uint8)
-    near_t = cv2.dilate(bt.astype(np.uint8), k).astype(bool)
-    near_p = cv2.dilate(bp.astype(np.uint8), k).astype(bool)
-    return int((bp & near_t).sum()), int(bp.sum()), int((bt & near_p).sum()), int(bt.sum())
-
-
-class Tally:
-    def __init__(self):
-        self.inter = self.total = 0
-        self.per_photo: list[float] = []
-        self.bf = np.zeros(4, np.int64)
-
-    def add(self, pred: np.ndarray, true: np.ndarray) -> None:
-        inter, total = int((pred & true).sum()), int(pred.sum() + true.sum())
-        self.inter += inter
-        self.total += total
-        if true.any():
-            self.per_photo.append(2 * inter / total)
-        self.bf += boundary_counts(pred, true)
-
-    def summary(self) -> dict:
-        precision = self.bf[0] / max(self.bf[1], 1)
-        recall = self.bf[2] / max(self.bf[3], 1)
-        return {"dice": 2 * self.inter / max(self.total, 1),
-                "median_dice": float(np.median(self.per_photo)) if self.per_photo else None,
-                "mean_dice": float(np.mean(self.per_photo)) if self.per_photo else None,
-                "photos": len(self.per_photo),
-                "boundary_f": float(2 * precision * recall / max(precision + recall, 1e-9))}
-
-
-async def _cpu(fn, *args):
-    return fn(*args)
 
 
 def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pictures: Path | None) -> dict:
@@ -100,9 +55,8 @@ def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pic
             focus, refine = VARIANTS[v]
             for g in GARMENTS if v in GROUP_VARIANTS else ("all",):
                 start = time.perf_counter()
-                alpha = asyncio.run(cutout.matte(image, g, focus=focus, refine=refine, cpu=_cpu,
-                                                 infer=infer if g == "all" else infer_memo,
-                                                 stage=lambda _: contextlib.nullcontext()))
+                alpha = asyncio.run(cutout.matte(image, g, focus=focus, refine=refine, cpu=inline,
+                                                 infer=infer if g == "all" else infer_memo, stage=untimed))
                 if g == "all":
                     ms[v] += (time.perf_counter() - start) * 1000
                     if v == variants[-1] and len(shown) < 6:
@@ -128,13 +82,12 @@ def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, 
              split: str = "val", framings: tuple[str, ...] = ("full",)) -> dict:
     """The report of one framing (`full`) or, with several, one per framing under `framings` and their
     `shop` mean (Dice of `all` per variant over the shop framings)."""
-    session = onnx_session(model, threads)
-
+    garment = infer_with(onnx_network({CUTOUT: model}, threads), CUTOUT)
     memo: dict[bytes, np.ndarray] = {}
 
     async def infer(canvas):
         key = hashlib.md5(canvas.tobytes()).digest()
-        memo[key] = session.run(["garment"], {"image": canvas[None]})[0][0]
+        memo[key] = await garment(canvas)
         return memo[key]
 
     async def infer_memo(canvas):  # the groups reuse what the timed "all" run of the photo computed
@@ -187,7 +140,7 @@ def print_table(report: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("model_repository/cutout/1/model.onnx"))
+    ap.add_argument("--model", type=Path, default=CUTOUT.onnx_path(Path("model_repository")))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--split", choices=["val", "train"], default="val",
                     help="train: the photos the network learned from (is it underfitting?)")

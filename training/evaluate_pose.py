@@ -12,18 +12,21 @@ Framings crop and paste by the labelled person, so they use the labelled validat
 published number. `--pictures` draws full photos only.
 """
 import argparse
+import asyncio
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from export.onnxruntime_session import onnx_session
 from fashionpixel.keypoints import SCORE_THRESHOLD, keypoints_from_heatmaps, prepare
+from fashionpixel.models import POSE
+from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS
 from training.datasets import keypoint_samples, label_maps, read_image
 from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import pck
+from training.served import onnx_network
 from training.skin_data import labelled
 
 
@@ -59,14 +62,21 @@ def mirror(image: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return image, truth
 
 
-def estimate(session, image: np.ndarray) -> tuple[np.ndarray, float]:
-    """18×3 keypoints (x, y, score) and the network's ms. Threshold 0 here: every peak with its score,
-    so that the thresholds can be applied afterwards."""
-    canvas, box = prepare(image)
-    start = time.perf_counter()
-    (heatmaps,) = session.run(["heatmaps"], {"image": canvas[None]})
-    ms = (time.perf_counter() - start) * 1000
-    return keypoints_from_heatmaps(heatmaps[0], box, image.shape[1], image.shape[0], threshold=0.0), ms
+def estimate(infer, photos, flip: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """N×18×3 keypoints (x, y, score) of (photo, teacher keypoints) pairs, mirrored with `flip`, their
+    N×18×2 truths and the network's total ms (`infer`: the pose network as the pipelines call it).
+    Threshold 0 here: every peak with its score, so that the thresholds can be applied afterwards."""
+    preds, truths, ms = [], [], 0.0
+    for image, truth in photos:
+        if flip:
+            image, truth = mirror(image, truth)
+        canvas, box = prepare(image)
+        start = time.perf_counter()
+        heatmaps = asyncio.run(infer(canvas))
+        ms += (time.perf_counter() - start) * 1000
+        preds.append(keypoints_from_heatmaps(heatmaps, box, image.shape[1], image.shape[0], threshold=0.0))
+        truths.append(truth)
+    return np.stack(preds), np.stack(truths), ms
 
 
 def at(preds: np.ndarray, truths: np.ndarray, threshold: float) -> tuple[dict, float]:
@@ -77,20 +87,13 @@ def at(preds: np.ndarray, truths: np.ndarray, threshold: float) -> tuple[dict, f
     return result, float((missing & found).sum() / max(missing.sum(), 1))
 
 
-def in_framings(session, framings: tuple[str, ...], limit: int | None, flip: bool) -> dict:
+def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool) -> dict:
     """PCK@0.1 in each framing, on the labelled validation photos (the framings need the person mask)."""
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     report = {}
     for name in framings:
-        preds, truths, ms = [], [], 0.0
-        for _, image, _, truth in framed_photos(name, samples, label_maps):
-            if flip:
-                image, truth = mirror(image, truth)
-            k, t = estimate(session, image)
-            preds.append(k)
-            truths.append(truth)
-            ms += t
-        preds, truths = np.stack(preds), np.stack(truths)
+        photos = ((image, truth) for _, image, _, truth in framed_photos(name, samples, label_maps))
+        preds, truths, ms = estimate(infer, photos, flip)
         result, false_positives = at(preds, truths, SCORE_THRESHOLD)
         report[name] = {"images": len(samples), "keypoints": int((truths[..., 0] >= 0).sum()),
                         "pck@0.1": result["mean"], "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
@@ -103,20 +106,11 @@ def in_framings(session, framings: tuple[str, ...], limit: int | None, flip: boo
 def evaluate(model: Path, limit: int | None = None, flip: bool = False,
              thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5), pictures: Path | None = None,
              framings: tuple[str, ...] = ("full",), threads: int = 2) -> dict:
-    session = onnx_session(model, threads)
+    infer = infer_with(onnx_network({POSE: model}, threads), POSE)
     if framings != ("full",):
-        return in_framings(session, framings, limit, flip)
+        return in_framings(infer, framings, limit, flip)
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]
-    preds, truths, ms = [], [], 0.0
-    for sample, truth in samples:
-        image = read_image(sample)
-        if flip:
-            image, truth = mirror(image, truth)
-        k, t = estimate(session, image)
-        preds.append(k)
-        truths.append(truth)
-        ms += t
-    preds, truths = np.stack(preds), np.stack(truths)
+    preds, truths, ms = estimate(infer, ((read_image(s), truth) for s, truth in samples), flip)
     result, false_positives = at(preds, truths, SCORE_THRESHOLD)
     if pictures:
         found = preds[..., 2] >= SCORE_THRESHOLD
@@ -135,7 +129,7 @@ def evaluate(model: Path, limit: int | None = None, flip: bool = False,
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("model_repository/pose/1/model.onnx"))
+    ap.add_argument("--model", type=Path, default=POSE.onnx_path(Path("model_repository")))
     ap.add_argument("--limit", type=int)
     ap.add_argument("--flip", action="store_true", help="evaluate on mirrored photos")
     ap.add_argument("--json", type=Path)

@@ -26,13 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.onnxruntime_session import onnx_session
+from fashionpixel.models import SKIN
+from fashionpixel.networks import infer_with
 from fashionpixel.skin import SKIN_CLASS, body_skin, network_input, paste, person_on_white, regenerate
+from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps
 from training.framing import framed_photos
+from training.metrics import image_metrics
+from training.served import evaluation_command, framing_report, onnx_network, parse_and_pose
 from training.skin_data import grid, labelled
-from training.served import evaluation_command, framing_report, inline, parse_and_pose, untimed
-from training.train_skin import image_metrics
 
 
 def flatten(rgba: np.ndarray) -> np.ndarray:
@@ -43,10 +45,7 @@ def flatten(rgba: np.ndarray) -> np.ndarray:
 def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None,
              framings: tuple[str, ...] = ("full",)) -> dict:
     parse, heatmaps = parse_and_pose(repository, threads)
-    skin = onnx_session(model, threads)
-
-    async def generate(x):
-        return skin.run(["image"], {"inputs": x[None]})[0][0]
+    generate = infer_with(onnx_network({SKIN: model}, threads), SKIN)
 
     def run(image):
         return asyncio.run(regenerate(image, keypoints=None, region=None, parse=parse, pose=heatmaps,
@@ -68,7 +67,7 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
             # oracle: the generator alone on labelled inputs (no segmentation or CRF run a second time)
             region = body_skin(labels["fashion"] == SKIN_CLASS, person, k)
             x, box = network_input(image, person, region, k)
-            oracle = paste(image, skin.run(["image"], {"inputs": x[None]})[0][0], box, region, person)
+            oracle = paste(image, asyncio.run(generate(x)), box, region, person)
             scores["oracle"].append(image_metrics(flatten(oracle), target))
             if pictures and len(shown) < 4 and region.mean() > 0.02:
                 marked = np.where(region[..., None], 255, image).astype(np.uint8)
@@ -85,5 +84,5 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
 
 
 if __name__ == "__main__":
-    evaluation_command(__doc__, "skin", "photo | labelled skin region (white) | generated (oracle) | original, 4 photos",
+    evaluation_command(__doc__, SKIN, "photo | labelled skin region (white) | generated (oracle) | original, 4 photos",
                        evaluate)

@@ -8,36 +8,35 @@ Rows are the framings; columns: the framed photo, its labels, the `before` resul
 """
 import argparse
 import asyncio
-import contextlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from export.onnxruntime_session import onnx_session
 from fashionpixel import cutout
 from fashionpixel.labels import FASHION_PALETTE
+from fashionpixel.models import CUTOUT, SEGMENTATION
+from fashionpixel.networks import infer_with
 from fashionpixel.segmentation import labels_from_probs, prepare
+from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments
 from training.framing import FRAMINGS, framed_photos
+from training.served import onnx_network
 
 GARMENT_PALETTE = np.array([[0, 0, 0], [40, 120, 255], [30, 180, 80], [220, 40, 160], [255, 220, 0]], np.uint8)
 
 
-def segmentation_view(session, image: np.ndarray) -> np.ndarray:
+def segmentation_view(infer, image: np.ndarray) -> np.ndarray:
+    """The fashion parsing drawn in its palette; `infer`: the network's `fashion` output, as the pipelines call it."""
     canvas, box = prepare(image)
-    fashion = session.run(["fashion"], {"image": canvas[None]})[0][0]
+    fashion = asyncio.run(infer(canvas))
     return FASHION_PALETTE[labels_from_probs(image, fashion, box, crf=True)]
 
 
-def cutout_view(session, image: np.ndarray) -> np.ndarray:
-    async def infer(canvas):
-        return session.run(["garment"], {"image": canvas[None]})[0][0]
-
-    async def cpu(fn, *args):
-        return fn(*args)
-    alpha = asyncio.run(cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=cpu,
-                                     stage=lambda _: contextlib.nullcontext()))[..., None]
+def cutout_view(infer, image: np.ndarray) -> np.ndarray:
+    """The garments on a checkerboard; `infer`: the cutout network as the pipelines call it."""
+    alpha = asyncio.run(cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=inline,
+                                     stage=untimed))[..., None]
     h, w = alpha.shape[:2]
     yy, xx = np.mgrid[:h, :w]
     board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 255, 200).astype(np.float32)
@@ -54,15 +53,16 @@ def main():
     args = ap.parse_args()
     if args.task == "segmentation":
         samples, view, truth_key, palette = fashionista_samples(), segmentation_view, "fashion", FASHION_PALETTE
-        read = label_maps
+        model, outputs, read = SEGMENTATION, ("fashion",), label_maps
     else:
         samples, view, truth_key, palette = ccp_samples(), cutout_view, "garment", GARMENT_PALETTE
+        model, outputs = CUTOUT, ()
 
         def read(s):
             return {"garment": read_garments(s), "person": label_maps(s)["person"]}
     val = [s for s in samples if s.split == "val"]
     pair = [val[args.photo], val[(args.photo + 1) % len(val)]]  # the second lends the small framing its backdrop
-    before, after = onnx_session(args.before, 2), onnx_session(args.after, 2)
+    before, after = (infer_with(onnx_network({model: file}, 2), model, *outputs) for file in (args.before, args.after))
     rows = []
     for name in FRAMINGS:
         _, image, labels, _ = next(iter(framed_photos(name, pair, read)))

@@ -1,8 +1,14 @@
-"""Segmentation metrics: confusion matrix, per-class IoU, mean IoU, pixel accuracy, outline bands; PCK for keypoints."""
+"""The evaluations' and trainers' metrics: confusion matrix, per-class IoU, mean IoU, pixel accuracy,
+outline bands (segmentation); Dice and boundary F of garment mattes (cutout); PCK (keypoints); MSE,
+PSNR and SSIM (generated images)."""
 import cv2
 import numpy as np
+from skimage.metrics import structural_similarity
+
+from fashionpixel.labels import GARMENT_CLASSES
 
 OUTLINE_PX = 2
+BOUNDARY_TOLERANCE = 2  # px: a boundary pixel within this of the other mask's boundary is matched
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray, n: int) -> np.ndarray:
@@ -45,3 +51,56 @@ def pck(pred: np.ndarray, truth: np.ndarray, alpha: float = 0.1) -> dict:
         correct[n] = v & found & (dist <= threshold)
     per = correct.sum(0) / np.maximum(visible.sum(0), 1)
     return {"per_keypoint": per.tolist(), "mean": float(correct.sum() / max(visible.sum(), 1))}
+
+
+def image_metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
+    """(MSE, PSNR dB, SSIM) of two uint8 RGB images, on [0, 1] intensities."""
+    p, t = pred.astype(np.float64) / 255, true.astype(np.float64) / 255
+    mse = float(((p - t) ** 2).mean())
+    psnr = 10 * np.log10(1 / max(mse, 1e-10))
+    return mse, psnr, float(structural_similarity(p, t, channel_axis=2, data_range=1.0))
+
+
+def truth_mask(groups: np.ndarray, garment: str) -> np.ndarray:
+    """A garment group's labelled pixels in a map of GARMENT_CLASSES indices (`all`: any garment)."""
+    return groups > 0 if garment == "all" else groups == GARMENT_CLASSES.index(garment)
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    return (m - cv2.erode(m, np.ones((3, 3), np.uint8))).astype(bool)
+
+
+def boundary_counts(pred: np.ndarray, true: np.ndarray) -> tuple[int, int, int, int]:
+    """(matched predicted boundary px, predicted boundary px, matched true boundary px, true boundary px)."""
+    bp, bt = boundary(pred), boundary(true)
+    k = np.ones((2 * BOUNDARY_TOLERANCE + 1,) * 2, np.uint8)
+    near_t = cv2.dilate(bt.astype(np.uint8), k).astype(bool)
+    near_p = cv2.dilate(bp.astype(np.uint8), k).astype(bool)
+    return int((bp & near_t).sum()), int(bp.sum()), int((bt & near_p).sum()), int(bt.sum())
+
+
+class Tally:
+    """Dice (pooled and per photo) and boundary F of binary masks, added one photo at a time."""
+
+    def __init__(self):
+        self.inter = self.total = 0
+        self.per_photo: list[float] = []
+        self.bf = np.zeros(4, np.int64)
+
+    def add(self, pred: np.ndarray, true: np.ndarray) -> None:
+        inter, total = int((pred & true).sum()), int(pred.sum() + true.sum())
+        self.inter += inter
+        self.total += total
+        if true.any():
+            self.per_photo.append(2 * inter / total)
+        self.bf += boundary_counts(pred, true)
+
+    def summary(self) -> dict:
+        precision = self.bf[0] / max(self.bf[1], 1)
+        recall = self.bf[2] / max(self.bf[3], 1)
+        return {"dice": 2 * self.inter / max(self.total, 1),
+                "median_dice": float(np.median(self.per_photo)) if self.per_photo else None,
+                "mean_dice": float(np.mean(self.per_photo)) if self.per_photo else None,
+                "photos": len(self.per_photo),
+                "boundary_f": float(2 * precision * recall / max(precision + recall, 1e-9))}

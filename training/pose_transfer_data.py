@@ -12,6 +12,7 @@ person on white, its parts and its keypoints. DeepFashion pairs (real pose pairs
 training.datasets.parse_pairs_csv / parse_keypoint_csv for anyone who holds those images.
 """
 import argparse
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fashionpixel.models import SEGMENTATION
+from fashionpixel.networks import infer_with
 from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, WHITE, found, mirror, network_inputs, source_canvas
 from training.datasets import (DATA_DIR, cached, keypoint_samples, parse_keypoint_csv, parse_pairs_csv, read_image,
                                read_labels)
@@ -28,6 +31,7 @@ MODES = ("mirror", "geometry", "reconstruction")
 MODE_P = (0.5, 0.35, 0.15)
 DEEPFASHION = DATA_DIR / "deepfashion_samples"
 DEEPFASHION_SIZE = (176, 256)  # (width, height) of the "fashion-resize" images the annotations refer to
+VAL_PAIRS_SEED = 1234
 
 
 def build(split: str) -> dict[str, np.ndarray]:
@@ -85,6 +89,11 @@ class RealPair:
     target_kp: np.ndarray
 
 
+def mirror_pairs(data: dict):
+    """Every photo of `data` to its mirrored pose, the same pairs on every call (validation, evaluation)."""
+    return batch(data, range(len(data["images"])), np.random.default_rng(VAL_PAIRS_SEED), "mirror")
+
+
 def deepfashion_pairs(images: Path, annotations: Path = DEEPFASHION / "fashion-resize-annotation-test.csv",
                       pairs: Path = DEEPFASHION / "fashion-resize-pairs-test.csv") -> tuple[list[RealPair], dict]:
     """The pairs of ADGAN's CSVs whose two images are in `images`, and counts of the pairs left out."""
@@ -118,15 +127,15 @@ def build_real_pairs(pairs: list[RealPair], parse) -> dict[str, np.ndarray]:
 
 def segmentation_parser(model: Path):
     """parse(image) → (person, fashion) full-size label maps, with the segmentation model in ONNX Runtime."""
-    from export.onnxruntime_session import onnx_session
     from fashionpixel import segmentation
-    session = onnx_session(model)
+    from training.served import onnx_network
+    probabilities = infer_with(onnx_network({SEGMENTATION: model}, threads=2), SEGMENTATION)
 
     def parse(image: np.ndarray):
         canvas, box = segmentation.prepare(image)
-        person, fashion = session.run(["person", "fashion"], {"image": canvas[None]})
-        return (segmentation.labels_from_probs(image, person[0], box),
-                segmentation.labels_from_probs(image, fashion[0], box))
+        person, fashion = asyncio.run(probabilities(canvas))
+        return (segmentation.labels_from_probs(image, person, box),
+                segmentation.labels_from_probs(image, fashion, box))
     return parse
 
 

@@ -19,17 +19,19 @@ from pathlib import Path
 from PIL import Image
 
 from export.onnxruntime_session import onnx_session
+from fashionpixel.models import CUTOUT, SEGMENTATION
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import PSEUDO_FILES, ccp_unlabelled_samples, pseudo_done_suffix, read_image
 from training.served import predict
 
-TASKS = {"segmentation": "seg", "cutout": "garment"}  # task → the training data kind it feeds
+TASKS = {"segmentation": (SEGMENTATION, "seg"), "cutout": (CUTOUT, "garment")}  # task → (network, data kind it feeds)
 
 
 def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None,
           threads: int = 2) -> int:
     """Label the unlabelled CCP photos into `out`; returns how many were written now."""
-    files, done = PSEUDO_FILES[TASKS[task]], pseudo_done_suffix(TASKS[task])
+    entry, kind = TASKS[task]
+    files, done = PSEUDO_FILES[kind], pseudo_done_suffix(kind)
     sessions = [onnx_session(m, threads) for m in models]
     out.mkdir(parents=True, exist_ok=True)
     samples = ccp_unlabelled_samples()[:limit]
@@ -39,7 +41,7 @@ def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit:
             continue
         image = read_image(s)
         canvas, box = prepare(image)
-        probs = predict(sessions, canvas, mirror, tuple(files))
+        probs = predict(sessions, canvas, mirror, entry)
         for output, suffix in files.items():
             Image.fromarray(labels_from_probs(image, probs[output], box, crf=True)).save(out / f"{s.name}_{suffix}.png")
         written += 1

@@ -1,9 +1,8 @@
-"""The served segmentation and pose networks in-process (ONNX Runtime), shaped as the multi-network
-pipelines of fashionpixel/ expect them, and the command line of the evaluations that run those
-pipelines end to end (skin generation, pose transfer) with its shop framings, and an ensemble's
+"""The served networks in-process (ONNX Runtime) through the registry (fashionpixel/models.py), shaped
+as the pipelines of fashionpixel/ expect them; the command line of the evaluations that run those
+pipelines end to end (skin generation, pose transfer) with its shop framings; and an ensemble's
 prediction (several networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
 import argparse
-import contextlib
 import json
 from pathlib import Path
 from typing import Callable
@@ -11,6 +10,8 @@ from typing import Callable
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
+from fashionpixel.models import POSE, SEGMENTATION, Model
+from fashionpixel.networks import OnnxNetwork, infer_with
 from training.framing import add_framing_argument, chosen_framings, shop_mean
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,36 +32,29 @@ def merge_mirror(probs: np.ndarray) -> np.ndarray:
     return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
 
 
+def onnx_network(files: dict[Model, Path], threads: int) -> OnnxNetwork:
+    """Each ONNX file in-process as the registry model it implements (e.g. a candidate cutout file)."""
+    return OnnxNetwork({model.name: onnx_session(path, threads) for model, path in files.items()})
+
+
 def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
-            outputs: tuple[str, ...] = ("person", "fashion")) -> dict[str, np.ndarray]:
-    """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping)."""
+            model: Model = SEGMENTATION) -> dict[str, np.ndarray]:
+    """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping), each session a
+    file of `model` (segmentation or cutout: one image in). The canvas and its mirror go through a
+    session as one batch of two, not through Network (one example per call): ONNX Runtime's float16
+    outputs of a batch of two differ from two batches of one in the last digit (up to 5e-4), and the
+    published numbers were made with the batch."""
+    names = model.output_names
     batch = with_mirror(canvas) if mirror else canvas[None]
-    results = [session.run(list(outputs), {"image": batch}) for session in sessions]
+    results = [session.run(list(names), {model.inputs[0].name: batch}) for session in sessions]
     return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results])
-            for i, name in enumerate(outputs)}
+            for i, name in enumerate(names)}
 
 
 def parse_and_pose(repository: Path, threads: int):
-    """(parse, pose) async callables over the repository's segmentation and pose models."""
-    seg = onnx_session(repository / "segmentation/1/model.onnx", threads)
-    pose = onnx_session(repository / "pose/1/model.onnx", threads)
-
-    async def parse(canvas):
-        person, fashion = seg.run(["person", "fashion"], {"image": canvas[None]})
-        return person[0], fashion[0]
-
-    async def heatmaps(canvas):
-        return pose.run(["heatmaps"], {"image": canvas[None]})[0][0]
-    return parse, heatmaps
-
-
-async def inline(fn, *args):
-    """The pipelines' `cpu`: here simply a call (no event loop to keep free)."""
-    return fn(*args)
-
-
-def untimed(_stage: str):
-    return contextlib.nullcontext()
+    """(parse, pose) as the pipelines take them, over the repository's segmentation and pose models."""
+    network = onnx_network({m: m.onnx_path(repository) for m in (SEGMENTATION, POSE)}, threads)
+    return infer_with(network, SEGMENTATION), infer_with(network, POSE)
 
 
 def framing_report(scores: dict[str, dict[str, dict]]) -> dict:
@@ -75,10 +69,10 @@ def framing_report(scores: dict[str, dict[str, dict]]) -> dict:
     return {"framings": scores, "shop": shop}
 
 
-def evaluation_command(doc: str, model: str, pictures_help: str, evaluate: Callable) -> None:
-    """`evaluate(model, repository, limit, threads, pictures, framings)` → report, printed and optionally saved."""
+def evaluation_command(doc: str, model: Model, pictures_help: str, evaluate: Callable) -> None:
+    """`evaluate(model file, repository, limit, threads, pictures, framings)` → report, printed and optionally saved."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=REPO / "model_repository" / model / "1/model.onnx")
+    ap.add_argument("--model", type=Path, default=model.onnx_path(REPO / "model_repository"))
     ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)

@@ -28,14 +28,11 @@ from training.slim_checkpoint import is_frozen
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
+from training.models.cutout import garment_net
 from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
 
 ZOOM = 1.5  # the training canvas is this much larger than the network's input
 CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
-
-
-def garment_net(arch: str = "segnet") -> torch.nn.Module:
-    return ARCHITECTURES[arch](heads={"garment": len(GARMENT_CLASSES)})
 
 
 @torch.no_grad()

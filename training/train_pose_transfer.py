@@ -27,26 +27,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from fashionpixel.models import SEGMENTATION
 from training import loop
 from training.datasets import REPO
 from training.losses import ssim
-from training.models.pose_transfer import PoseTransferGenerator, unit
-from training.models.skin import PatchDiscriminator
-from training.pose_transfer_data import (DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch,
-                                        segmentation_parser)
+from training.metrics import image_metrics
+from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, unit
+from training.models.skin import to_uint8
+from training.pose_transfer_data import (DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, mirror_pairs,
+                                        real_batch, segmentation_parser)
 from training.skin_data import grid
-from training.train_skin import image_metrics, to_uint8
-
-VAL_PAIRS_SEED = 1234
-
-
-class PoseTransferGAN(nn.Module):
-    def __init__(self, adversarial: bool = True):
-        super().__init__()
-        self.gen = PoseTransferGenerator()
-        # ADGAN's two judges: is this image the target pose? is it the source's appearance?
-        self.disc_pose = PatchDiscriminator(18 + 3) if adversarial else None
-        self.disc_app = PatchDiscriminator(3 + 3) if adversarial else None
 
 
 def tensors(inputs: dict[str, np.ndarray]):
@@ -73,11 +63,6 @@ def validate(net: PoseTransferGAN, pairs, samples_path=None) -> dict:
     return {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
 
 
-def mirror_pairs(data: dict):
-    """Every photo of `data` to its mirrored pose, the same pairs on every call."""
-    return batch(data, range(len(data["images"])), np.random.default_rng(VAL_PAIRS_SEED), "mirror")
-
-
 def adversarial_terms(disc: nn.Module, cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """The generator's term (through frozen discriminator weights) plus the discriminator's own."""
     bce = F.binary_cross_entropy_with_logits
@@ -97,7 +82,7 @@ def main():
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
-    ap.add_argument("--segmentation", type=Path, default=REPO / "model_repository/segmentation/1/model.onnx",
+    ap.add_argument("--segmentation", type=Path, default=SEGMENTATION.onnx_path(REPO / "model_repository"),
                     help="parses the DeepFashion images")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

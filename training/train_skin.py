@@ -15,39 +15,14 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.metrics import structural_similarity
-from torch import nn
 from torch.func import functional_call
 
 from training import loop
-from training.models.skin import PatchDiscriminator, UNetGenerator, generate
+from training.metrics import image_metrics
+from training.models.skin import Pix2Pix, generate, to_uint8, to_unit
 from training.skin_data import build, grid
 
 CHANNELS = {1: 3, 2: 6, 3: 7}
-
-
-class Pix2Pix(nn.Module):
-    def __init__(self, channels: int, adversarial: bool):
-        super().__init__()
-        self.gen = UNetGenerator(channels)
-        self.disc = PatchDiscriminator(channels + 3) if adversarial else None
-
-
-def to_unit(batch: np.ndarray) -> torch.Tensor:
-    """uint8 N×H×W×C → float N×C×H×W in [-1, 1] (as SkinServing does in the exported graph)."""
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    return ((t.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-
-
-def image_metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
-    """(MSE, PSNR dB, SSIM) of two uint8 RGB images, on [0, 1] intensities."""
-    p, t = pred.astype(np.float64) / 255, true.astype(np.float64) / 255
-    mse = float(((p - t) ** 2).mean())
-    psnr = 10 * np.log10(1 / max(mse, 1e-10))
-    return mse, psnr, float(structural_similarity(p, t, channel_axis=2, data_range=1.0))
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fashionpixel.keypoints import STRIDE  # one definition, shared with the services
+from fashionpixel.keypoints import STRIDE  # noqa: F401 - one definition, shared with the services (train_pose imports it from here)
 from training.models.blocks import ImageInput, ResBlock, conv_bn
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from fashionpixel.pose_transfer import PARTS
 from training.models.blocks import conv_bn
+from training.models.skin import PatchDiscriminator
 
 
 class AdaINBlock(nn.Module):
@@ -99,6 +100,17 @@ class PoseTransferGenerator(nn.Module):
 def unit(t: torch.Tensor) -> torch.Tensor:
     """uint8 N×H×W×C → float N×C×H×W in [-1, 1]."""
     return t.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+class PoseTransferGAN(nn.Module):
+    """What trains: the generator, and ADGAN's two judges (is this image the target pose? is it the
+    source's appearance?) unless training without the adversarial loss."""
+
+    def __init__(self, adversarial: bool = True):
+        super().__init__()
+        self.gen = PoseTransferGenerator()
+        self.disc_pose = PatchDiscriminator(18 + 3) if adversarial else None
+        self.disc_app = PatchDiscriminator(3 + 3) if adversarial else None
 
 
 class PoseTransferServing(nn.Module):

@@ -3,6 +3,7 @@
 Small enough to train from scratch on a CPU at the 128×192 canvas: the generator has five levels
 (to 1/16) with skip connections, the discriminator judges overlapping ~34×34-pixel patches.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,6 +50,25 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class Pix2Pix(nn.Module):
+    """What trains: the generator on `channels` inputs and, for the adversarial loss, its judge."""
+
+    def __init__(self, channels: int, adversarial: bool):
+        super().__init__()
+        self.gen = UNetGenerator(channels)
+        self.disc = PatchDiscriminator(channels + 3) if adversarial else None
+
+
+def to_unit(batch: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×C → float N×C×H×W in [-1, 1] (as SkinServing does in the exported graph)."""
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """A generator's float N×3×H×W in [-1, 1] → uint8 N×H×W×3 RGB (as the exported graphs round it)."""
+    return ((t.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def generate(gen: UNetGenerator, x: torch.Tensor, channels: int, mask_output: bool) -> torch.Tensor:

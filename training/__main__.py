@@ -1,0 +1,146 @@
+"""The research commands in one place: `python -m training <model> <recipe> [arguments]`.
+
+    python -m training                                   # every model's recipes
+    python -m training segmentation train                # trains runs/segmentation
+    python -m training segmentation evaluate --limit 3   # arguments go after the recipe's own (later wins)
+    python -m training -n pose-transfer train            # prints the recipe's commands, runs nothing
+
+A recipe is one or more commands `python -m <module> <arguments>`, run one after another, each in a
+process of its own, stopping at the first that fails. RECIPES below holds the exact arguments the
+served models and the model cards' numbers were made with (docs/models/*.md): they document how, so
+they change only together with a card. Only a recipe whose commands are all of one module takes more
+arguments (train, export and evaluate do not share options). Stdlib only, so `make help` can list the
+recipes before the venv exists.
+"""
+import argparse
+import shlex
+import subprocess
+import sys
+import textwrap
+
+
+def screen(name: str, arguments: str) -> list[str]:
+    """Issue 3's screens: a short segmentation run, exported outside model_repository/ (Triton would
+    load it) and evaluated like the served model."""
+    return [f"training.train_segmentation --out runs/seg-{name} --steps 400 --val-every 200 {arguments}",
+            f"export.export_segmentation --checkpoint runs/seg-{name}/best.pt --name seg_{name} "
+            "--repository runs/seg-cmp-repo",
+            f"training.evaluate_segmentation --model runs/seg-cmp-repo/seg_{name}/1/model.onnx --post none crf "
+            f"--json docs/models/segmentation_{name}.json"]
+
+
+ARCHITECTURES = ("segnet", "deeplabv3plus", "unet", "u2net")
+LOSSES = {"ce": "--loss=ce", "dice": "--loss=dice", "bg1": "--background-weight=1.0"}
+
+RECIPES = {
+    "segmentation": {
+        "train": ["training.train_segmentation --out runs/segmentation --steps 3200"],
+        "export": ["export.export_segmentation --checkpoint runs/segmentation/best.pt"],
+        "evaluate": ["training.evaluate_segmentation --model model_repository/segmentation/1/model.onnx"],
+        # the architectures, each from scratch
+        "compare": [c for arch in ARCHITECTURES for c in screen(f"compare_{arch}", f"--arch {arch}")],
+        # the fashion loss on the winner; the ce+dice / background 0.5 baseline is compare's deeplabv3plus run
+        "compare-losses": [c for name, loss in LOSSES.items() for c in screen(f"loss_{name}", f"--arch deeplabv3plus {loss}")],
+        # the DeepLabv3+ run the cutout network starts from (docs/models/cutout.md)
+        "train-deeplabv3plus": ["training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 "
+                                "--val-every 500 --person-weight 2"],
+        # its full-canvas fine-tune, exported outside model_repository/ for the evaluations and the teacher
+        "finetune-deeplabv3plus": [
+            "training.train_segmentation --out runs/seg-dlv3p-ft --init runs/seg-dlv3p/best.pt --arch deeplabv3plus "
+            "--steps 700 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 175 --threads 1",
+            "export.export_segmentation --checkpoint runs/seg-dlv3p-ft/best.pt --name seg_dlv3p_ft "
+            "--repository runs/seg-eval-repo"],
+        # self-training (docs/models/segmentation.md): the served SegNet and the fine-tuned DeepLabv3+,
+        # with flipping and the CRF, label CCP's unlabelled photos; the DeepLabv3+ then trains on them
+        # beside the labelled photos (the control: train-pseudo without --pseudo)
+        "pseudo-label": ["training.pseudo_label --model model_repository/segmentation/1/model.onnx "
+                         "runs/seg-eval-repo/seg_dlv3p_ft/1/model.onnx --mirror --out runs/pseudo-ccp"],
+        "train-pseudo": ["training.train_segmentation --out runs/seg-pseudo --arch deeplabv3plus "
+                         "--init runs/seg-dlv3p-ft/best.pt --pseudo runs/pseudo-ccp --steps 1400 --lr 4e-4 "
+                         "--crop 256 384 --person-weight 2 --val-every 350 --threads 1"],
+        # issue 20: the served network continued on random shop framings from the served file's own
+        # weights (BatchNorms folded and frozen: training/from_onnx.py), one core
+        "train-shop": ["training.train_segmentation --out runs/seg-shop --init model_repository/segmentation/1/model.onnx "
+                       "--augment shop --steps 2200 --lr 3e-4 --val-every 550 --threads 1"],
+        # every framing (training/framing.py) and the shop mean
+        "evaluate-framings": [
+            "training.evaluate_segmentation --framing all --post none crf --json docs/models/segmentation_framings.json",
+            "training.evaluate_segmentation --framing all --post none crf --dataset ccp "
+            "--json docs/models/segmentation_framings_ccp.json"],
+    },
+    "cutout": {
+        "train": ["training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt "
+                  "--steps 900 --lr 1e-3 --val-every 150"],
+        "export": ["export.export_cutout --checkpoint runs/cutout/best.pt"],
+        "evaluate": ["training.evaluate_cutout --model model_repository/cutout/1/model.onnx "
+                     "--json docs/models/cutout_validation.json"],
+        "train-shop": ["training.train_cutout --out runs/cutout-shop --init model_repository/cutout/1/model.onnx "
+                       "--arch deeplabv3plus --augment shop --steps 2000 --lr 3e-4 --val-every 500 --threads 1"],
+        "evaluate-framings": ["training.evaluate_cutout --framing all --variants first first+guided focus+guided "
+                              "--json docs/models/cutout_framings.json"],
+    },
+    "skin": {
+        "train": ["training.train_skin --out runs/skin --steps 1500 --val-every 250"],
+        "export": ["export.export_skin --checkpoint runs/skin/best.pt"],
+        "evaluate": ["training.evaluate_skin --json docs/models/skin_validation.json"],
+        "ablate": ["training.skin_ablations run --steps 300"],
+    },
+    "pose": {
+        "train": ["training.train_pose --out runs/pose --steps 2400"],
+        "export": ["export.export_pose --checkpoint runs/pose/best.pt"],
+        "evaluate": ["training.evaluate_pose --model model_repository/pose/1/model.onnx"],
+        "train-shop": ["training.train_pose --out runs/pose-shop --init model_repository/pose/1/model.onnx "
+                       "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1"],
+        "evaluate-framings": ["training.evaluate_pose --framing all --json docs/models/pose_framings.json"],
+    },
+    "pose_transfer": {
+        # four stages, each from the last one's best; the fourth is the served model
+        "train": [
+            "training.train_pose_transfer --out runs/pose-transfer --steps 1400",
+            "training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt "
+            "--steps 1000 --lr 1e-4 --ssim-weight 30",
+            "training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt "
+            "--steps 900 --lr 1e-4 --ssim-weight 100",
+            "training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt "
+            "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5"],
+        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt"],
+        "evaluate": ["training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
+                     "--pictures docs/models/img/pose_transfer_examples.png"],
+    },
+}
+
+
+def commands(model: str, recipe: str, extra: list[str]) -> list[list[str]]:
+    """The recipe's commands as argument lists, `extra` appended to each."""
+    steps = [shlex.split(c) for c in RECIPES[model][recipe]]
+    if extra and len({s[0] for s in steps}) > 1:
+        raise SystemExit(f"{model} {recipe} runs several modules; run them one by one to add arguments")
+    return [[sys.executable, "-m", *s, *extra] for s in steps]
+
+
+def listing() -> str:
+    rows = [textwrap.fill(" ".join(recipes), 100, initial_indent=f"  {model.replace('_', '-'):<15}",
+                          subsequent_indent=" " * 17, break_on_hyphens=False) for model, recipes in RECIPES.items()]
+    return "models and their recipes (-n prints a recipe's commands):\n" + "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m training", description=__doc__, epilog=listing(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", "--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("model", nargs="?", help="segmentation, cutout, skin, pose or pose-transfer")
+    ap.add_argument("recipe", nargs="?")
+    ap.add_argument("arguments", nargs=argparse.REMAINDER, help="appended to the recipe's command")
+    args = ap.parse_args(argv)
+    model = (args.model or "").replace("-", "_")
+    if model not in RECIPES or args.recipe not in RECIPES[model]:
+        print(listing())
+        raise SystemExit(0 if args.model is None else f"no recipe {args.model} {args.recipe}")
+    for command in commands(model, args.recipe, args.arguments):
+        print("+ python -m " + shlex.join(command[2:]), flush=True)
+        if not args.dry_run and (code := subprocess.run(command).returncode):
+            raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()
