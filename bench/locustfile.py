@@ -7,6 +7,7 @@ Each service's base URL comes from <NAME>_URL (e.g. SEGMENTATION_URL=http://host
 localhost and the port in services/catalog.py. A 503 (saturated) counts as a failure: tune MAX_INFLIGHT
 and the client count until there are none.
 """
+
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def _photo() -> bytes:
     if path.exists():
         return path.read_bytes()
     from tests.images import encode, synthetic_photo
+
     return encode(synthetic_photo(400, 600), quality=90)
 
 

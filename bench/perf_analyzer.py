@@ -9,6 +9,7 @@ libcudart under their plain names, which PyTriton's wheel carries with hashed na
 into .cache/perf_analyzer_libs and runs it with random inputs of the model's shapes. The machine is
 noisy, so stability is relaxed to 50 % (the default 10 % rarely settles on a shared 2-core VM).
 """
+
 import argparse
 import os
 import subprocess
@@ -33,8 +34,20 @@ def library_dir(cache: Path) -> Path:
 
 
 def command(model: str, url: str, protocol: str, concurrency: str, extra: list[str]) -> list[str]:
-    return [str(Path(sys.executable).parent / "perf_analyzer"), "-m", model, "-u", url, "-i", protocol,
-            "--concurrency-range", concurrency, "--stability-percentage", "50", *extra]
+    return [
+        str(Path(sys.executable).parent / "perf_analyzer"),
+        "-m",
+        model,
+        "-u",
+        url,
+        "-i",
+        protocol,
+        "--concurrency-range",
+        concurrency,
+        "--stability-percentage",
+        "50",
+        *extra,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="default: 127.0.0.1 and TRITON_GRPC_PORT (8001) or TRITON_HTTP_PORT (8000)")
     ap.add_argument("--concurrency", default="1:4:1", help="start:end:step")
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []  # more perf_analyzer flags, after --
-    args = ap.parse_args(argv[:len(argv) - len(extra) - (1 if "--" in argv else 0)])
-    port = os.environ.get("TRITON_GRPC_PORT", "8001") if args.protocol == "grpc" else os.environ.get("TRITON_HTTP_PORT", "8000")
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # more perf_analyzer flags, after --
+    args = ap.parse_args(argv[: len(argv) - len(extra) - (1 if "--" in argv else 0)])
+    port = (
+        os.environ.get("TRITON_GRPC_PORT", "8001")
+        if args.protocol == "grpc"
+        else os.environ.get("TRITON_HTTP_PORT", "8000")
+    )
     env = os.environ | {"LD_LIBRARY_PATH": f"{library_dir(REPO / '.cache')}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
-    return subprocess.call(command(args.model, args.url or f"127.0.0.1:{port}", args.protocol, args.concurrency, extra),
-                           env=env)
+    return subprocess.call(
+        command(args.model, args.url or f"127.0.0.1:{port}", args.protocol, args.concurrency, extra), env=env
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ guided-filter edges (focus pass off). Both servers are measured on the same CCP 
 on this machine: latency and throughput at 1/4/8 clients, and Dice / boundary F of the alpha ≥ 0.5
 against CCP's garment labels. The result is a section of docs/benchmarks.md.
 """
+
 import argparse
 import asyncio
 import io
@@ -47,10 +48,12 @@ def rembg_model(cutout_onnx: Path, out: Path) -> Path:
     c = lambda name, values, shape: helper.make_tensor(name, TensorProto.FLOAT, shape, values)  # noqa: E731
     pre = [
         # rembg's normalisation undone (it divides by the image's max, ~255 for photos), then our canvas size
-        helper.make_node("Mul", ["input", "std"], ["x1"]), helper.make_node("Add", ["x1", "mean"], ["x2"]),
+        helper.make_node("Mul", ["input", "std"], ["x1"]),
+        helper.make_node("Add", ["x1", "mean"], ["x2"]),
         helper.make_node("Mul", ["x2", "k255"], ["x3"]),
         helper.make_node("Resize", ["x3", "", "", "in_size"], ["x4"], mode="linear"),
-        helper.make_node("Clip", ["x4", "zero", "k255"], ["x5"]), helper.make_node("Round", ["x5"], ["x6"]),
+        helper.make_node("Clip", ["x4", "zero", "k255"], ["x5"]),
+        helper.make_node("Round", ["x5"], ["x6"]),
         helper.make_node("Transpose", ["x6"], ["x7"], perm=[0, 2, 3, 1]),
         helper.make_node("Cast", ["x7"], [inp.name], to=TensorProto.UINT8),
     ]
@@ -60,17 +63,25 @@ def rembg_model(cutout_onnx: Path, out: Path) -> Path:
         helper.make_node("Sub", ["one", "none_f"], ["any"]),
         helper.make_node("Resize", ["any", "", "", "out_size"], ["mask"], mode="linear"),
     ]
-    inits = [c("std", STD, [1, 3, 1, 1]), c("mean", MEAN, [1, 3, 1, 1]), c("k255", [255.0], []),
-             c("zero", [0.0], []), c("one", [1.0], []),
-             helper.make_tensor("in_size", TensorProto.INT64, [4], [1, 3, h, w]),
-             helper.make_tensor("out_size", TensorProto.INT64, [4], [1, 1, SIZE, SIZE]),
-             helper.make_tensor("s0", TensorProto.INT64, [1], [0]), helper.make_tensor("s1", TensorProto.INT64, [1], [1]),
-             helper.make_tensor("s_axis", TensorProto.INT64, [1], [1])]
+    inits = [
+        c("std", STD, [1, 3, 1, 1]),
+        c("mean", MEAN, [1, 3, 1, 1]),
+        c("k255", [255.0], []),
+        c("zero", [0.0], []),
+        c("one", [1.0], []),
+        helper.make_tensor("in_size", TensorProto.INT64, [4], [1, 3, h, w]),
+        helper.make_tensor("out_size", TensorProto.INT64, [4], [1, 1, SIZE, SIZE]),
+        helper.make_tensor("s0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("s1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("s_axis", TensorProto.INT64, [1], [1]),
+    ]
     graph = helper.make_graph(
-        pre + list(inner.graph.node) + post, "cutout_for_rembg",
+        pre + list(inner.graph.node) + post,
+        "cutout_for_rembg",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
         [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, SIZE, SIZE])],
-        initializer=inits + list(inner.graph.initializer))
+        initializer=inits + list(inner.graph.initializer),
+    )
     model = helper.make_model(graph, opset_imports=inner.opset_import)
     model.ir_version = inner.ir_version
     onnx.checker.check_model(model)
@@ -82,8 +93,13 @@ def rembg_server(model: Path, port: int, log: Path) -> subprocess.Popen:
     if not REMBG.exists():
         raise SystemExit(f"{REMBG} is missing: run `make bench-rembg` (it builds .venv-rembg)")
     env = os.environ | {"U2NET_HOME": str(model.parent), "OMP_NUM_THREADS": "2"}
-    return subprocess.Popen([str(REMBG), "s", "--no-ui", "-p", str(port), "-h", "127.0.0.1", "-t", "2"],
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [str(REMBG), "s", "--no-ui", "-p", str(port), "-h", "127.0.0.1", "-t", "2"],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def wait(url: str, timeout: float = 120) -> None:
@@ -119,7 +135,7 @@ def main():
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp())
     model = rembg_model(REPO / "model_repository/cutout/1/model.onnx", work / "cutout_for_rembg.onnx")
-    samples = [s for s in ccp_samples() if s.split == "val"][:args.photos]
+    samples = [s for s in ccp_samples() if s.split == "val"][: args.photos]
     photos = [(s.image, read_garments(s)) for s in samples]
     body = photos[0][0].read_bytes()
     rembg_query, rembg_form = {"extras": json.dumps({"model_path": str(model)})}, {"model": "u2net_custom"}
@@ -133,11 +149,17 @@ def main():
         wait(f"http://127.0.0.1:{port}/api")
         url = f"http://127.0.0.1:{port}/api/remove"
         with httpx.Client(timeout=120) as c:
-            post = lambda data: c.post(url, params=rembg_query, data=rembg_form,  # noqa: E731
-                                       files={"file": ("p.jpg", data, "image/jpeg")})
+            post = lambda data: c.post(
+                url,
+                params=rembg_query,
+                data=rembg_form,  # noqa: E731
+                files={"file": ("p.jpg", data, "image/jpeg")},
+            )
             results["rembg"] = {"quality": quality(post, photos)}
-        results["rembg"]["load"] = {n: asyncio.run(load(url, rembg_query, body, ("file",), n, args.seconds, rembg_form))
-                                    for n in args.concurrency}
+        results["rembg"]["load"] = {
+            n: asyncio.run(load(url, rembg_query, body, ("file",), n, args.seconds, rembg_form))
+            for n in args.concurrency
+        }
     finally:
         server.terminate()
         server.wait(30)
@@ -149,8 +171,9 @@ def main():
         with httpx.Client(timeout=120) as c:
             post = lambda data: c.post(url, files={"image": ("p.jpg", data, "image/jpeg")})  # noqa: E731
             results["ours"] = {"quality": quality(post, photos)}
-        results["ours"]["load"] = {n: asyncio.run(load(url, {}, body, ("image",), n, args.seconds))
-                                   for n in args.concurrency}
+        results["ours"]["load"] = {
+            n: asyncio.run(load(url, {}, body, ("image",), n, args.seconds)) for n in args.concurrency
+        }
     finally:
         stack.stop()
     (REPO / "test-artifacts" / "rembg_compare.json").write_text(json.dumps(results, indent=1))
@@ -159,24 +182,38 @@ def main():
 
 
 def write_section(out: Path, results: dict, photos: int, seconds: float) -> None:
-    rows = ["| server | Dice (all) | boundary F | clients | p50 ms | p95 ms | req/s | errors |", "|---|---|---|---|---|---|---|---|"]
-    names = {"ours": "ours: `/v1/cutout` (letterbox, Triton, guided filter)",
-             "rembg": "rembg 2.0.86 `rembg s` (u2net_custom, same network)"}
+    rows = [
+        "| server | Dice (all) | boundary F | clients | p50 ms | p95 ms | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "ours": "ours: `/v1/cutout` (letterbox, Triton, guided filter)",
+        "rembg": "rembg 2.0.86 `rembg s` (u2net_custom, same network)",
+    }
     for key in ("ours", "rembg"):
         q = results[key]["quality"]
         for n, r in results[key]["load"].items():
-            rows.append(f"| {names[key]} | {q['dice']:.4f} | {q['boundary_f']:.3f} | {n} | {r['p50']:.0f} | "
-                        f"{r['p95']:.0f} | {r['rps']:.1f} | {r['errors']} |")
-    text = "\n".join([
-        REMBG_SECTION, "",
-        f"`make bench-rembg` (`python -m bench.rembg_compare`), {seconds:.0f} s per load row, Dice and boundary F "
-        f"(2 px) of the alpha ≥ 0.5 on {photos} CCP validation photos (~550×825). rembg cannot fetch its own "
-        "U²-Net here, so it serves our cutout network wrapped in its `u2net_custom` interface "
-        "(bench/rembg_compare.py): same weights, so the difference is the serving pipeline. rembg runs the "
-        "model in its own process with 2 threads; ours goes through Triton.", "", *rows, ""])
+            rows.append(
+                f"| {names[key]} | {q['dice']:.4f} | {q['boundary_f']:.3f} | {n} | {r['p50']:.0f} | "
+                f"{r['p95']:.0f} | {r['rps']:.1f} | {r['errors']} |"
+            )
+    text = "\n".join(
+        [
+            REMBG_SECTION,
+            "",
+            f"`make bench-rembg` (`python -m bench.rembg_compare`), {seconds:.0f} s per load row, Dice and boundary F "
+            f"(2 px) of the alpha ≥ 0.5 on {photos} CCP validation photos (~550×825). rembg cannot fetch its own "
+            "U²-Net here, so it serves our cutout network wrapped in its `u2net_custom` interface "
+            "(bench/rembg_compare.py): same weights, so the difference is the serving pipeline. rembg runs the "
+            "model in its own process with 2 threads; ours goes through Triton.",
+            "",
+            *rows,
+            "",
+        ]
+    )
     old = out.read_text() if out.exists() else ""
     head, _, rest = old.partition(REMBG_SECTION)
-    after = rest[rest.find("\n## "):] if "\n## " in rest else ""  # the sections after ours stay
+    after = rest[rest.find("\n## ") :] if "\n## " in rest else ""  # the sections after ours stay
     out.write_text(head.rstrip() + "\n\n" + text + after)
 
 

@@ -12,6 +12,7 @@ prints Triton's memory after start, after each round, and a while after the last
 PSS of Triton and its backend processes together: they share the tensors' shared-memory pool, which
 RSS counts once per process and PSS splits between them.
 """
+
 import argparse
 import shutil
 import tempfile
@@ -82,13 +83,22 @@ def main(argv: list[str] | None = None) -> None:
     params = dict(p.split("=", 1) for p in args.param)
     env = dict(e.split("=", 1) for e in args.env)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), cpu_parameters=params),
-                      log_dir=Path(tmp) / "logs", env=env)
+        stack = Stack(
+            Ports.free(),
+            repository=repository_copy(Path(tmp), cpu_parameters=params),
+            log_dir=Path(tmp) / "logs",
+            env=env,
+        )
         try:
             stack.start(services=())
             url = f"127.0.0.1:{stack.ports.triton_grpc}"
-            models = [m["name"] for m in grpcclient.InferenceServerClient(url).get_model_repository_index(as_json=True)["models"]]
-            print(f"parameters {params or '(as committed)'}; environment {env or '(as started)'}; models {', '.join(models)}")
+            models = [
+                m["name"]
+                for m in grpcclient.InferenceServerClient(url).get_model_repository_index(as_json=True)["models"]
+            ]
+            print(
+                f"parameters {params or '(as committed)'}; environment {env or '(as started)'}; models {', '.join(models)}"
+            )
             print("| moment | RSS MB | PSS MB | burst s |\n|---|---|---|---|")
             print("| idle | %.0f | %.0f | |" % tree_mb(stack.triton.pid))
             for r in range(1, args.rounds + 1):

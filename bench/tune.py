@@ -10,6 +10,7 @@ clients: p50, throughput, the service's inference stage, and Triton's memory (PS
 against the committed stack, two things a variant cannot show: gRPC against HTTP from Python for one
 segmentation inference, and the image codecs the services could use.
 """
+
 import argparse
 import asyncio
 import datetime
@@ -34,7 +35,11 @@ NO_SPIN = {"session.intra_op.allow_spinning": "0"}
 
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
-    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, memory pattern off, jemalloc, 1 worker": ({}, {}, 1),
+    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, memory pattern off, jemalloc, 1 worker": (
+        {},
+        {},
+        1,
+    ),
     "1 instance × 2 threads (the setting before the sweep)": ({"cpu_instances": 1, "cpu_threads": 2}, {}, 1),
     "1 instance × 1 thread": ({"cpu_instances": 1}, {}, 1),
     "2 instances × 2 threads": ({"cpu_threads": 2}, {}, 1),
@@ -54,8 +59,13 @@ VARIANTS = {
 def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float) -> dict:
     name, service, path, query, fields = SEGMENT_OFF
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Ports.free(), repository=repository_copy(Path(tmp), **spec_changes),
-                      log_dir=Path(tmp) / "logs", env=env | {"HOME": tmp}, workers=workers)
+        stack = Stack(
+            Ports.free(),
+            repository=repository_copy(Path(tmp), **spec_changes),
+            log_dir=Path(tmp) / "logs",
+            env=env | {"HOME": tmp},
+            workers=workers,
+        )
         try:
             stack.start(timeout=180, services=tuple(s for s in SERVICES if s.name == service))
             idle = tree_mb(stack.triton.pid)[1]
@@ -72,14 +82,17 @@ def protocol_rows(runs: int = 30) -> list[tuple[str, float]]:
     """Median ms of one segmentation inference (batch 1) from Python, per protocol."""
     import tritonclient.grpc as grpcclient
     import tritonclient.http as httpclient
+
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Ports.free(), log_dir=Path(tmp) / "logs", env={"HOME": tmp})
         try:
             stack.start(timeout=180, services=())
             image = np.random.default_rng(0).integers(0, 256, (1, 384, 256, 3), dtype=np.uint8)
             rows = []
-            for label, module, url in (("gRPC (tritonclient.grpc)", grpcclient, f"127.0.0.1:{stack.ports.triton_grpc}"),
-                                       ("HTTP (tritonclient.http)", httpclient, f"127.0.0.1:{stack.ports.triton_http}")):
+            for label, module, url in (
+                ("gRPC (tritonclient.grpc)", grpcclient, f"127.0.0.1:{stack.ports.triton_grpc}"),
+                ("HTTP (tritonclient.http)", httpclient, f"127.0.0.1:{stack.ports.triton_http}"),
+            ):
                 client = module.InferenceServerClient(url)
                 inp = module.InferInput("image", list(image.shape), "UINT8")
                 inp.set_data_from_numpy(image)
@@ -119,34 +132,58 @@ def codec_rows() -> list[tuple[str, float]]:
         return buf.getvalue()
 
     return [
-        ("decode JPEG: Pillow (served: EXIF orientation, lazy header checks)",
-         median_ms(lambda: np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))),
+        (
+            "decode JPEG: Pillow (served: EXIF orientation, lazy header checks)",
+            median_ms(lambda: np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))),
+        ),
         ("decode JPEG: OpenCV", median_ms(lambda: cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))),
-        ("encode RGBA PNG: OpenCV level 1 (served)", median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 1]))),
-        ("encode RGBA PNG: OpenCV level 3 (its default)", median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 3]))),
+        (
+            "encode RGBA PNG: OpenCV level 1 (served)",
+            median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 1])),
+        ),
+        (
+            "encode RGBA PNG: OpenCV level 3 (its default)",
+            median_ms(lambda: cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 3])),
+        ),
         ("encode RGBA PNG: Pillow level 1", median_ms(lambda: pil_png(1))),
         ("encode RGBA PNG: Pillow level 6 (its default)", median_ms(lambda: pil_png(6))),
     ]
 
 
 def write_report(out: Path, variants: dict, protocols, codecs, seconds: float) -> None:
-    lines = ["# Tuning sweep", "",
-             f"Measured {datetime.date.today()} with `make bench-tune` (`python -m bench.tune`), {seconds:.0f} s per "
-             "row, this 2-core machine, nothing else running. `/v1/segment?crf=false&min_region=0&superpixels=false` "
-             "on the 400×600 benchmark photo; one knob changed at a time (every model's config gets it). "
-             "Triton PSS: Triton and its backend processes after the rows.", "",
-             "| variant | p50 ms, 1 client | infer ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
-             "8 / 1 | errors | Triton PSS MB, idle → after |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Tuning sweep",
+        "",
+        f"Measured {datetime.date.today()} with `make bench-tune` (`python -m bench.tune`), {seconds:.0f} s per "
+        "row, this 2-core machine, nothing else running. `/v1/segment?crf=false&min_region=0&superpixels=false` "
+        "on the 400×600 benchmark photo; one knob changed at a time (every model's config gets it). "
+        "Triton PSS: Triton and its backend processes after the rows.",
+        "",
+        "| variant | p50 ms, 1 client | infer ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
+        "8 / 1 | errors | Triton PSS MB, idle → after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in variants.items():
         one, eight = r[1], r[8]
-        lines.append(f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['rps']:.1f} | "
-                     f"{eight['p50']:.0f} | {eight['rps']:.1f} | {eight['rps'] / one['rps']:.2f}× | "
-                     f"{one['errors'] + eight['errors']} | {r['pss'][0]:.0f} → {r['pss'][1]:.0f} |")
-    lines += ["", "One segmentation inference (batch 1, 384×256 in, 9×384×256 FP16 out) from Python, median of 30:", "",
-              "| protocol | ms |", "|---|---|"] + [f"| {n} | {ms:.1f} |" for n, ms in protocols]
-    lines += ["", "Image codecs on the benchmark photo (400×600), median of 30:", "",
-              "| operation | ms |", "|---|---|"] + [f"| {n} | {ms:.1f} |" for n, ms in codecs]
+        lines.append(
+            f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['rps']:.1f} | "
+            f"{eight['p50']:.0f} | {eight['rps']:.1f} | {eight['rps'] / one['rps']:.2f}× | "
+            f"{one['errors'] + eight['errors']} | {r['pss'][0]:.0f} → {r['pss'][1]:.0f} |"
+        )
+    lines += [
+        "",
+        "One segmentation inference (batch 1, 384×256 in, 9×384×256 FP16 out) from Python, median of 30:",
+        "",
+        "| protocol | ms |",
+        "|---|---|",
+    ] + [f"| {n} | {ms:.1f} |" for n, ms in protocols]
+    lines += [
+        "",
+        "Image codecs on the benchmark photo (400×600), median of 30:",
+        "",
+        "| operation | ms |",
+        "|---|---|",
+    ] + [f"| {n} | {ms:.1f} |" for n, ms in codecs]
     kept = out.read_text().partition(GENERATED_END)[2] if out.exists() else "\n"
     out.write_text("\n".join(lines) + "\n\n" + GENERATED_END + kept)
 
@@ -162,8 +199,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.only and name not in args.only:
             continue
         results[name] = r = measure_variant(changes, env, workers, args.seconds)
-        print(f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
-              f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss'][0]:.0f} → {r['pss'][1]:.0f} MB", flush=True)
+        print(
+            f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
+            f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss'][0]:.0f} → {r['pss'][1]:.0f} MB",
+            flush=True,
+        )
     protocols, codecs = protocol_rows(), codec_rows()
     print(protocols, codecs, flush=True)
     write_report(args.out, results, protocols, codecs, args.seconds)

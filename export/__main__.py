@@ -1,6 +1,7 @@
 """`python -m export [REPOSITORY]`: rewrite every served model's Triton configs from the registry and
 export/triton_config.py (after changing either; the ONNX files stay as they are). REPOSITORY defaults
 to model_repository/."""
+
 import sys
 from pathlib import Path
 

@@ -5,6 +5,7 @@
 Parity: ONNX Runtime's float16 heatmaps agree with PyTorch within 2e-3 (half-precision rounding
 of values up to ~1).
 """
+
 from pathlib import Path
 
 from export.onnx_tools import export_command
@@ -15,4 +16,6 @@ from training.models.pose import PoseNet, PoseNetServing
 PARITY_ATOL = 2e-3
 
 if __name__ == "__main__":
-    export_command(__doc__, SPECS[POSE.name], lambda _: PoseNet(), PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL)
+    export_command(
+        __doc__, SPECS[POSE.name], lambda _: PoseNet(), PoseNetServing, Path("runs/pose/best.pt"), PARITY_ATOL
+    )

@@ -6,6 +6,7 @@ Inputs are the uint8 arrays of fashionpixel/pose_transfer.network_inputs (source
 target heatmaps, warped source + coverage); the output is uint8 RGB on the canvas. Parity: ONNX
 Runtime may differ from PyTorch by a grey level where a value sits on a rounding boundary.
 """
+
 from pathlib import Path
 
 from export.onnx_tools import export_command
@@ -16,5 +17,11 @@ from training.models.pose_transfer import PoseTransferGAN, PoseTransferServing
 PARITY_ATOL = 1.0
 
 if __name__ == "__main__":
-    export_command(__doc__, SPECS[POSE_TRANSFER.name], lambda _: PoseTransferGAN(), lambda net: PoseTransferServing(net.gen),
-                   Path("runs/pose-transfer-ssim4/best.pt"), PARITY_ATOL)
+    export_command(
+        __doc__,
+        SPECS[POSE_TRANSFER.name],
+        lambda _: PoseTransferGAN(),
+        lambda net: PoseTransferServing(net.gen),
+        Path("runs/pose-transfer-ssim4/best.pt"),
+        PARITY_ATOL,
+    )

@@ -13,6 +13,7 @@ model_repository/ is loaded (and holds memory) at the next `make up`; `--reposit
 Checks that ONNX Runtime agrees with PyTorch (max |Δprobability| ≤ 1e-3: the outputs are float16
 probabilities, whose rounding alone is up to ~5e-4) and writes the CPU and GPU Triton configs.
 """
+
 import dataclasses
 from pathlib import Path
 

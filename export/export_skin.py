@@ -6,6 +6,7 @@ The graph takes the 7-channel uint8 input of fashionpixel/skin.py:network_input 
 writing only inside the skin mask. Parity: ONNX Runtime may differ from PyTorch by one grey level where
 a value sits on a rounding boundary.
 """
+
 from pathlib import Path
 
 from export.onnx_tools import export_command
@@ -17,5 +18,11 @@ from training.models.skin import Pix2Pix, SkinServing
 PARITY_ATOL = 1.0
 
 if __name__ == "__main__":
-    export_command(__doc__, SPECS[SKIN.name], lambda _: Pix2Pix(CHANNELS, adversarial=True), lambda net: SkinServing(net.gen),
-                   Path("runs/skin/best.pt"), PARITY_ATOL)
+    export_command(
+        __doc__,
+        SPECS[SKIN.name],
+        lambda _: Pix2Pix(CHANNELS, adversarial=True),
+        lambda net: SkinServing(net.gen),
+        Path("runs/skin/best.pt"),
+        PARITY_ATOL,
+    )

@@ -1,4 +1,5 @@
 """ONNX export with a dynamic batch axis, and the PyTorch-vs-ONNX-Runtime parity check."""
+
 import argparse
 from pathlib import Path
 from typing import Callable
@@ -15,26 +16,36 @@ from export.triton_config import ModelSpec, write_configs
 PROBABILITY_ATOL = 1e-3
 
 
-def export_onnx(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path,
-                output_names: list[str]) -> None:
+def export_onnx(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path, output_names: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     axes = {name: {0: "batch"} for name in [*examples, *output_names]}
-    torch.onnx.export(model, tuple(examples.values()), str(path), input_names=list(examples),
-                      output_names=output_names, dynamic_axes=axes, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        tuple(examples.values()),
+        str(path),
+        input_names=list(examples),
+        output_names=output_names,
+        dynamic_axes=axes,
+        opset_version=17,
+        dynamo=False,
+    )
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def parity(model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path,
-           output_names: list[str], atol: float) -> dict[str, float]:
+def parity(
+    model: torch.nn.Module, examples: dict[str, torch.Tensor], path: Path, output_names: list[str], atol: float
+) -> dict[str, float]:
     """Max absolute difference per output between PyTorch and ONNX Runtime; raises above `atol`."""
     with torch.no_grad():
         expected = model(*examples.values())
     expected = expected if isinstance(expected, (tuple, list)) else (expected,)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(output_names, {name: t.numpy() for name, t in examples.items()})
-    diffs = {name: float(np.abs(e.float().numpy() - g.astype(np.float32)).max())
-             for name, e, g in zip(output_names, expected, got)}
+    diffs = {
+        name: float(np.abs(e.float().numpy() - g.astype(np.float32)).max())
+        for name, e, g in zip(output_names, expected, got)
+    }
     worst = max(diffs.values())
     if worst > atol:
         raise SystemExit(f"parity failed: {diffs} > {atol}")
@@ -64,8 +75,14 @@ def export_arguments(doc: str, default_checkpoint: Path) -> argparse.ArgumentPar
     return ap
 
 
-def export_command(doc: str, spec: ModelSpec, build: Callable[[dict], torch.nn.Module], serving: Callable,
-                   default_checkpoint: Path, atol: float) -> None:
+def export_command(
+    doc: str,
+    spec: ModelSpec,
+    build: Callable[[dict], torch.nn.Module],
+    serving: Callable,
+    default_checkpoint: Path,
+    atol: float,
+) -> None:
     """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs.
     `build` gets the training arguments the checkpoint recorded (e.g. its architecture)."""
     args = export_arguments(doc, default_checkpoint).parse_args()

@@ -2,6 +2,7 @@
 
 Kept apart from onnx_tools (which needs torch) so that evaluation and `make bench` start quickly.
 """
+
 from pathlib import Path
 
 import onnxruntime as ort

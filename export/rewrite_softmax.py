@@ -7,6 +7,7 @@ ONNX Runtime runs Softmax on axis 1 of an NCHW tensor by transposing it to chann
 (`training.models.segmentation.channel_softmax`); this applies the same change to an ONNX file in
 place, for models whose checkpoints were not kept, and checks the outputs did not change.
 """
+
 import argparse
 from pathlib import Path
 
@@ -26,11 +27,13 @@ def decompose_channel_softmax(model: onnx.ModelProto) -> int:
             continue
         x, y, p = node.input[0], node.output[0], f"{node.name or node.output[0]}_decomposed"
         graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), f"{p}_axes"))
-        nodes += [helper.make_node("ReduceMax", [x], [f"{p}_max"], axes=[1], keepdims=1),
-                  helper.make_node("Sub", [x, f"{p}_max"], [f"{p}_shifted"]),
-                  helper.make_node("Exp", [f"{p}_shifted"], [f"{p}_exp"]),
-                  helper.make_node("ReduceSum", [f"{p}_exp", f"{p}_axes"], [f"{p}_sum"], keepdims=1),
-                  helper.make_node("Div", [f"{p}_exp", f"{p}_sum"], [y])]
+        nodes += [
+            helper.make_node("ReduceMax", [x], [f"{p}_max"], axes=[1], keepdims=1),
+            helper.make_node("Sub", [x, f"{p}_max"], [f"{p}_shifted"]),
+            helper.make_node("Exp", [f"{p}_shifted"], [f"{p}_exp"]),
+            helper.make_node("ReduceSum", [f"{p}_exp", f"{p}_axes"], [f"{p}_sum"], keepdims=1),
+            helper.make_node("Div", [f"{p}_exp", f"{p}_sum"], [y]),
+        ]
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)
@@ -51,8 +54,12 @@ def main() -> None:
     for path in args.models:
         model = onnx.load(str(path))
         # The models this is for take uint8 images (any batch: 1 here).
-        feeds = {i.name: np.random.default_rng(0).integers(0, 256, [d.dim_value or 1 for d in i.type.tensor_type.shape.dim],
-                                                           dtype=np.uint8) for i in model.graph.input}
+        feeds = {
+            i.name: np.random.default_rng(0).integers(
+                0, 256, [d.dim_value or 1 for d in i.type.tensor_type.shape.dim], dtype=np.uint8
+            )
+            for i in model.graph.input
+        }
         before = outputs(model, feeds)
         count = decompose_channel_softmax(model)
         worst = max(float(np.abs(a - b).max()) for a, b in zip(before, outputs(model, feeds)))

@@ -11,6 +11,7 @@ and how Triton serves it (ModelSpec).
 Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
 and with our Python-based one (runtime/backends/onnxruntime) here.
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,8 +41,10 @@ SPECS = {name: ModelSpec(model) for name, model in MODELS.items()}
 
 
 def _tensors(kind: str, tensors) -> str:
-    rows = [f'  {{\n    name: "{t.name}"\n    data_type: TYPE_{t.dtype}\n    dims: [ {", ".join(map(str, t.dims))} ]\n  }}'
-            for t in tensors]
+    rows = [
+        f'  {{\n    name: "{t.name}"\n    data_type: TYPE_{t.dtype}\n    dims: [ {", ".join(map(str, t.dims))} ]\n  }}'
+        for t in tensors
+    ]
     return f"{kind} [\n" + ",\n".join(rows) + "\n]\n"
 
 
@@ -51,8 +54,9 @@ def _warmup(spec: ModelSpec, max_batch: int) -> str:
     start, where ops can see it, and stays flat under load."""
     inputs = "".join(
         f'    inputs {{\n      key: "{t.name}"\n      value: {{\n        data_type: TYPE_{t.dtype}\n'
-        f'        dims: [ {", ".join(map(str, t.dims))} ]\n        random_data: true\n      }}\n    }}\n'
-        for t in spec.model.inputs)
+        f"        dims: [ {', '.join(map(str, t.dims))} ]\n        random_data: true\n      }}\n    }}\n"
+        for t in spec.model.inputs
+    )
     sizes = sorted({1, max_batch})
     entries = [f'  {{\n    name: "warmup_batch_{n}"\n    batch_size: {n}\n{inputs}  }}' for n in sizes]
     return "model_warmup [\n" + ",\n".join(entries) + "\n]\n"
@@ -64,36 +68,46 @@ def _parameter(key: str, value) -> str:
 
 def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
     sizes = ", ".join(map(str, preferred))
-    return (f'name: "{spec.model.name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch}\n'
-            + _tensors("input", spec.model.inputs) + _tensors("output", spec.model.outputs)
-            + f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
-              f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n")
+    return (
+        f'name: "{spec.model.name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch}\n'
+        + _tensors("input", spec.model.inputs)
+        + _tensors("output", spec.model.outputs)
+        + f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
+        f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}\n}}\n"
+    )
 
 
 def cpu_parameters(spec: ModelSpec) -> dict:
-    return ({"intra_op_thread_count": spec.cpu_threads} | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
-            | ({} if spec.cpu_mem_pattern else {"enable_mem_pattern": 0}) | spec.cpu_parameters)
+    return (
+        {"intra_op_thread_count": spec.cpu_threads}
+        | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
+        | ({} if spec.cpu_mem_pattern else {"enable_mem_pattern": 0})
+        | spec.cpu_parameters
+    )
 
 
 def cpu_config(spec: ModelSpec) -> str:
-    return (_common(spec, spec.cpu_max_batch_size, spec.cpu_preferred_batch_sizes)
-            + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
-            + "".join(_parameter(k, v) for k, v in cpu_parameters(spec).items())
-            + _warmup(spec, spec.cpu_max_batch_size))
+    return (
+        _common(spec, spec.cpu_max_batch_size, spec.cpu_preferred_batch_sizes)
+        + f"instance_group [\n  {{\n    count: {spec.cpu_instances}\n    kind: KIND_CPU\n  }}\n]\n"
+        + "".join(_parameter(k, v) for k, v in cpu_parameters(spec).items())
+        + _warmup(spec, spec.cpu_max_batch_size)
+    )
 
 
 def gpu_config(spec: ModelSpec) -> str:
-    return (_common(spec, spec.max_batch_size, spec.preferred_batch_sizes)
-            + f"instance_group [\n  {{\n    count: {spec.gpu_instances}\n    kind: KIND_GPU\n  }}\n]\n"
-            + "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator: [\n      {\n"
-              '        name: "tensorrt"\n'
-              '        parameters { key: "precision_mode" value: "FP16" }\n'
-              '        parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
-              '        parameters { key: "trt_engine_cache_enable" value: "1" }\n'
-              # the repository is mounted read-only: engines are cached in the container's /tmp
-              '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }\n'
-              "      }\n    ]\n  }\n}\n"
-            + _warmup(spec, spec.max_batch_size))
+    return (
+        _common(spec, spec.max_batch_size, spec.preferred_batch_sizes)
+        + f"instance_group [\n  {{\n    count: {spec.gpu_instances}\n    kind: KIND_GPU\n  }}\n]\n"
+        + "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator: [\n      {\n"
+        '        name: "tensorrt"\n'
+        '        parameters { key: "precision_mode" value: "FP16" }\n'
+        '        parameters { key: "max_workspace_size_bytes" value: "1073741824" }\n'
+        '        parameters { key: "trt_engine_cache_enable" value: "1" }\n'
+        # the repository is mounted read-only: engines are cached in the container's /tmp
+        '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }\n'
+        "      }\n    ]\n  }\n}\n" + _warmup(spec, spec.max_batch_size)
+    )
 
 
 def write_configs(spec: ModelSpec, repository: Path) -> Path:

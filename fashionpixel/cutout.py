@@ -6,6 +6,7 @@ garment, so a small garment is seen at up to ~2× the resolution. Then the edges
 the validation-chosen threshold, softened by a guided filter or closed-form alpha matting in a band
 around its boundary, so hair-thin gaps and soft edges become soft alpha.
 """
+
 import cv2
 import numpy as np
 
@@ -17,16 +18,16 @@ from fashionpixel.stages import Cpu, Infer, Stage
 
 GARMENTS = ("all", "top", "bottom", "dress", "shoes")
 REFINEMENTS = ("none", "guided", "matting")
-THRESHOLD = 0.5          # on a garment group's probability
+THRESHOLD = 0.5  # on a garment group's probability
 # `all` = 1 − P(none): the network over-reaches at the garment's edge, and the validation sweep of the
 # first pass (0.3 … 0.7: Dice 0.842 … 0.870, docs/models/cutout.md) chose 0.7.
 THRESHOLDS = {"all": 0.7}
-FOCUS_MARGIN = 0.1       # focus crop = garment box + this fraction of its longer side
+FOCUS_MARGIN = 0.1  # focus crop = garment box + this fraction of its longer side
 FOCUS_MAX_FRACTION = 0.6  # a garment box larger than this fraction of the photo gains nothing from a focus pass
-FOCUS_MAX_ZOOM = 2.0      # the network was trained on zooms up to ~2.3×: the crop is at least 1/2 the photo a side
+FOCUS_MAX_ZOOM = 2.0  # the network was trained on zooms up to ~2.3×: the crop is at least 1/2 the photo a side
 MATTING_MAX_PIXELS = 400_000  # matting works on at most this many pixels (its cost grows with the area)
-MAX_WORK_PIXELS = 4_000_000   # larger photos are matted at this size and the alpha scaled up (cubic)
-CROP_MARGIN = 0.02            # `crop`: the garment's box + this fraction of its longer side
+MAX_WORK_PIXELS = 4_000_000  # larger photos are matted at this size and the alpha scaled up (cubic)
+CROP_MARGIN = 0.02  # `crop`: the garment's box + this fraction of its longer side
 
 
 def garment_probability(probs: np.ndarray, garment: str) -> np.ndarray:
@@ -55,11 +56,13 @@ def focus_region(prob: np.ndarray, threshold: float = THRESHOLD) -> Region | Non
 
 def _at_least(r: Region, min_w: int, min_h: int, w: int, h: int) -> Region:
     """`r` grown about its centre to at least min_w × min_h, shifted to stay inside w × h."""
+
     def span(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
         if hi - lo >= size:
             return lo, hi
         lo = min(max(0, (lo + hi - size) // 2), limit - size)
         return lo, lo + size
+
     x0, x1 = span(r.x0, r.x1, min_w, w)
     y0, y1 = span(r.y0, r.y1, min_h, h)
     return Region(x0, y0, x1, y1)
@@ -68,7 +71,7 @@ def _at_least(r: Region, min_w: int, min_h: int, w: int, h: int) -> Region:
 def merge_focus(prob: np.ndarray, focus_prob: np.ndarray, region: Region) -> np.ndarray:
     """The focus pass's answer replaces the first pass inside its region."""
     out = prob.copy()
-    out[region.y0:region.y1, region.x0:region.x1] = focus_prob
+    out[region.y0 : region.y1, region.x0 : region.x1] = focus_prob
     return out
 
 
@@ -135,8 +138,9 @@ def compose(image: np.ndarray, alpha: np.ndarray, output: str, background: tuple
     return np.dstack([image, a8])
 
 
-async def matte(image: np.ndarray, garment: str, *, focus: bool, refine: str, infer: Infer, cpu: Cpu,
-                stage: Stage) -> np.ndarray:
+async def matte(
+    image: np.ndarray, garment: str, *, focus: bool, refine: str, infer: Infer, cpu: Cpu, stage: Stage
+) -> np.ndarray:
     """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size.
     infer(canvas H×W×3 uint8) → 5×H×W group probabilities."""
     h, w = image.shape[:2]
@@ -152,12 +156,17 @@ async def matte(image: np.ndarray, garment: str, *, focus: bool, refine: str, in
         region = focus_region(prob, threshold) if focus else None
     if region is not None:
         with stage("preprocess"):
-            canvas, box = await cpu(prepare, work[region.y0:region.y1, region.x0:region.x1])
+            canvas, box = await cpu(prepare, work[region.y0 : region.y1, region.x0 : region.x1])
         with stage("infer"):
             probs = await infer(canvas)
         with stage("postprocess"):
-            prob = await cpu(lambda: merge_focus(prob, to_photo(garment_probability(probs, garment), box,
-                                                                region.x1 - region.x0, region.y1 - region.y0), region))
+            prob = await cpu(
+                lambda: merge_focus(
+                    prob,
+                    to_photo(garment_probability(probs, garment), box, region.x1 - region.x0, region.y1 - region.y0),
+                    region,
+                )
+            )
     with stage("postprocess"):
         alpha = await cpu(refine_edges, work, prob, refine, threshold)
         if (ww, wh) != (w, h):

@@ -1,8 +1,10 @@
 """The pose pipeline around the keypoint network, shared by the service and the evaluation command."""
+
 import numpy as np
 
 from fashionpixel.letterbox import Box, letterbox
-from fashionpixel.models import HEATMAP_STRIDE as STRIDE, POSE  # STRIDE: also the training's
+from fashionpixel.models import HEATMAP_STRIDE as STRIDE  # STRIDE: also the training's
+from fashionpixel.models import POSE
 from fashionpixel.pose import decode_heatmaps
 from fashionpixel.stages import Cpu, Infer, Stage
 
@@ -14,8 +16,9 @@ def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
     return letterbox(image, CANVAS_W, CANVAS_H)
 
 
-def keypoints_from_heatmaps(heatmaps: np.ndarray, box: Box, width: int, height: int,
-                            threshold: float = SCORE_THRESHOLD) -> np.ndarray:
+def keypoints_from_heatmaps(
+    heatmaps: np.ndarray, box: Box, width: int, height: int, threshold: float = SCORE_THRESHOLD
+) -> np.ndarray:
     """18×h×w heatmaps on the canvas → 18×3 (x, y, score) in photo pixels; not found = (-1, -1, 0)."""
     k = decode_heatmaps(heatmaps.astype(np.float32), STRIDE)
     scale = box.w / width

@@ -1,4 +1,5 @@
 """Class lists, colours and the CCP → 7-class mapping (documented in docs/models/segmentation.md)."""
+
 import numpy as np
 
 PERSON_CLASSES = ("background", "person")
@@ -8,13 +9,13 @@ FASHION_CLASSES = ("background", "skin", "hair", "t-shirt", "shoes", "pants", "d
 PERSON_PALETTE = np.array([[0, 0, 0], [255, 64, 64]], dtype=np.uint8)
 FASHION_PALETTE = np.array(
     [
-        [0, 0, 0],        # background
+        [0, 0, 0],  # background
         [255, 200, 150],  # skin
-        [120, 60, 20],    # hair
-        [40, 120, 255],   # t-shirt
-        [255, 220, 0],    # shoes
-        [30, 180, 80],    # pants
-        [220, 40, 160],   # dress
+        [120, 60, 20],  # hair
+        [40, 120, 255],  # t-shirt
+        [255, 220, 0],  # shoes
+        [30, 180, 80],  # pants
+        [220, 40, 160],  # dress
     ],
     dtype=np.uint8,
 )
@@ -25,10 +26,8 @@ FASHION_PALETTE = np.array(
 CCP_TO_FASHION = {
     "skin": ["skin"],
     "hair": ["hair"],
-    "t-shirt": ["t-shirt", "shirt", "blouse", "top", "bodysuit", "vest", "sweatshirt", "hoodie",
-                "bra", "swimwear"],
-    "shoes": ["boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes",
-              "sneakers", "wedges"],
+    "t-shirt": ["t-shirt", "shirt", "blouse", "top", "bodysuit", "vest", "sweatshirt", "hoodie", "bra", "swimwear"],
+    "shoes": ["boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes", "sneakers", "wedges"],
     "pants": ["jeans", "pants", "shorts", "leggings", "tights"],
     "dress": ["dress", "romper", "skirt"],
     # everything else (null, blazer, jacket, coat, suit, cape, cardigan, sweater, jumper, socks,
@@ -40,12 +39,27 @@ GARMENT_CLASSES = ("none", "top", "bottom", "dress", "shoes")
 
 # CCP's fine labels onto the cutout groups of the API contract.
 CCP_GARMENT_GROUPS = {
-    "top": ["t-shirt", "shirt", "blouse", "top", "bodysuit", "vest", "sweatshirt", "hoodie",
-            "sweater", "jumper", "cardigan", "blazer", "jacket", "coat", "suit", "cape"],
+    "top": [
+        "t-shirt",
+        "shirt",
+        "blouse",
+        "top",
+        "bodysuit",
+        "vest",
+        "sweatshirt",
+        "hoodie",
+        "sweater",
+        "jumper",
+        "cardigan",
+        "blazer",
+        "jacket",
+        "coat",
+        "suit",
+        "cape",
+    ],
     "bottom": ["pants", "jeans", "shorts", "skirt", "leggings", "tights"],
     "dress": ["dress", "romper"],
-    "shoes": ["boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes",
-              "sneakers", "wedges"],
+    "shoes": ["boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes", "sneakers", "wedges"],
 }
 
 

@@ -1,4 +1,5 @@
 """Fit any photo into the networks' fixed input size without distorting it, and undo that."""
+
 from dataclasses import dataclass
 
 import cv2
@@ -10,6 +11,7 @@ PAD_VALUE = 127  # grey; training pads with the same value so the network knows 
 @dataclass(frozen=True)
 class Box:
     """Where the resized photo sits inside the network canvas."""
+
     x: int
     y: int
     w: int
@@ -30,7 +32,7 @@ def letterbox(image: np.ndarray, width: int, height: int, pad: int = PAD_VALUE) 
     # INTER_AREA is the right filter for shrinking (no aliasing); linear when enlarging.
     interp = cv2.INTER_AREA if box.w < iw else cv2.INTER_LINEAR
     canvas = np.full((height, width, image.shape[2]), pad, dtype=np.uint8)
-    canvas[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(image, (box.w, box.h), interpolation=interp)
+    canvas[box.y : box.y + box.h, box.x : box.x + box.w] = cv2.resize(image, (box.w, box.h), interpolation=interp)
     return canvas, box
 
 
@@ -38,13 +40,17 @@ def letterbox_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
     """A label map fitted like `letterbox` fits its photo: nearest-neighbour, padded with 0 (background)."""
     box = fit_box(labels.shape[1], labels.shape[0], width, height)
     out = np.zeros((height, width), dtype=np.uint8)
-    out[box.y:box.y + box.h, box.x:box.x + box.w] = cv2.resize(labels, (box.w, box.h), interpolation=cv2.INTER_NEAREST)
+    out[box.y : box.y + box.h, box.x : box.x + box.w] = cv2.resize(
+        labels, (box.w, box.h), interpolation=cv2.INTER_NEAREST
+    )
     return out
 
 
-def unletterbox(maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def unletterbox(
+    maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolation: int = cv2.INTER_LINEAR
+) -> np.ndarray:
     """Crop CxHxW float maps (e.g. probabilities) back to the photo and resize to (out_w, out_h)."""
-    crop = maps[:, box.y:box.y + box.h, box.x:box.x + box.w]
+    crop = maps[:, box.y : box.y + box.h, box.x : box.x + box.w]
     hwc = np.ascontiguousarray(crop.transpose(1, 2, 0))
     resized = cv2.resize(hwc, (out_w, out_h), interpolation=interpolation)
     if resized.ndim == 2:
@@ -66,6 +72,7 @@ def points_to_canvas(points: np.ndarray, box: Box, photo_width: int) -> np.ndarr
 @dataclass(frozen=True)
 class Region:
     """A rectangle of the photo, x1/y1 exclusive."""
+
     x0: int
     y0: int
     x1: int
@@ -79,4 +86,6 @@ def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | N
         return None
     h, w = mask.shape
     grow = round(margin * max(xs.max() - xs.min(), ys.max() - ys.min())) + pad
-    return Region(max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow))
+    return Region(
+        max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow)
+    )

@@ -2,6 +2,7 @@
 the canvas it sees, and its tensors. The services and the evaluations call the networks through these
 entries (fashionpixel/networks.py); tests/test_model_registry.py checks the committed Triton configs
 and ONNX files against them."""
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ DTYPES = {"UINT8": np.uint8, "FP16": np.float16}  # Triton's type names → nump
 @dataclass(frozen=True)
 class Tensor:
     name: str
-    dtype: str             # Triton's type name without TYPE_: UINT8, FP16
+    dtype: str  # Triton's type name without TYPE_: UINT8, FP16
     dims: tuple[int, ...]  # without the batch axis, which every model has first
 
 
@@ -58,32 +59,47 @@ def chw(channels: int, canvas: tuple[int, int], stride: int = 1) -> tuple[int, i
 
 SEGMENTATION_CANVAS = (256, 384)  # 2:3 like the photos
 POSE_CANVAS = (192, 256)
-HEATMAP_STRIDE = 4                # the pose network's heatmaps have one cell per 4×4 canvas pixels
-GENERATOR_CANVAS = (128, 192)     # skin generation and pose transfer
-SKIN_CHANNELS = 7                 # apparel_head_foot RGB + pose RGB + skin mask (fashionpixel/skin.py)
+HEATMAP_STRIDE = 4  # the pose network's heatmaps have one cell per 4×4 canvas pixels
+GENERATOR_CANVAS = (128, 192)  # skin generation and pose transfer
+SKIN_CHANNELS = 7  # apparel_head_foot RGB + pose RGB + skin mask (fashionpixel/skin.py)
 
 SEGMENTATION = Model(
-    "segmentation", SEGMENTATION_CANVAS,
+    "segmentation",
+    SEGMENTATION_CANVAS,
     inputs=(Tensor("image", "UINT8", hwc(SEGMENTATION_CANVAS, 3)),),
-    outputs=(Tensor("person", "FP16", chw(len(PERSON_CLASSES), SEGMENTATION_CANVAS)),
-             Tensor("fashion", "FP16", chw(len(FASHION_CLASSES), SEGMENTATION_CANVAS))))
+    outputs=(
+        Tensor("person", "FP16", chw(len(PERSON_CLASSES), SEGMENTATION_CANVAS)),
+        Tensor("fashion", "FP16", chw(len(FASHION_CLASSES), SEGMENTATION_CANVAS)),
+    ),
+)
 CUTOUT = Model(
-    "cutout", SEGMENTATION_CANVAS, inputs=SEGMENTATION.inputs,
-    outputs=(Tensor("garment", "FP16", chw(len(GARMENT_CLASSES), SEGMENTATION_CANVAS)),))
+    "cutout",
+    SEGMENTATION_CANVAS,
+    inputs=SEGMENTATION.inputs,
+    outputs=(Tensor("garment", "FP16", chw(len(GARMENT_CLASSES), SEGMENTATION_CANVAS)),),
+)
 SKIN = Model(
-    "skin", GENERATOR_CANVAS,
+    "skin",
+    GENERATOR_CANVAS,
     inputs=(Tensor("inputs", "UINT8", hwc(GENERATOR_CANVAS, SKIN_CHANNELS)),),
-    outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),))
+    outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),),
+)
 POSE = Model(
-    "pose", POSE_CANVAS,
+    "pose",
+    POSE_CANVAS,
     inputs=(Tensor("image", "UINT8", hwc(POSE_CANVAS, 3)),),
-    outputs=(Tensor("heatmaps", "FP16", chw(len(KEYPOINTS), POSE_CANVAS, HEATMAP_STRIDE)),))
+    outputs=(Tensor("heatmaps", "FP16", chw(len(KEYPOINTS), POSE_CANVAS, HEATMAP_STRIDE)),),
+)
 POSE_TRANSFER = Model(  # the inputs of fashionpixel/pose_transfer.network_inputs
-    "pose_transfer", GENERATOR_CANVAS,
-    inputs=(Tensor("source", "UINT8", hwc(GENERATOR_CANVAS, 3)),     # the source person on white
-            Tensor("parts", "UINT8", hwc(GENERATOR_CANVAS, 1)),      # its part indices
-            Tensor("pose", "UINT8", hwc(GENERATOR_CANVAS, len(KEYPOINTS))),  # target heatmaps
-            Tensor("warped", "UINT8", hwc(GENERATOR_CANVAS, 4))),    # part-wise warp + coverage
-    outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),))
+    "pose_transfer",
+    GENERATOR_CANVAS,
+    inputs=(
+        Tensor("source", "UINT8", hwc(GENERATOR_CANVAS, 3)),  # the source person on white
+        Tensor("parts", "UINT8", hwc(GENERATOR_CANVAS, 1)),  # its part indices
+        Tensor("pose", "UINT8", hwc(GENERATOR_CANVAS, len(KEYPOINTS))),  # target heatmaps
+        Tensor("warped", "UINT8", hwc(GENERATOR_CANVAS, 4)),
+    ),  # part-wise warp + coverage
+    outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),),
+)
 
 MODELS = {m.name: m for m in (SEGMENTATION, CUTOUT, SKIN, POSE, POSE_TRANSFER)}

@@ -2,6 +2,7 @@
 (fashionpixel/models.py). Triton implements it in the services (services/common/triton.py),
 `OnnxNetwork` in-process for the evaluations; `infer_with` shapes either as the pipelines'
 `infer` callables (fashionpixel/stages.py)."""
+
 from typing import Protocol
 
 import numpy as np
@@ -11,8 +12,9 @@ from fashionpixel.stages import Infer
 
 
 class Network(Protocol):
-    async def run(self, model: Model, inputs: dict[str, np.ndarray],
-                  outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    async def run(
+        self, model: Model, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         """`model` on one example: inputs and outputs without the batch axis; `outputs` names the
         ones wanted (all of the model's when empty)."""
 
@@ -25,8 +27,9 @@ class OnnxNetwork:
     def __init__(self, sessions: dict):
         self.sessions = sessions
 
-    async def run(self, model: Model, inputs: dict[str, np.ndarray],
-                  outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    async def run(
+        self, model: Model, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         names = list(outputs or model.output_names)
         arrays = self.sessions[model.name].run(names, model.batch_of_one(inputs))
         return {name: array[0] for name, array in zip(names, arrays)}
@@ -41,4 +44,5 @@ def infer_with(network: Network, model: Model, *outputs: str) -> Infer:
     async def infer(x):
         out = await network.run(model, x if isinstance(x, dict) else {model.inputs[0].name: x}, names)
         return out[names[0]] if len(names) == 1 else tuple(out[name] for name in names)
+
     return infer

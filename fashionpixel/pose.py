@@ -2,23 +2,75 @@
 
 One drawing utility for everything that draws poses: the services and the generators' training data.
 """
+
 import cv2
 import numpy as np
 
-KEYPOINTS = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-             "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-             "right_eye", "left_eye", "right_ear", "left_ear")
+KEYPOINTS = (
+    "nose",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_eye",
+    "left_eye",
+    "right_ear",
+    "left_ear",
+)
 # Mirroring an image swaps the person's right and left.
 FLIP_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
 FLIP_INDEX = np.arange(18)
 for _a, _b in FLIP_PAIRS:
     FLIP_INDEX[_a], FLIP_INDEX[_b] = _b, _a
 # OpenPose's 17 limbs of the COCO-18 skeleton, with its customary colours (RGB).
-LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
-         (1, 0), (0, 14), (14, 16), (0, 15), (15, 17))
-COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
-           (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
-           (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85))
+LIMBS = (
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+)
+COLOURS = (
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 170),
+    (255, 0, 85),
+)
 
 
 def found(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
@@ -29,8 +81,9 @@ def found(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
     return ok & (k[:, 2] > min_score) if k.shape[1] > 2 else ok
 
 
-def draw_pose(keypoints: np.ndarray, width: int, height: int, thickness: int | None = None,
-              min_score: float = 0.0) -> np.ndarray:
+def draw_pose(
+    keypoints: np.ndarray, width: int, height: int, thickness: int | None = None, min_score: float = 0.0
+) -> np.ndarray:
     """18×2 (x, y) or 18×3 (x, y, score) keypoints → HxWx3 uint8 limb image on black.
 
     A keypoint is drawn when its coordinates are non-negative (and its score, if given, > min_score).
@@ -41,8 +94,14 @@ def draw_pose(keypoints: np.ndarray, width: int, height: int, thickness: int | N
     t = thickness or max(2, round(min(width, height) / 64))
     for i, (a, b) in enumerate(LIMBS):
         if ok[a] and ok[b]:
-            cv2.line(canvas, tuple(np.round(k[a, :2]).astype(int)), tuple(np.round(k[b, :2]).astype(int)),
-                     COLOURS[i], t, cv2.LINE_AA)
+            cv2.line(
+                canvas,
+                tuple(np.round(k[a, :2]).astype(int)),
+                tuple(np.round(k[b, :2]).astype(int)),
+                COLOURS[i],
+                t,
+                cv2.LINE_AA,
+            )
     for i in np.nonzero(ok)[0]:
         cv2.circle(canvas, tuple(np.round(k[i, :2]).astype(int)), t + 1, COLOURS[i], -1, cv2.LINE_AA)
     return canvas

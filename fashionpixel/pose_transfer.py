@@ -9,6 +9,7 @@ CANVAS_W×CANVAS_H canvas. It is given:
   map per body part, as in Deformable GANs). The warp carries texture to where it belongs; the
   network fixes what a rigid warp gets wrong (occlusion, cloth, holes).
 """
+
 import asyncio
 
 import cv2
@@ -34,10 +35,14 @@ TORSO_POINTS = (1, 2, 5, 8, 11)
 HEAD_POINTS = (0, 1, 14, 15, 16, 17)
 BODY_PARTS = {  # painter's order: later parts cover earlier ones
     "torso": ((2, 5), (8, 11), (2, 8), (5, 11), (1, 8), (1, 11)),
-    "right_thigh": ((8, 9),), "left_thigh": ((11, 12),),
-    "right_shin": ((9, 10),), "left_shin": ((12, 13),),
-    "right_upper_arm": ((2, 3),), "left_upper_arm": ((5, 6),),
-    "right_forearm": ((3, 4),), "left_forearm": ((6, 7),),
+    "right_thigh": ((8, 9),),
+    "left_thigh": ((11, 12),),
+    "right_shin": ((9, 10),),
+    "left_shin": ((12, 13),),
+    "right_upper_arm": ((2, 3),),
+    "left_upper_arm": ((5, 6),),
+    "right_forearm": ((3, 4),),
+    "left_forearm": ((6, 7),),
     "head": ((1, 0), (0, 14), (0, 15), (14, 16), (15, 17)),
 }
 LIMB_REACH = 1.35  # a limb's map also covers this far past its end joint (hands, feet)
@@ -65,7 +70,7 @@ def heatmaps(keypoints: np.ndarray, width: int = CANVAS_W, height: int = CANVAS_
     out = np.zeros((height, width, 18), np.uint8)
     for i in np.nonzero(ok)[0]:
         x, y = keypoints[i, :2]
-        out[..., i] = np.round(255 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * HEATMAP_SIGMA ** 2)))
+        out[..., i] = np.round(255 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * HEATMAP_SIGMA**2)))
     return out
 
 
@@ -142,8 +147,11 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
     names, dist, seen = [], [], found(source_kp)
     for name, bones in BODY_PARTS.items():
         reach = 1.0 if name in ("torso", "head") else LIMB_REACH
-        ds = [_segment_distance(person, src[a], src[a] + reach * (src[b] - src[a]))
-              for a, b in bones if seen[a] and seen[b]]
+        ds = [
+            _segment_distance(person, src[a], src[a] + reach * (src[b] - src[a]))
+            for a, b in bones
+            if seen[a] and seen[b]
+        ]
         if ds:
             names.append(name)
             dist.append(np.min(ds, axis=0))
@@ -173,16 +181,22 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
     return warped, cover
 
 
-def network_inputs(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray,
-                   target_kp: np.ndarray) -> dict[str, np.ndarray]:
+def network_inputs(
+    image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray
+) -> dict[str, np.ndarray]:
     """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints."""
     warped, cover = warp_to_pose(image, parts, source_kp, target_kp)
-    return {"source": image, "parts": parts[..., None], "pose": heatmaps(target_kp),
-            "warped": np.dstack([warped, cover])}
+    return {
+        "source": image,
+        "parts": parts[..., None],
+        "pose": heatmaps(target_kp),
+        "warped": np.dstack([warped, cover]),
+    }
 
 
-def source_canvas(image: np.ndarray, person: np.ndarray, fashion: np.ndarray,
-                  keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def source_canvas(
+    image: np.ndarray, person: np.ndarray, fashion: np.ndarray, keypoints: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A full-size photo, its parsing and keypoints (photo pixels) → (person on white, parts, keypoints)
     on the canvas."""
     on_white = np.where(person[..., None] > 0, image, np.uint8(WHITE))
@@ -199,16 +213,25 @@ def target_box(width: int, height: int) -> Box:
 def to_target_size(generated: np.ndarray, width: int, height: int) -> np.ndarray:
     """The generator's canvas RGB → the target's width×height (the letterbox cropped away)."""
     box = target_box(width, height)
-    crop = generated[box.y:box.y + box.h, box.x:box.x + box.w]
+    crop = generated[box.y : box.y + box.h, box.x : box.x + box.w]
     # Enlarging: bilinear, not cubic, whose overshoot rings along the person's edge on white
     # (end-to-end SSIM 0.7846 vs 0.7833 on 80 validation photos)
     interp = cv2.INTER_LINEAR if width > box.w else cv2.INTER_AREA
     return cv2.resize(crop, (width, height), interpolation=interp)
 
 
-async def transfer(source: np.ndarray, *, target: np.ndarray | None = None, target_keypoints: np.ndarray | None = None,
-                   target_size: tuple[int, int] | None = None, parse: Infer, pose: Infer, generate: Infer,
-                   cpu: Cpu, stage: Stage) -> np.ndarray:
+async def transfer(
+    source: np.ndarray,
+    *,
+    target: np.ndarray | None = None,
+    target_keypoints: np.ndarray | None = None,
+    target_size: tuple[int, int] | None = None,
+    parse: Infer,
+    pose: Infer,
+    generate: Infer,
+    cpu: Cpu,
+    stage: Stage,
+) -> np.ndarray:
     """The source person rendered in the target pose → RGB (target height × width) on white.
 
     The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
@@ -230,8 +253,9 @@ async def transfer(source: np.ndarray, *, target: np.ndarray | None = None, targ
         fashion = await cpu(segmentation.labels_from_probs, source, fashion_p, seg_box)
         source_kp = await cpu(keypoint_net.keypoints_from_heatmaps, heat, pose_box, w, h)
         if target is not None:
-            target_keypoints = await cpu(keypoint_net.keypoints_from_heatmaps, target_heat[0], target_pose_box,
-                                         *target_size)
+            target_keypoints = await cpu(
+                keypoint_net.keypoints_from_heatmaps, target_heat[0], target_pose_box, *target_size
+            )
         image, parts, source_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)

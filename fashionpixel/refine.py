@@ -3,6 +3,7 @@
 Each step takes and returns plain arrays so the evaluation command measures exactly what the
 service runs.
 """
+
 from dataclasses import dataclass
 
 import cv2
@@ -10,7 +11,6 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 from skimage.segmentation import felzenszwalb
-
 
 # Superpixels' cost grows with pixels; above this they are found on a shrunk copy (see `_shrunk`).
 # The CRF has its own, smaller size: CrfParams.max_pixels.
@@ -51,8 +51,12 @@ def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParam
     crf = dcrf.DenseCRF2D(w, h, n)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(np.clip(probs, 1e-6, 1.0).astype(np.float32))))
     crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
-    crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
-                             rgbim=np.require(image, np.uint8, ["C", "W"]), compat=params.bilateral_compat)
+    crf.addPairwiseBilateral(
+        sxy=params.bilateral_sxy,
+        srgb=params.bilateral_srgb,
+        rgbim=np.require(image, np.uint8, ["C", "W"]),
+        compat=params.bilateral_compat,
+    )
     q = np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(n, h, w)
     if (w, h) != (w0, h0):
         q = np.stack([cv2.resize(p, (w0, h0), interpolation=cv2.INTER_LINEAR) for p in q])
@@ -81,8 +85,14 @@ def remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
-def superpixel_vote(image: np.ndarray, labels: np.ndarray, scale: float = 100, sigma: float = 0.5,
-                    min_size: int = 30, max_pixels: int = SUPERPIXEL_MAX_PIXELS) -> np.ndarray:
+def superpixel_vote(
+    image: np.ndarray,
+    labels: np.ndarray,
+    scale: float = 100,
+    sigma: float = 0.5,
+    min_size: int = 30,
+    max_pixels: int = SUPERPIXEL_MAX_PIXELS,
+) -> np.ndarray:
     """Felzenszwalb superpixels; each takes the majority label of its pixels (snaps edges to colour edges).
     On large inputs the superpixels are found on a shrunk copy and scaled back (nearest)."""
     small, (w, h) = _shrunk(image, max_pixels)
@@ -102,7 +112,9 @@ def work_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def refine(image: np.ndarray, probs: np.ndarray, crf: bool | CrfParams, min_region: int, superpixels: bool) -> np.ndarray:
+def refine(
+    image: np.ndarray, probs: np.ndarray, crf: bool | CrfParams, min_region: int, superpixels: bool
+) -> np.ndarray:
     """image HxWx3 and probs CxHxW at the same size → HxW uint8 labels. `crf`: True = CrfParams()."""
     if crf:
         probs = dense_crf(image, probs, crf if isinstance(crf, CrfParams) else CrfParams())

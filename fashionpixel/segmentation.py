@@ -5,6 +5,7 @@ Focus pass: a person who fills little of the photo (a wide lifestyle shot, a sma
 padded canvas) covers a few dozen canvas pixels. When the first pass finds the foreground in a small
 part of the photo, the network looks again at a crop around it, at the canvas's aspect, and its
 probabilities replace the first pass's inside the crop (docs/models/segmentation.md, shop framings)."""
+
 import cv2
 import numpy as np
 
@@ -16,7 +17,7 @@ from fashionpixel.stages import Cpu, Infer, Stage
 CANVAS_W, CANVAS_H = SEGMENTATION.canvas
 # Post-processing runs at most at this size; labels are then resized (nearest) to the photo's size.
 MAX_WORK_PIXELS = 1_000_000
-FOCUS_MARGIN = 0.1     # the focus crop: the foreground's box grown by this share of its longer side
+FOCUS_MARGIN = 0.1  # the focus crop: the foreground's box grown by this share of its longer side
 FOCUS_MAX_AREA = 0.35  # focus only when that crop is at most this share of the photo (≥ 1.7× zoom a side)
 
 
@@ -27,7 +28,7 @@ def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
 def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region | None:
     """The photo's crop worth a second look: around the first pass's foreground (any class but 0,
     background), at the canvas's aspect; None when the foreground is absent or already large."""
-    foreground = probs[0, box.y:box.y + box.h, box.x:box.x + box.w].astype(np.float32) <= 0.5
+    foreground = probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
     found = bounding_region(foreground, FOCUS_MARGIN, pad=2)
     if found is None:
         return None
@@ -43,9 +44,16 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
     return Region(int(left), int(top), min(width, round(left + rw)), min(height, round(top + rh)))
 
 
-def labels_from_probs(image: np.ndarray, probs: np.ndarray, box: Box, *, crf: bool | CrfParams = False,
-                      min_region: int = 0, superpixels: bool = False,
-                      focus: tuple[Region, np.ndarray, Box] | None = None) -> np.ndarray:
+def labels_from_probs(
+    image: np.ndarray,
+    probs: np.ndarray,
+    box: Box,
+    *,
+    crf: bool | CrfParams = False,
+    min_region: int = 0,
+    superpixels: bool = False,
+    focus: tuple[Region, np.ndarray, Box] | None = None,
+) -> np.ndarray:
     """image HxWx3 uint8, probs CxHcxWc on the canvas → HxW uint8 class indices. `focus` = (region of
     the photo, the crop's canvas probabilities, the crop's box): they replace the first pass there."""
     h, w = image.shape[:2]
@@ -65,8 +73,17 @@ def labels_from_probs(image: np.ndarray, probs: np.ndarray, box: Box, *, crf: bo
     return labels
 
 
-async def segment(image: np.ndarray, *, crf: bool | CrfParams, min_region: int, superpixels: bool,
-                  infer: Infer, cpu: Cpu, stage: Stage, focus: bool = True) -> np.ndarray:
+async def segment(
+    image: np.ndarray,
+    *,
+    crf: bool | CrfParams,
+    min_region: int,
+    superpixels: bool,
+    infer: Infer,
+    cpu: Cpu,
+    stage: Stage,
+    focus: bool = True,
+) -> np.ndarray:
     """The whole segmentation of one photo → H×W uint8 labels. infer(canvas) → one task's C×h×w
     probabilities on the canvas. `focus`: a second pass on a small foreground (see the module doc)."""
     with stage("preprocess"):
@@ -77,9 +94,12 @@ async def segment(image: np.ndarray, *, crf: bool | CrfParams, min_region: int, 
     region = focus_region(probs, box, image.shape[1], image.shape[0]) if focus else None
     if region is not None:
         with stage("preprocess"):
-            crop, crop_box = await cpu(prepare, image[region.y0:region.y1, region.x0:region.x1])
+            crop, crop_box = await cpu(prepare, image[region.y0 : region.y1, region.x0 : region.x1])
         with stage("infer"):
             second = (region, await infer(crop), crop_box)
     with stage("postprocess"):
-        return await cpu(lambda: labels_from_probs(image, probs, box, crf=crf, min_region=min_region,
-                                                   superpixels=superpixels, focus=second))
+        return await cpu(
+            lambda: labels_from_probs(
+                image, probs, box, crf=crf, min_region=min_region, superpixels=superpixels, focus=second
+            )
+        )

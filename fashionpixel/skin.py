@@ -9,6 +9,7 @@ From a photo, its parsing and its pose (all at one size):
 The generator sees them letterboxed (white padding) into CANVAS_W×CANVAS_H; its output is pasted
 back into the photo inside the skin region only, so nothing else of the photo changes.
 """
+
 import asyncio
 
 import cv2
@@ -57,8 +58,9 @@ def person_on_white(image: np.ndarray, person: np.ndarray) -> np.ndarray:
     return np.where(person[..., None], image, np.uint8(WHITE))
 
 
-def network_input(image: np.ndarray, person: np.ndarray, region: np.ndarray,
-                  keypoints: np.ndarray) -> tuple[np.ndarray, Box]:
+def network_input(
+    image: np.ndarray, person: np.ndarray, region: np.ndarray, keypoints: np.ndarray
+) -> tuple[np.ndarray, Box]:
     """H×W×7 uint8 generator input on the canvas (apparel_head_foot, pose lines, mask) and the box."""
     ahf, box = letterbox(apparel_head_foot(image, person, region), CANVAS_W, CANVAS_H, pad=WHITE)
     mask, _ = letterbox(np.repeat(region.astype(np.uint8)[..., None] * 255, 3, 2), CANVAS_W, CANVAS_H, pad=0)
@@ -72,14 +74,23 @@ def network_input(image: np.ndarray, person: np.ndarray, region: np.ndarray,
 def paste(image: np.ndarray, generated: np.ndarray, box: Box, region: np.ndarray, person: np.ndarray) -> np.ndarray:
     """H×W×4 RGBA: the photo with `generated` (canvas RGB) inside `region`, alpha = the person."""
     h, w = image.shape[:2]
-    crop = generated[box.y:box.y + box.h, box.x:box.x + box.w]
+    crop = generated[box.y : box.y + box.h, box.x : box.x + box.w]
     up = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC)
     rgb = np.where(region[..., None], up, image)
     return np.dstack([rgb, (person | region).astype(np.uint8) * 255])
 
 
-async def regenerate(image: np.ndarray, *, keypoints: np.ndarray | None, region: np.ndarray | None,
-                     parse: Infer, pose: Infer, generate: Infer, cpu: Cpu, stage: Stage) -> np.ndarray:
+async def regenerate(
+    image: np.ndarray,
+    *,
+    keypoints: np.ndarray | None,
+    region: np.ndarray | None,
+    parse: Infer,
+    pose: Infer,
+    generate: Infer,
+    cpu: Cpu,
+    stage: Stage,
+) -> np.ndarray:
     """The whole skin generation of one photo → H×W×4 RGBA (person with regenerated skin, alpha = person).
 
     parse(canvas) → (person probs 2×h×w, fashion probs 7×h×w) on the segmentation canvas;

@@ -3,6 +3,7 @@ are ready; stay in the foreground; on Ctrl-C or SIGTERM stop everything it start
 
 The same `Stack` class starts the stack for the tests, on free ports, with logs in files.
 """
+
 import os
 import signal
 import socket
@@ -40,9 +41,12 @@ class Ports:
     @classmethod
     def from_env(cls) -> "Ports":
         env = os.environ
-        return cls(int(env.get("TRITON_HTTP_PORT", 8000)), int(env.get("TRITON_GRPC_PORT", 8001)),
-                   int(env.get("TRITON_METRICS_PORT", 8002)),
-                   {s.name: int(env.get(s.port_env, s.port)) for s in SERVICES})
+        return cls(
+            int(env.get("TRITON_HTTP_PORT", 8000)),
+            int(env.get("TRITON_GRPC_PORT", 8001)),
+            int(env.get("TRITON_METRICS_PORT", 8002)),
+            {s.name: int(env.get(s.port_env, s.port)) for s in SERVICES},
+        )
 
 
 def descendants(pid: int) -> set[int]:
@@ -115,8 +119,15 @@ def tree_heap_mb(pid: int) -> float:
 
 
 class Stack:
-    def __init__(self, ports: Ports, repository: Path = REPO / "model_repository", log_dir: Path | None = None,
-                 env: dict[str, str] | None = None, host: str = "127.0.0.1", workers: int = 1):
+    def __init__(
+        self,
+        ports: Ports,
+        repository: Path = REPO / "model_repository",
+        log_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        workers: int = 1,
+    ):
         self.ports, self.repository, self.log_dir, self.host, self.workers = ports, repository, log_dir, host, workers
         self.env = dict(os.environ) | (env or {})
         self.env["TRITON_GRPC_URL"] = f"127.0.0.1:{ports.triton_grpc}"
@@ -132,32 +143,66 @@ class Stack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")
         # A session of its own: the terminal's Ctrl-C reaches only us, and we stop children in order.
-        return subprocess.Popen(cmd, cwd=REPO, env=self.env | (env or {}), stdout=out, stderr=subprocess.STDOUT if out else None,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=self.env | (env or {}),
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
 
     def start_triton(self) -> None:
         if self.triton is not None:  # a restart: the crashed Triton's backend processes outlive it
             self.stop_triton()
         p = self.ports
-        self.triton = self._spawn("triton", [
-            sys.executable, "-m", "runtime.triton", f"--model-repository={self.repository}",
-            f"--http-port={p.triton_http}", f"--grpc-port={p.triton_grpc}", f"--metrics-port={p.triton_metrics}"])
+        self.triton = self._spawn(
+            "triton",
+            [
+                sys.executable,
+                "-m",
+                "runtime.triton",
+                f"--model-repository={self.repository}",
+                f"--http-port={p.triton_http}",
+                f"--grpc-port={p.triton_grpc}",
+                f"--metrics-port={p.triton_metrics}",
+            ],
+        )
 
     def demo_env(self, info: ServiceInfo) -> dict[str, str]:
         """The /demo page (on segmentation) calls the other services from the browser: it learns their
         URLs, and they accept its origin (as 127.0.0.1 and as localhost), unless CORS_ORIGINS is set."""
         page_port = self.ports.services["segmentation"]
         if info.name == "segmentation":
-            return {"DEMO_CUTOUT_URL": self.service_url("cutout"), "DEMO_SKIN_URL": self.service_url("skin-generation"),
-                    "DEMO_POSE_TRANSFER_URL": self.service_url("pose-transfer")}
+            return {
+                "DEMO_CUTOUT_URL": self.service_url("cutout"),
+                "DEMO_SKIN_URL": self.service_url("skin-generation"),
+                "DEMO_POSE_TRANSFER_URL": self.service_url("pose-transfer"),
+            }
         origins = {f"http://{h}:{page_port}" for h in (self.host, "127.0.0.1", "localhost") if h != "0.0.0.0"}
         return {"CORS_ORIGINS": self.env.get("CORS_ORIGINS") or ",".join(sorted(origins))}
 
     def start_service(self, info: ServiceInfo) -> None:
         port = self.ports.services[info.name]
-        self.services[info.name] = self._spawn(info.name, [
-            sys.executable, "-m", "uvicorn", info.app, "--host", self.host, "--port", str(port),
-            "--timeout-graceful-shutdown", "8", "--no-access-log", "--workers", str(self.workers)], self.demo_env(info))
+        self.services[info.name] = self._spawn(
+            info.name,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                info.app,
+                "--host",
+                self.host,
+                "--port",
+                str(port),
+                "--timeout-graceful-shutdown",
+                "8",
+                "--no-access-log",
+                "--workers",
+                str(self.workers),
+            ],
+            self.demo_env(info),
+        )
 
     def triton_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.triton_http}"

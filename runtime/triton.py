@@ -6,6 +6,7 @@ It assembles a private server folder under .cache/ (the binary, the Python backe
 this Python, our Python-based "onnxruntime" backend), sets the library paths the copied binary needs,
 and replaces itself with tritonserver (so signals reach Triton directly).
 """
+
 import argparse
 import os
 import shutil
@@ -32,8 +33,9 @@ def server_home(cache: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(bundled, tmp, ignore=shutil.ignore_patterns("python_backend_stubs"))
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        shutil.copy2(bundled / "python_backend_stubs" / version / "triton_python_backend_stub",
-                     tmp / "backends" / "python")
+        shutil.copy2(
+            bundled / "python_backend_stubs" / version / "triton_python_backend_stub", tmp / "backends" / "python"
+        )
         shutil.rmtree(home, ignore_errors=True)
         tmp.rename(home)
     ours = HERE / "backends" / "onnxruntime" / "model.py"
@@ -55,8 +57,12 @@ def environment() -> dict[str, str]:
         if JEMALLOC.exists():
             env["LD_PRELOAD"] = str(JEMALLOC)
         else:
-            print(f"runtime.triton: {JEMALLOC} not found (Debian libjemalloc2); Triton runs with glibc's malloc, "
-                  "whose heaps grow under load", file=sys.stderr, flush=True)
+            print(
+                f"runtime.triton: {JEMALLOC} not found (Debian libjemalloc2); Triton runs with glibc's malloc, "
+                "whose heaps grow under load",
+                file=sys.stderr,
+                flush=True,
+            )
     return env
 
 
@@ -66,8 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--http-port", type=int, default=int(os.environ.get("TRITON_HTTP_PORT", 8000)))
     ap.add_argument("--grpc-port", type=int, default=int(os.environ.get("TRITON_GRPC_PORT", 8001)))
     ap.add_argument("--metrics-port", type=int, default=int(os.environ.get("TRITON_METRICS_PORT", 8002)))
-    ap.add_argument("--address", default=os.environ.get("TRITON_ADDRESS", "127.0.0.1"),
-                    help="interface to listen on (0.0.0.0 inside a container)")
+    ap.add_argument(
+        "--address",
+        default=os.environ.get("TRITON_ADDRESS", "127.0.0.1"),
+        help="interface to listen on (0.0.0.0 inside a container)",
+    )
     ap.add_argument("--cache", type=Path, default=REPO / ".cache")
     ap.add_argument("--model-config-name", default=None, help="e.g. gpu, to load configs/gpu.pbtxt")
     ap.add_argument("extra", nargs="*", help="more tritonserver flags, after --")

@@ -1,5 +1,6 @@
 """The services of the product: their ASGI app, default port, the env variable that overrides it, and
 the networks each calls."""
+
 from dataclasses import dataclass
 
 from fashionpixel.models import CUTOUT, POSE, POSE_TRANSFER, SEGMENTATION, SKIN, Model
@@ -8,7 +9,7 @@ from fashionpixel.models import CUTOUT, POSE, POSE_TRANSFER, SEGMENTATION, SKIN,
 @dataclass(frozen=True)
 class ServiceInfo:
     name: str
-    app: str            # uvicorn import string
+    app: str  # uvicorn import string
     port: int
     port_env: str
     models: tuple[Model, ...]  # the networks it calls: it is ready when Triton has them
@@ -18,8 +19,13 @@ SERVICES = (
     ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", (SEGMENTATION,)),
     ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT,)),
     ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (SEGMENTATION, POSE, SKIN)),
-    ServiceInfo("pose-transfer", "services.pose_transfer.app:app", 8083, "POSE_TRANSFER_PORT",
-                (SEGMENTATION, POSE, POSE_TRANSFER)),
+    ServiceInfo(
+        "pose-transfer",
+        "services.pose_transfer.app:app",
+        8083,
+        "POSE_TRANSFER_PORT",
+        (SEGMENTATION, POSE, POSE_TRANSFER),
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 Tests marked `data` read ../shared/data (or $DATA_DIR). In CI (CI=true) its absence is a failure;
 on a user's fresh clone without it, those tests are skipped with a message saying so.
 """
+
 import os
 import signal
 import time
@@ -61,8 +62,12 @@ def start_stack(name: str, tmp_home: Path, **env) -> Stack:
 
 def extra_segmentation_service(stack: Stack, home: Path, name: str, **env) -> Stack:
     """One more segmentation service on `stack`'s Triton, configured by `env`; stop() it when done."""
-    ports = Ports(stack.ports.triton_http, stack.ports.triton_grpc, stack.ports.triton_metrics,
-                  {s.name: free_port() for s in SERVICES})
+    ports = Ports(
+        stack.ports.triton_http,
+        stack.ports.triton_grpc,
+        stack.ports.triton_metrics,
+        {s.name: free_port() for s in SERVICES},
+    )
     other = Stack(ports, log_dir=ARTIFACTS / "logs" / name, env={"HOME": str(home)} | env)
     info = SERVICES[0]
     other.start_service(info)
@@ -91,7 +96,9 @@ def seg(stack) -> httpx.Client:
 def photo() -> np.ndarray:
     """A real validation photo when the data is here, else a synthetic one."""
     from tests.images import synthetic_photo
+
     if (DATA_DIR / "fashionista" / "images" / "0001.jpg").exists():
         from PIL import Image
+
         return np.asarray(Image.open(DATA_DIR / "fashionista" / "images" / "0001.jpg").convert("RGB"))
     return synthetic_photo()

@@ -2,6 +2,7 @@
 entry (defined here, not in fashionpixel/models.py), the project's export code writing it into a
 temporary model repository, a real Triton serving that repository, and a pipeline called through the
 services' Triton client, directly and from an endpoint of an app built with create_app."""
+
 import asyncio
 
 import httpx
@@ -31,8 +32,12 @@ pytestmark = pytest.mark.slow
 
 # The registry entry: Triton name, canvas, tensors.
 CANVAS = (32, 48)
-GREY = Model("grey", CANVAS, inputs=(Tensor("image", "UINT8", hwc(CANVAS, 3)),),
-             outputs=(Tensor("grey", "FP16", chw(1, CANVAS)),))
+GREY = Model(
+    "grey",
+    CANVAS,
+    inputs=(Tensor("image", "UINT8", hwc(CANVAS, 3)),),
+    outputs=(Tensor("grey", "FP16", chw(1, CANVAS)),),
+)
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -54,20 +59,24 @@ async def mean_grey(image: np.ndarray, *, infer, cpu, stage) -> float:
         canvas, box = await cpu(letterbox, image, *GREY.canvas)
     with stage("infer"):
         grey = await infer(canvas)
-    return float(grey[0, box.y:box.y + box.h, box.x:box.x + box.w].astype(np.float32).mean())
+    return float(grey[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32).mean())
 
 
 def expected_grey(image: np.ndarray) -> float:
     canvas, box = letterbox(image, *GREY.canvas)
-    return float((canvas[box.y:box.y + box.h, box.x:box.x + box.w] @ np.float32(LUMA)).mean() / 255)
+    return float((canvas[box.y : box.y + box.h, box.x : box.x + box.w] @ np.float32(LUMA)).mean() / 255)
 
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory):
     repository = tmp_path_factory.mktemp("model_repository")
     export_model(ModelSpec(GREY), GreyServing(), repository, version=1, atol=1e-3)  # ONNX + parity + configs
-    stack = Stack(Ports.free(), repository=repository, log_dir=ARTIFACTS / "logs" / "add-a-model",
-                  env={"HOME": str(tmp_path_factory.mktemp("home"))})
+    stack = Stack(
+        Ports.free(),
+        repository=repository,
+        log_dir=ARTIFACTS / "logs" / "add-a-model",
+        env={"HOME": str(tmp_path_factory.mktemp("home"))},
+    )
     try:
         stack.start(timeout=120, services=())  # Triton alone, on that repository
         yield stack
@@ -91,6 +100,7 @@ def test_the_pipeline_runs_on_triton_through_the_services_client(triton):
             return await mean_grey(photo, infer=infer_with(client, GREY), cpu=inline, stage=untimed)
         finally:
             await client.close()
+
     assert asyncio.run(run()) == pytest.approx(expected_grey(photo), abs=2e-3)  # float16 out
 
 
@@ -107,7 +117,9 @@ def test_a_service_endpoint_calls_it(triton, monkeypatch):
         async with app.router.lifespan_context(app):  # the app's Triton client and thread pool
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://grey") as client:
                 ready = await client.get("/readyz")
-                return ready, await client.post("/v1/grey", files={"image": ("p.png", encode(photo, "PNG"), "image/png")})
+                return ready, await client.post(
+                    "/v1/grey", files={"image": ("p.png", encode(photo, "PNG"), "image/png")}
+                )
 
     monkeypatch.setenv("TRITON_GRPC_URL", f"127.0.0.1:{triton.ports.triton_grpc}")
     get_settings.cache_clear()  # the app reads its settings once, from the environment

@@ -5,6 +5,7 @@ and prints it resolved; the tests read that output, so they see what Compose its
 Note: v1.29 `config` accepts `--profile` but prints every service regardless, so profiles are checked
 from the `profiles` keys.
 """
+
 import ast
 import os
 import re
@@ -34,8 +35,13 @@ def compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProces
         pytest.skip(reason)
     # A clean environment: the file's ${VAR:-default}s resolve to their defaults, whatever the shell has.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run([exe, "-f", str(file), "--project-directory", str(REPO), *args],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [exe, "-f", str(file), "--project-directory", str(REPO), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,9 @@ def test_broken_copies_are_rejected(tmp_path, breakage):
 def test_gpu_triton(config):
     triton = config["services"]["triton"]
     assert triton["image"].startswith("nvcr.io/nvidia/tritonserver:")
-    assert any(v.endswith(":/models:ro") and v.split(":")[0] == str(REPO / "model_repository")
-               for v in triton["volumes"])
+    assert any(
+        v.endswith(":/models:ro") and v.split(":")[0] == str(REPO / "model_repository") for v in triton["volumes"]
+    )
     assert "--model-repository=/models" in triton["command"]
     assert "--model-config-name=gpu" in triton["command"]
     assert (REPO / "model_repository/segmentation/configs/gpu.pbtxt").is_file()
@@ -109,14 +116,28 @@ def test_a_config_name_no_model_has_falls_back_to_config_pbtxt(tmp_path):
     """What docker/cpu.env relies on, shown by the real tritonserver: --model-config-name=cpu loads
     config.pbtxt (KIND_CPU) when configs/cpu.pbtxt does not exist."""
     import httpx
+
     from runtime.stack import free_port
+
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "model_repository/pose", repo / "pose")
     http, grpc, metrics = free_port(), free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.triton", f"--model-repository={repo}",
-                             f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}",
-                             "--model-config-name=cpu"], cwd=REPO, env=os.environ | {"HOME": str(tmp_path)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime.triton",
+            f"--model-repository={repo}",
+            f"--http-port={http}",
+            f"--grpc-port={grpc}",
+            f"--metrics-port={metrics}",
+            "--model-config-name=cpu",
+        ],
+        cwd=REPO,
+        env=os.environ | {"HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(240):
             try:
@@ -185,6 +206,7 @@ def _norm(name: str) -> str:
 
 def test_image_requirements_cover_imports_and_match_lock():
     """docker/requirements-service.txt: every third-party import of services/ and fashionpixel/, at the lock's version."""
+
     def pins(path: Path) -> dict[str, str]:
         lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
         return {_norm(re.sub(r"\[.*\]", "", n)): v for n, v in (ln.split("==") for ln in lines if ln)}

@@ -1,4 +1,5 @@
 """The cutout service against the API contract, with a real Triton behind it."""
+
 import io
 import os
 import subprocess
@@ -38,7 +39,7 @@ def test_rgba_default_is_the_photo_with_a_garment_alpha(cut, photo):
     rgba = np.asarray(img)
     assert np.array_equal(rgba[..., :3], photo)  # colours untouched, only alpha added
     alpha = rgba[..., 3]
-    assert 0.05 < (alpha > 127).mean() < 0.6   # a dressed person: some of the photo, not all of it
+    assert 0.05 < (alpha > 127).mean() < 0.6  # a dressed person: some of the photo, not all of it
     assert (alpha == 0).mean() > 0.3
 
 
@@ -53,8 +54,14 @@ def test_mask_format_is_the_alpha(cut, photo):
 def test_matting_is_compiled_before_the_service_needs_it():
     """`make setup` compiles pymatting's numba functions into their cache: with a cold cache the first
     `refine=matting` request spent about a minute compiling and the service kept ~300 MB for good."""
-    log = subprocess.run([sys.executable, "-c", "import pymatting"], env=os.environ | {"NUMBA_DEBUG_CACHE": "1"},
-                         capture_output=True, text=True, timeout=300, check=True).stdout
+    log = subprocess.run(
+        [sys.executable, "-c", "import pymatting"],
+        env=os.environ | {"NUMBA_DEBUG_CACHE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     assert "[cache] data loaded" in log, log[-2000:]
     assert "saved" not in log, f"compiled at import (cold numba cache):\n{log[-2000:]}"
 
@@ -65,7 +72,7 @@ def test_refinements_soften_only_the_edges(cut, photo):
     assert set(np.unique(hard)) <= {0, 255}
     for method in ("guided", "matting"):
         soft = np.asarray(png(post(cut, data, {"format": "mask", "refine": method})))
-        assert ((soft > 0) & (soft < 255)).any(), method               # soft alpha exists
+        assert ((soft > 0) & (soft < 255)).any(), method  # soft alpha exists
         assert (np.abs(soft.astype(int) - hard) > 127).mean() < 0.05, method  # but the shape is kept
 
 
@@ -82,13 +89,15 @@ def test_groups_and_all_agree(cut, photo):
         # group's uncertain rim may reach beyond `all`: only its rim
         assert (group & ~union).sum() <= 0.25 * max(group.sum(), 1), g
         groups |= group
-    assert (groups & union).sum() / (groups | union).sum() > 0.6   # the groups make up the union
+    assert (groups & union).sum() / (groups | union).sum() > 0.6  # the groups make up the union
 
 
 def test_focus_pass_changes_the_matte_a_little(cut, photo):
     data = encode(photo, "PNG")
-    masks = [np.asarray(png(post(cut, data, {"format": "mask", "refine": "none", "focus": f, "garment": "shoes"})))
-             for f in ("false", "true")]
+    masks = [
+        np.asarray(png(post(cut, data, {"format": "mask", "refine": "none", "focus": f, "garment": "shoes"})))
+        for f in ("false", "true")
+    ]
     assert masks[0].shape == masks[1].shape
     assert (masks[0] != masks[1]).mean() < 0.05
 
@@ -101,10 +110,10 @@ def test_crop_is_the_garment_box(cut, photo):
     x, y, w, h = map(int, r.headers["x-crop-box"].split(","))
     assert cropped.shape == (h, w)
     assert w < photo.shape[1] or h < photo.shape[0]
-    assert np.array_equal(cropped, full[y:y + h, x:x + w])
+    assert np.array_equal(cropped, full[y : y + h, x : x + w])
     outside = full.copy()
-    outside[y:y + h, x:x + w] = 0
-    assert not outside.any()               # nothing of the garment was cut away
+    outside[y : y + h, x : x + w] = 0
+    assert not outside.any()  # nothing of the garment was cut away
     ys, xs = np.nonzero(full)
     assert x <= xs.min() and y <= ys.min()  # and the margin is small
     assert xs.min() - x <= 0.05 * max(photo.shape) + 4
@@ -132,9 +141,19 @@ def test_bad_images(cut, name, data, status):
     assert cut.get("/readyz").status_code == 200
 
 
-@pytest.mark.parametrize("params", [{"garment": "hat"}, {"format": "jpeg"}, {"crop": "maybe"}, {"bg": "#12345g"},
-                                    {"bg": "red"}, {"bg": "#ffffff", "format": "mask"}, {"refine": "magic"},
-                                    {"focus": "2"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"garment": "hat"},
+        {"format": "jpeg"},
+        {"crop": "maybe"},
+        {"bg": "#12345g"},
+        {"bg": "red"},
+        {"bg": "#ffffff", "format": "mask"},
+        {"refine": "magic"},
+        {"focus": "2"},
+    ],
+)
 def test_bad_parameters(cut, photo, params):
     assert assert_problem(post(cut, encode(photo), params), 422)["errors"]
 
@@ -157,12 +176,14 @@ def test_served_cutout_dice_on_ccp_validation(cut, data_dir):
     """Dice of the default cutout (`all`) against CCP's labels, over HTTP, on every validation photo."""
     from training.datasets import ccp_samples, read_garments
     from training.metrics import Tally, truth_mask
+
     samples = [s for s in ccp_samples() if s.split == "val"]
     assert len(samples) >= 100
     tally = Tally()
     for s in samples:
-        r = cut.post("/v1/cutout", params={"format": "mask"},
-                     files={"image": (s.image.name, s.image.read_bytes(), "image/jpeg")})
+        r = cut.post(
+            "/v1/cutout", params={"format": "mask"}, files={"image": (s.image.name, s.image.read_bytes(), "image/jpeg")}
+        )
         assert r.status_code == 200, r.text
         tally.add(np.asarray(Image.open(io.BytesIO(r.content))) >= 128, truth_mask(read_garments(s), "all"))
     dice = tally.summary()["dice"]

@@ -1,6 +1,7 @@
 """The /demo page end to end in headless Chromium (Debian's package, driven by Playwright): upload a
 photo, wait for every service, check that each result image rendered; screenshots are kept in
 test-artifacts/ (docs/img/demo.png in the README is one of them)."""
+
 import shutil
 
 import pytest
@@ -19,21 +20,33 @@ def browser():
     if CHROMIUM is None:
         pytest.fail("Debian's chromium is missing: `make test` installs it (make system-deps)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
 
 def rendered(page, card: str) -> dict:
     """What one result card shows: its images' natural sizes, its time and its error text."""
-    return page.evaluate("""(id) => {
+    return page.evaluate(
+        """(id) => {
         const card = document.getElementById(`card-${id}`);
         return {sizes: [...card.querySelectorAll("img.result")].map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
                 ms: card.querySelector(".ms").textContent, error: card.querySelector(".error").textContent};
-    }""", card)
+    }""",
+        card,
+    )
 
 
 def run_page(page, timeout_ms: int = 120_000):

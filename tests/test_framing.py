@@ -1,5 +1,6 @@
 """Shop framings (training/framing.py): photo, labels and keypoints stay aligned, checked on a real
 photo; the training framings vary as the issue asks; continuing from a served ONNX file is exact."""
+
 import cv2
 import numpy as np
 import pytest
@@ -15,10 +16,15 @@ pytestmark = pytest.mark.data
 def real(data_dir):
     """A Fashionista validation photo, its labels and keypoints, and a second photo for backdrops."""
     from training.datasets import fashionista_samples, read_image, read_labels, sample_keypoints
+
     a, b = [s for s in fashionista_samples() if s.split == "val"][:2]
     person, fashion = read_labels(a)
-    return {"image": read_image(a), "labels": {"person": person, "fashion": fashion},
-            "keypoints": sample_keypoints(a), "other": (read_image(b), read_labels(b)[0])}
+    return {
+        "image": read_image(a),
+        "labels": {"person": person, "fashion": fashion},
+        "keypoints": sample_keypoints(a),
+        "other": (read_image(b), read_labels(b)[0]),
+    }
 
 
 def painted(labels: dict) -> np.ndarray:
@@ -29,7 +35,9 @@ def painted(labels: dict) -> np.ndarray:
 def agreement(image: np.ndarray, labels: np.ndarray) -> float:
     """Share of labelled pixels, 2 px or more from any class edge (where resizing and the soft paste
     blend colours), whose colour is their class's palette colour."""
-    edges = cv2.dilate(cv2.morphologyEx(labels, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)), np.ones((5, 5), np.uint8))
+    edges = cv2.dilate(
+        cv2.morphologyEx(labels, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)), np.ones((5, 5), np.uint8)
+    )
     inside = (labels > 0) & (edges == 0)
     return float((np.abs(image.astype(int) - FASHION_PALETTE[labels].astype(int)).max(2)[inside] < 8).mean())
 
@@ -54,7 +62,10 @@ def test_crops_frame_what_their_names_say(real):
     knee, labels, _ = frame("knee-up", real["image"], real["labels"], real["keypoints"])
     assert (labels["person"] > 0).mean() > (real["labels"]["person"] > 0).mean()
     nohead, labels, _ = frame("no-head", real["image"], real["labels"], real["keypoints"])
-    assert nohead.shape[0] == h - round(a.chin) and (labels["fashion"] == 2).sum() < (real["labels"]["fashion"] == 2).sum() / 2
+    assert (
+        nohead.shape[0] == h - round(a.chin)
+        and (labels["fashion"] == 2).sum() < (real["labels"]["fashion"] == 2).sum() / 2
+    )
     square, labels, _ = frame("square", real["image"], real["labels"], real["keypoints"])
     assert square.shape[0] == square.shape[1] == max(h, w) and (square[:, :20] == 255).all()
 
@@ -64,21 +75,31 @@ def test_studio_and_small_paste_the_person_with_its_labels(real):
     background = labels["person"] == 0
     assert np.isin(image[background], (200, 255)).mean() > 0.95  # plain grey or white around the person
     assert (labels["fashion"] == real["labels"]["fashion"]).all()
-    image, labels, points = frame("small", real["image"], real["labels"], real["keypoints"], key="x", other=real["other"])
+    image, labels, points = frame(
+        "small", real["image"], real["labels"], real["keypoints"], key="x", other=real["other"]
+    )
     rows = np.nonzero(labels["person"].any(1))[0]
     assert image.shape[1] > image.shape[0]  # a wider canvas
     assert 0.2 < (rows.max() - rows.min()) / image.shape[0] <= 0.31
-    assert agreement(frame("small", painted(real["labels"]), real["labels"], None, key="x",
-                           other=real["other"])[0], labels["fashion"]) > 0.95
+    assert (
+        agreement(
+            frame("small", painted(real["labels"]), real["labels"], None, key="x", other=real["other"])[0],
+            labels["fashion"],
+        )
+        > 0.95
+    )
 
 
 def test_random_training_framings_are_aligned_and_varied(real):
     rng = np.random.default_rng(0)
     heights, aspects = [], []
     for _ in range(60):
-        image, maps, points = random_frame(rng, painted(real["labels"]), real["labels"], real["keypoints"],
-                                           (256, 384), others=real["image"][None])
-        assert image.shape[0] <= 384 and image.shape[1] <= 256 and max(image.shape[0] / 384, image.shape[1] / 256) > 0.99
+        image, maps, points = random_frame(
+            rng, painted(real["labels"]), real["labels"], real["keypoints"], (256, 384), others=real["image"][None]
+        )
+        assert (
+            image.shape[0] <= 384 and image.shape[1] <= 256 and max(image.shape[0] / 384, image.shape[1] / 256) > 0.99
+        )
         person = maps["person"] > 0
         if person.any():
             if person.sum() > 2000:  # a tiny person has no pixels 2 px away from every edge
@@ -101,8 +122,10 @@ def test_shop_mean_is_over_the_shop_framings_only():
 def test_served_weights_load_back_exactly(data_dir):
     """--init model.onnx: the network rebuilt from the served file computes what the file does."""
     from pathlib import Path
+
     from training.from_onnx import check_against_onnx, freeze_batchnorm, load_onnx_weights
     from training.models.segmentation import SegNet, SegNetServing
+
     path = Path(__file__).resolve().parent.parent / "model_repository/segmentation/1/model.onnx"
     net = load_onnx_weights(SegNet(), path, torch.zeros(1, 3, 384, 256))
     images = np.random.default_rng(0).integers(0, 256, (2, 384, 256, 3), dtype=np.uint8)

@@ -1,4 +1,5 @@
 """Upload limits and API keys, on a second segmentation service configured by environment."""
+
 import httpx
 import numpy as np
 import pytest
@@ -12,8 +13,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def strict(stack, tmp_path_factory):
     """Same Triton, a service with small limits and API keys."""
-    other = extra_segmentation_service(stack, tmp_path_factory.mktemp("home"), "strict", API_KEYS="key-one, key-two",
-                                       MAX_UPLOAD_BYTES="60000", MAX_IMAGE_PIXELS="250000")
+    other = extra_segmentation_service(
+        stack,
+        tmp_path_factory.mktemp("home"),
+        "strict",
+        API_KEYS="key-one, key-two",
+        MAX_UPLOAD_BYTES="60000",
+        MAX_IMAGE_PIXELS="250000",
+    )
     try:
         with httpx.Client(base_url=other.service_url("segmentation"), timeout=60) as client:
             yield client
@@ -44,5 +51,7 @@ def test_byte_and_pixel_limits(strict):
     r = strict.post("/v1/segment", files={"image": ("a.jpg", many, "image/jpeg")}, headers=headers)
     assert r.status_code == 413
     # a body far over the limit is refused from its Content-Length, before it is parsed
-    r = strict.post("/v1/segment", content=b"x" * 2_000_000, headers=headers | {"content-type": "multipart/form-data; boundary=x"})
+    r = strict.post(
+        "/v1/segment", content=b"x" * 2_000_000, headers=headers | {"content-type": "multipart/form-data; boundary=x"}
+    )
     assert r.status_code == 413

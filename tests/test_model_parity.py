@@ -1,4 +1,5 @@
 """The served model: Triton's answer equals ONNX Runtime's in-process answer (stated tolerance)."""
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -48,6 +49,7 @@ def test_model_config_is_what_the_exporter_writes(model):
 def test_triton_runs_with_jemalloc():
     """`make up`/`make test` install Debian's libjemalloc2; Triton's memory stays flat with it."""
     from runtime.triton import JEMALLOC, environment
+
     assert JEMALLOC.exists(), "libjemalloc2 is missing: `make system-deps` installs it"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("LD_PRELOAD", raising=False)
@@ -60,9 +62,12 @@ def test_several_inputs_pass_through_triton_unchanged(stack):
     """pose_transfer has four inputs: Triton (dynamic batching, our onnxruntime backend) must give what
     ONNX Runtime gives in-process for the same batch."""
     from export.export_pose_transfer import PARITY_ATOL as ATOL
+
     rng = np.random.default_rng(0)
-    batch = {t.name: rng.integers(0, 8 if t.name == "parts" else 256, (2, *t.dims), dtype=np.uint8)
-             for t in POSE_TRANSFER.inputs}
+    batch = {
+        t.name: rng.integers(0, 8 if t.name == "parts" else 256, (2, *t.dims), dtype=np.uint8)
+        for t in POSE_TRANSFER.inputs
+    }
     session = ort.InferenceSession(str(REPO / "model_repository/pose_transfer/1/model.onnx"))
     (want,) = session.run(["image"], batch)
     client = httpclient.InferenceServerClient(f"127.0.0.1:{stack.ports.triton_http}")

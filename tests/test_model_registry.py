@@ -1,6 +1,7 @@
 """The model registry (fashionpixel/models.py) against what is committed: every model's Triton configs
 and ONNX graph have its tensors (names in order, dtypes, dims; batch axis first and dynamic), and the
 networks are reached through it in-process as in the services."""
+
 import asyncio
 
 import numpy as np
@@ -30,8 +31,11 @@ def config_tensors(path) -> tuple[str, tuple[Tensor, ...], tuple[Tensor, ...]]:
     config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
 
     def tensors(entries):
-        return tuple(Tensor(t.name, model_config_pb2.DataType.Name(t.data_type).removeprefix("TYPE_"), tuple(t.dims))
-                     for t in entries)
+        return tuple(
+            Tensor(t.name, model_config_pb2.DataType.Name(t.data_type).removeprefix("TYPE_"), tuple(t.dims))
+            for t in entries
+        )
+
     return config.name, tensors(config.input), tensors(config.output)
 
 
@@ -63,6 +67,7 @@ def test_onnx_graphs_have_the_registry_tensors(name):
 
     def want(tensors):
         return tuple((t.name, ONNX_TYPES[t.dtype], t.dims) for t in tensors)
+
     assert onnx_tensors(graph.input) == want(model.inputs)
     assert onnx_tensors(graph.output) == want(model.outputs)
 
@@ -70,8 +75,12 @@ def test_onnx_graphs_have_the_registry_tensors(name):
 def test_a_call_off_the_contract_is_refused():
     canvas = np.zeros(POSE.inputs[0].dims, np.uint8)
     assert POSE.batch_of_one({"image": canvas})["image"].shape == (1, *POSE.inputs[0].dims)
-    for wrong in ({"picture": canvas}, {"image": canvas[1:]}, {"image": canvas.astype(np.float32)},
-                  {"image": canvas, "extra": canvas}):
+    for wrong in (
+        {"picture": canvas},
+        {"image": canvas[1:]},
+        {"image": canvas.astype(np.float32)},
+        {"image": canvas, "extra": canvas},
+    ):
         with pytest.raises(ValueError):
             POSE.batch_of_one(wrong)
 

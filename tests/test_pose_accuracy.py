@@ -1,4 +1,5 @@
 """Pose accuracy end to end over HTTP on real validation photos, and flip consistency."""
+
 import httpx
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ def pose(stack):
 
 def val_photos(limit):
     from training.datasets import keypoint_samples, read_image
+
     return [(read_image(s), k) for s, k in [x for x in keypoint_samples() if x[0].split == "val"][:limit]]
 
 

@@ -1,4 +1,5 @@
 """POST /v1/pose on the pose-transfer service, with a real Triton behind it."""
+
 import io
 
 import httpx

@@ -1,4 +1,5 @@
 """POST /v1/pose-transfer on the pose-transfer service, with a real Triton behind it."""
+
 import io
 import json
 
@@ -67,7 +68,7 @@ def test_target_keypoints_render_the_person_where_the_pose_is(client, photo, pho
     shifted["keypoints"] = [[x * 0.5, y, s] if s > 0 else [-1, -1, 0] for x, y, s in photo_keypoints["keypoints"]]
     out = rgb(transfer(client, encode(photo), keypoints=shifted))
     assert out.shape == (h, w, 3)
-    ink = (out.astype(int).sum(2) < 600)  # not white
+    ink = out.astype(int).sum(2) < 600  # not white
     cols = np.nonzero(ink.any(0))[0]
     assert ink.mean() > 0.03, "a person was drawn"
     # every keypoint sits in the left half, so the drawing does too (mostly)
@@ -109,21 +110,26 @@ def test_missing_keypoints_still_render(client, photo, photo_keypoints):
 
 
 def test_keypoints_as_a_file_part(client, photo, photo_keypoints):
-    files = {"source": ("s.jpg", encode(photo), "image/jpeg"),
-             "target_keypoints": ("k.json", json.dumps(photo_keypoints).encode(), "application/json")}
+    files = {
+        "source": ("s.jpg", encode(photo), "image/jpeg"),
+        "target_keypoints": ("k.json", json.dumps(photo_keypoints).encode(), "application/json"),
+    }
     assert rgb(client.post("/v1/pose-transfer", files=files)).shape == photo.shape
 
 
-@pytest.mark.parametrize("keypoints,status", [
-    ("not json", 422),
-    ({"width": 100, "height": 100}, 422),                                   # no keypoints
-    ({"width": 100, "height": 100, "keypoints": [[1, 2]] * 17}, 422),       # 17 points
-    ({"width": 100, "height": 100, "keypoints": [["a", 2]] * 18}, 422),     # not numbers
-    ({"width": "100", "height": 100, "keypoints": [[1, 2]] * 18}, 422),     # width not an int
-    ({"width": 4, "height": 100, "keypoints": [[1, 2]] * 18}, 422),         # too small
-    ({"width": 100000, "height": 100000, "keypoints": [[1, 2]] * 18}, 413),  # absurd canvas
-    ([[1, 2]] * 18, 422),                                                   # no canvas size
-])
+@pytest.mark.parametrize(
+    "keypoints,status",
+    [
+        ("not json", 422),
+        ({"width": 100, "height": 100}, 422),  # no keypoints
+        ({"width": 100, "height": 100, "keypoints": [[1, 2]] * 17}, 422),  # 17 points
+        ({"width": 100, "height": 100, "keypoints": [["a", 2]] * 18}, 422),  # not numbers
+        ({"width": "100", "height": 100, "keypoints": [[1, 2]] * 18}, 422),  # width not an int
+        ({"width": 4, "height": 100, "keypoints": [[1, 2]] * 18}, 422),  # too small
+        ({"width": 100000, "height": 100000, "keypoints": [[1, 2]] * 18}, 413),  # absurd canvas
+        ([[1, 2]] * 18, 422),  # no canvas size
+    ],
+)
 def test_bad_target_keypoints(client, photo, keypoints, status):
     assert_problem(transfer(client, encode(photo), keypoints=keypoints), status)
 

@@ -1,4 +1,5 @@
 """The pose-transfer data: the part-wise warp, the training pairs, and the DeepFashion CSV reader."""
+
 import shutil
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_training_batches_have_the_exported_layout(val):
     assert all(v.dtype == np.uint8 for v in inputs.values())
     # mirror mode: the target is exactly the mirrored source (or the source mirrored back)
     inputs, targets, _ = batch(val, [0], np.random.default_rng(1), "mirror")
-    assert (np.array_equal(targets[0], inputs["source"][0][:, ::-1]))
+    assert np.array_equal(targets[0], inputs["source"][0][:, ::-1])
 
 
 def test_missing_keypoints_give_no_heatmap_and_no_warp(val):
@@ -87,6 +88,7 @@ def test_deepfashion_pairs_join_images_and_build(data_dir, tmp_path):
     def parse(image):  # the whole image is one person in a t-shirt: enough to check the layout
         h, w = image.shape[:2]
         return np.ones((h, w), np.uint8), np.full((h, w), 3, np.uint8)
+
     real = build_real_pairs(found_pairs[:1], parse)
     assert real["images"].shape == (1, CANVAS_H, CANVAS_W, 3) and real["target_keypoints"].shape == (1, 18, 2)
     inputs, targets, _ = real_batch(real, [0])
@@ -102,6 +104,7 @@ def test_ssim_loss_is_scikit_images_metric():
     from skimage.metrics import structural_similarity
 
     from training.losses import ssim
+
     rng = np.random.default_rng(0)
     a = rng.random((48, 32, 3))
     b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
@@ -117,8 +120,22 @@ def test_fine_tuning_on_ssim_starts_from_a_checkpoint_and_resumes(data_dir, tmp_
     from training.datasets import REPO
 
     def train(out, *extra):
-        cmd = [sys.executable, "-m", "training.train_pose_transfer", "--out", str(out), "--limit", "8", "--batch", "2",
-               "--val-every", "2", "--threads", "2", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "training.train_pose_transfer",
+            "--out",
+            str(out),
+            "--limit",
+            "8",
+            "--batch",
+            "2",
+            "--val-every",
+            "2",
+            "--threads",
+            "2",
+            *extra,
+        ]
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
@@ -126,5 +143,7 @@ def test_fine_tuning_on_ssim_starts_from_a_checkpoint_and_resumes(data_dir, tmp_
     train(tmp_path / "stage1", "--steps", "2")
     out = train(tmp_path / "stage2", "--steps", "2", "--init", str(tmp_path / "stage1/best.pt"), "--ssim-weight", "30")
     assert "initialised from" in out and "val {" in out
-    again = train(tmp_path / "stage2", "--steps", "4", "--init", str(tmp_path / "stage1/best.pt"), "--ssim-weight", "30")
+    again = train(
+        tmp_path / "stage2", "--steps", "4", "--init", str(tmp_path / "stage1/best.pt"), "--ssim-weight", "30"
+    )
     assert "resumed at step 2" in again and "initialised from" not in again

@@ -2,6 +2,7 @@
 
 Each checks behaviour, not speed (speed is `make bench`'s job); the soak's duration is SOAK_SECONDS
 (default 120)."""
+
 import os
 import signal
 import threading
@@ -35,6 +36,7 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
             while not stop.is_set():
                 r = c.post(SEGMENT_FAST, files=photo_files(200, 300))
                 statuses.append((time.monotonic(), r.status_code, r.headers.get("retry-after", "")))
+
     try:
         threads = [threading.Thread(target=client_loop) for _ in range(4)]
         for t in threads:
@@ -49,8 +51,11 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
         assert not live_group_members(crashed), "the crashed Triton's backend processes were left running"
         stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
         back = time.monotonic()
-        wait_for(lambda: any(t > back and s == 200 for t, s, _ in statuses), 30,
-                 "no success within 30 s of Triton being back")
+        wait_for(
+            lambda: any(t > back and s == 200 for t, s, _ in statuses),
+            30,
+            "no success within 30 s of Triton being back",
+        )
         wait_for(lambda: sum(t > back + 2 for t, _, _ in statuses) >= 3, 60, "too few answers once recovered")
         stop.set()
         for t in threads:
@@ -77,6 +82,7 @@ def test_overload_answers_503_with_retry_after(stack, tmp_path_factory):
             start = time.monotonic()
             r = httpx.post(url, files=files, timeout=120)
             return r.status_code, r.headers.get("retry-after"), time.monotonic() - start
+
         with ThreadPoolExecutor(10) as pool:
             results = list(pool.map(one, range(10)))
         ok = [r for r in results if r[0] == 200]
@@ -126,8 +132,11 @@ def test_graceful_shutdown_finishes_in_flight_requests(stack, tmp_path_factory):
         futures = [pool.submit(httpx.post, url, files=photo_files(900, 1350), timeout=120) for _ in range(3)]
         # all three in flight (the default CRF takes a while on this size)
         inflight = 'http_requests_inflight{service="segmentation"} 3.0'
-        wait_for(lambda: inflight in httpx.get(other.service_url("segmentation") + "/metrics").text, 30,
-                 "the requests never were in flight together")
+        wait_for(
+            lambda: inflight in httpx.get(other.service_url("segmentation") + "/metrics").text,
+            30,
+            "the requests never were in flight together",
+        )
         proc.send_signal(signal.SIGTERM)
         responses = [f.result() for f in futures]
     assert [r.status_code for r in responses] == [200] * 3
@@ -157,8 +166,9 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
             i = offset
             while time.monotonic() < until:
                 service, path, files, _ = calls[i % len(calls)]
-                r = c.post(stack.service_url(service) + path,
-                           files={k: ("f.jpg", v, "image/jpeg") for k, v in files.items()})
+                r = c.post(
+                    stack.service_url(service) + path, files={k: ("f.jpg", v, "image/jpeg") for k, v in files.items()}
+                )
                 expected = 415 if files.get("image") == b"not an image" else 200
                 with lock:
                     counts[path] = counts.get(path, 0) + 1
@@ -193,8 +203,10 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
     # Recorded here, after the whole suite and the soak, not asserted: CI measured 2477 MB, a margin
     # that machine-to-machine spread would turn into a coin flip (docs/benchmarks.md).
     stack_rss = tree_mb(stack.triton.pid)[0] + sum(map(rss_mb, pids.values()))
-    (ARTIFACTS / "soak.txt").write_text(f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n"
-                                        f"stack RSS idle at the end: {stack_rss:.0f} MB\n")
+    (ARTIFACTS / "soak.txt").write_text(
+        f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n"
+        f"stack RSS idle at the end: {stack_rss:.0f} MB\n"
+    )
     # A leak grows with the requests served, so the second half grows as much as the first; pools that
     # fill to a high-water mark (ONNX Runtime's arenas in Triton's backends step up by ~40 MB once or
     # twice, Python's heaps) stop. Allowed per half: 10 %, at least 30 MB for a service (glibc trims its

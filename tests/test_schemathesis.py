@@ -1,5 +1,6 @@
 """Property-based fuzzing of every service's OpenAPI with schemathesis: no request it generates — random
 bytes as images, wrong types, out-of-range and missing parameters — may produce a 5xx."""
+
 import subprocess
 import sys
 
@@ -17,8 +18,30 @@ def test_no_server_errors(stack, name):
     report = ARTIFACTS / "schemathesis" / f"{name}.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json", "--url", url,
-         "--checks", "not_a_server_error", "--max-examples", "25", "--generation-deterministic",
-         "--request-timeout", "60", "--report", "junit", "--report-junit-path", str(report), "--no-color"],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            "--url",
+            url,
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--generation-deterministic",
+            "--request-timeout",
+            "60",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(report),
+            "--no-color",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -1,4 +1,5 @@
 """The segmentation service against the API contract, with a real Triton behind it."""
+
 import base64
 import io
 from concurrent.futures import ThreadPoolExecutor
@@ -55,8 +56,15 @@ def test_overlay_is_rgb_photo_sized(seg, photo):
     assert not np.array_equal(np.asarray(img), photo)  # something was coloured
 
 
-@pytest.mark.parametrize("params", [{"crf": "true"}, {"min_region": "5000"}, {"superpixels": "true"},
-                                    {"crf": "true", "min_region": "300", "superpixels": "true"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"crf": "true"},
+        {"min_region": "5000"},
+        {"superpixels": "true"},
+        {"crf": "true", "min_region": "300", "superpixels": "true"},
+    ],
+)
 def test_postprocessing_switches(seg, photo, params):
     plain = png_labels(post(seg, encode(photo), {"crf": "false", "min_region": "0", "superpixels": "false"}).content)
     r = post(seg, encode(photo), params)
@@ -68,6 +76,7 @@ def test_postprocessing_switches(seg, photo, params):
 
 def test_min_region_leaves_no_small_regions(seg, photo):
     import cv2
+
     labels = png_labels(post(seg, encode(photo), {"min_region": "2000"}).content)
     for cls in np.unique(labels):
         _, _, stats, _ = cv2.connectedComponentsWithStats((labels == cls).astype(np.uint8), connectivity=8)
@@ -110,8 +119,17 @@ def test_bad_images(seg, name, data, status):
     assert seg.get("/readyz").status_code == 200  # and the service is still fine
 
 
-@pytest.mark.parametrize("params", [{"task": "shoes"}, {"format": "gif"}, {"crf": "maybe"},
-                                    {"min_region": "-1"}, {"min_region": "lots"}, {"superpixels": "2"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"task": "shoes"},
+        {"format": "gif"},
+        {"crf": "maybe"},
+        {"min_region": "-1"},
+        {"min_region": "lots"},
+        {"superpixels": "2"},
+    ],
+)
 def test_bad_parameters(seg, photo, params):
     body = assert_problem(post(seg, encode(photo), params), 422)
     assert body["errors"]
@@ -119,10 +137,15 @@ def test_bad_parameters(seg, photo, params):
 
 def test_missing_field_and_wrong_body(seg, photo):
     assert_problem(seg.post("/v1/segment", files={"picture": ("a.jpg", encode(photo), "image/jpeg")}), 422)
-    assert_problem(seg.post("/v1/segment", data={"image": "not a file"},
-                     files={"other": ("a.jpg", encode(photo), "image/jpeg")}), 422)
+    assert_problem(
+        seg.post("/v1/segment", data={"image": "not a file"}, files={"other": ("a.jpg", encode(photo), "image/jpeg")}),
+        422,
+    )
     assert_problem(seg.post("/v1/segment", content=encode(photo), headers={"content-type": "image/jpeg"}), 415)
-    assert_problem(seg.post("/v1/segment", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}), 422)
+    assert_problem(
+        seg.post("/v1/segment", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}),
+        422,
+    )
     assert_problem(seg.get("/v1/segment"), 405)
     assert_problem(seg.get("/v1/nothing"), 404)
 

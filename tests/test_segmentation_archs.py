@@ -1,5 +1,6 @@
 """The comparison architectures (training/models/segmentation_archs.py): SegNet's interface, U²-Net's
 side outputs, ONNX export with ONNX Runtime agreeing, and the training → export → evaluation commands."""
+
 import json
 import subprocess
 import sys
@@ -72,8 +73,11 @@ def test_exports_to_onnx_and_onnxruntime_agrees(arch, tmp_path):
 def test_export_builds_the_recorded_architecture_under_its_own_name(recorded, name, tmp_path):
     """Old checkpoints (no arch recorded) are SegNet and replace the served model; others get their own."""
     from export.export_segmentation import main
+
     ck = tmp_path / "best.pt"
-    torch.save({"model": build(recorded or "segnet").state_dict()} | ({"args": {"arch": recorded}} if recorded else {}), ck)
+    torch.save(
+        {"model": build(recorded or "segnet").state_dict()} | ({"args": {"arch": recorded}} if recorded else {}), ck
+    )
     path = main(["--checkpoint", str(ck), "--repository", str(tmp_path / "repo")])
     assert path == tmp_path / "repo" / name / "1" / "model.onnx" and path.exists()
     assert f'name: "{name}"\n' in (tmp_path / "repo" / name / "config.pbtxt").read_text()
@@ -88,8 +92,26 @@ def run(*args, timeout=600):
 @pytest.mark.data
 def test_u2net_trains_with_side_outputs_exports_and_evaluates(data_dir, tmp_path):
     out = tmp_path / "run"
-    r = run("training.train_segmentation", "--out", str(out), "--arch", "u2net", "--loss", "dice", "--limit", "24",
-            "--batch", "2", "--crop", "96", "128", "--steps", "3", "--val-every", "3")
+    r = run(
+        "training.train_segmentation",
+        "--out",
+        str(out),
+        "--arch",
+        "u2net",
+        "--loss",
+        "dice",
+        "--limit",
+        "24",
+        "--batch",
+        "2",
+        "--crop",
+        "96",
+        "128",
+        "--steps",
+        "3",
+        "--val-every",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     assert "done; best validation" in r.stdout
     args = torch.load(out / "best.pt", weights_only=False)["args"]
@@ -110,11 +132,16 @@ def test_u2net_trains_with_side_outputs_exports_and_evaluates(data_dir, tmp_path
 
 def test_channel_softmax_is_softmax_and_exports_without_a_softmax_node(tmp_path):
     import onnx
+
     logits = torch.randn(2, 7, 12, 8) * 20
     assert torch.allclose(channel_softmax(logits), logits.softmax(1), atol=1e-6)
     path = tmp_path / "seg.onnx"
-    export_onnx(SegNetServing(build("segnet")), {"image": torch.randint(0, 256, (1, 64, 48, 3), dtype=torch.uint8)},
-                path, ["person", "fashion"])
+    export_onnx(
+        SegNetServing(build("segnet")),
+        {"image": torch.randint(0, 256, (1, 64, 48, 3), dtype=torch.uint8)},
+        path,
+        ["person", "fashion"],
+    )
     assert "Softmax" not in {n.op_type for n in onnx.load(str(path)).graph.node}
 
 
@@ -127,9 +154,17 @@ def test_rewrite_of_an_older_export_keeps_its_answers(tmp_path):
     import onnx
 
     from export.rewrite_softmax import decompose_channel_softmax, outputs
+
     path = tmp_path / "older.onnx"
-    torch.onnx.export(_TorchSoftmax(), (torch.randn(1, 7, 16, 8),), str(path), input_names=["x"],
-                      output_names=["y"], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        _TorchSoftmax(),
+        (torch.randn(1, 7, 16, 8),),
+        str(path),
+        input_names=["x"],
+        output_names=["y"],
+        opset_version=17,
+        dynamo=False,
+    )
     model = onnx.load(str(path))
     x = {"x": torch.randn(1, 7, 16, 8).mul(10).numpy()}
     before = outputs(model, x)[0]
@@ -142,5 +177,6 @@ def test_rewrite_of_an_older_export_keeps_its_answers(tmp_path):
 def test_served_models_have_no_channel_softmax(model):
     """A Softmax node on axis 1 costs ONNX Runtime a transpose there and back (38 % of the network)."""
     import onnx
+
     graph = onnx.load(str(REPO / "model_repository" / model / "1" / "model.onnx")).graph
     assert "Softmax" not in {n.op_type for n in graph.node}

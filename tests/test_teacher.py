@@ -1,6 +1,7 @@
 """MediaPipe's selfie model as a reference (training/evaluate_teacher.py). It runs in .venv-teacher,
 which `make test` builds (`make teacher-venv`); run by hand without it, the scoring test skips (in CI it
 fails), and the command says how to build it."""
+
 import os
 
 import pytest

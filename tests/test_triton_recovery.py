@@ -1,5 +1,6 @@
 """Triton going away: the service answers 503 with Retry-After and reports not-ready; when Triton
 comes back the service recovers by itself, without a restart."""
+
 import time
 
 import httpx

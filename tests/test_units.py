@@ -1,4 +1,5 @@
 """Fast tests of the pure code: letterbox, refinement, labels, split, image limits, configs."""
+
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ def test_letterbox_round_trip_keeps_geometry():
     assert box.w == 256 and abs(box.h - 154) <= 1 and box.x == 0
     assert (canvas[: box.y] == PAD_VALUE).all()
     maps = np.zeros((2, 384, 256), np.float32)
-    maps[1, box.y:box.y + box.h, box.x:box.x + box.w] = 1
+    maps[1, box.y : box.y + box.h, box.x : box.x + box.w] = 1
     back = unletterbox(maps, box, 500, 300)
     assert back.shape == (2, 300, 500) and np.allclose(back[1], 1)
 
@@ -29,7 +30,7 @@ def test_remove_small_regions_absorbs_islands():
     labels = np.zeros((100, 100), np.uint8)
     labels[20:80, 20:80] = 3
     labels[50:53, 50:53] = 5  # a 9-pixel island inside class 3
-    labels[0:2, 0:2] = 4      # a 4-pixel island in the corner, inside background
+    labels[0:2, 0:2] = 4  # a 4-pixel island in the corner, inside background
     out = remove_small_regions(labels, 20)
     assert (out[50:53, 50:53] == 3).all() and (out[0:2, 0:2] == 0).all()
     assert (out[20:80, 20:80] == 3).all()
@@ -60,7 +61,16 @@ def test_ccp_mapping_covers_known_names():
     table = {t: [n for n in srcs if n in names] for t, srcs in CCP_TO_FASHION.items()}
     lut = ccp_lookup(names, table, FASHION_CLASSES)
     assert [FASHION_CLASSES[lut[i]] for i in range(len(names))] == [
-        "background", "skin", "hair", "t-shirt", "background", "dress", "shoes", "pants", "background"]
+        "background",
+        "skin",
+        "hair",
+        "t-shirt",
+        "background",
+        "dress",
+        "shoes",
+        "pants",
+        "background",
+    ]
     grouped = [n for srcs in CCP_GARMENT_GROUPS.values() for n in srcs]
     assert len(grouped) == len(set(grouped))  # each fine label in one group only
 
@@ -82,11 +92,17 @@ def test_metrics():
 SETTINGS = Settings(max_upload_bytes=200_000, max_image_pixels=1_000_000)
 
 
-@pytest.mark.parametrize("data,status", [
-    (b"", 415), (b"GIF89a....", 415), (truncated_jpeg(synthetic_photo()), 415),
-    (png_claiming(40000, 40000), 413), (encode(np.zeros((8, 8, 3), np.uint8), "PNG"), 422),
-    (b"\xff\xd8" + b"\x00" * 300_000, 413),
-])
+@pytest.mark.parametrize(
+    "data,status",
+    [
+        (b"", 415),
+        (b"GIF89a....", 415),
+        (truncated_jpeg(synthetic_photo()), 415),
+        (png_claiming(40000, 40000), 413),
+        (encode(np.zeros((8, 8, 3), np.uint8), "PNG"), 422),
+        (b"\xff\xd8" + b"\x00" * 300_000, 413),
+    ],
+)
 def test_decode_refuses_bad_uploads(data, status):
     with pytest.raises(Problem) as err:
         decode_rgb(data, SETTINGS)
@@ -106,6 +122,7 @@ def test_jpeg_through_opencv_equals_pillow(mode):
     import io
 
     from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(synthetic_photo(120, 90)).convert(mode).save(buf, "JPEG", quality=90)
     data = buf.getvalue()
@@ -117,7 +134,9 @@ def test_jpeg_through_opencv_equals_pillow(mode):
 
 def test_palette_png_pixel_values_are_indices():
     import io
+
     from PIL import Image
+
     labels = np.arange(7, dtype=np.uint8).repeat(10).reshape(7, 10)
     img = Image.open(io.BytesIO(encode_palette_png(labels, np.zeros((7, 3), np.uint8))))
     assert img.mode == "P" and np.array_equal(np.asarray(img), labels)
@@ -125,22 +144,24 @@ def test_palette_png_pixel_values_are_indices():
 
 def test_focus_region_covers_the_garment_without_zooming_too_far():
     from fashionpixel.cutout import FOCUS_MAX_ZOOM, focus_region
+
     prob = np.zeros((600, 400), np.float32)
-    prob[540:580, 180:220] = 0.9                        # shoes: a small blob near the bottom edge
+    prob[540:580, 180:220] = 0.9  # shoes: a small blob near the bottom edge
     r = focus_region(prob)
     assert r.x0 <= 180 and r.x1 >= 220 and r.y0 <= 540 and r.y1 >= 580
     assert r.x1 - r.x0 >= 400 / FOCUS_MAX_ZOOM and r.y1 - r.y0 >= 600 / FOCUS_MAX_ZOOM
-    assert 0 <= r.x0 and r.x1 <= 400 and 0 <= r.y0 and r.y1 <= 600   # shifted inside, not clipped smaller
-    prob[:] = 0.9                                        # a garment filling the photo: no second pass
+    assert 0 <= r.x0 and r.x1 <= 400 and 0 <= r.y0 and r.y1 <= 600  # shifted inside, not clipped smaller
+    prob[:] = 0.9  # a garment filling the photo: no second pass
     assert focus_region(prob) is None
     assert focus_region(np.zeros((60, 40), np.float32)) is None
 
 
 def test_refine_edges_softens_only_a_band_around_the_boundary():
     from fashionpixel.cutout import edge_radius, refine_edges
+
     image = synthetic_photo(200, 300)
     prob = np.zeros((300, 200), np.float32)
-    prob[75:150, 67:134] = 1.0                           # the blue top of the synthetic figure
+    prob[75:150, 67:134] = 1.0  # the blue top of the synthetic figure
     hard = refine_edges(image, prob, "none")
     assert set(np.unique(hard)) == {0.0, 1.0}
     r = edge_radius(200, 300)
@@ -149,13 +170,14 @@ def test_refine_edges_softens_only_a_band_around_the_boundary():
         assert soft.dtype == np.float32 and 0 <= soft.min() and soft.max() <= 1
         assert ((soft > 0.02) & (soft < 0.98)).any(), method
         far = np.ones_like(prob, bool)
-        far[75 - r - 1:150 + r + 1, 67 - r - 1:134 + r + 1] = False
-        assert not soft[far].any(), method               # nothing appears far from the garment
-        assert (soft[75 + r + 1:150 - r - 1, 67 + r + 1:134 - r - 1] == 1).all(), method
+        far[75 - r - 1 : 150 + r + 1, 67 - r - 1 : 134 + r + 1] = False
+        assert not soft[far].any(), method  # nothing appears far from the garment
+        assert (soft[75 + r + 1 : 150 - r - 1, 67 + r + 1 : 134 - r - 1] == 1).all(), method
 
 
 def test_compose_outputs():
     from fashionpixel.cutout import compose
+
     image = synthetic_photo(40, 60)
     alpha = np.zeros((60, 40), np.float32)
     alpha[10:20, 10:20] = 1
@@ -168,6 +190,7 @@ def test_compose_outputs():
 
 def test_points_to_canvas_keeps_missing_points():
     from fashionpixel.letterbox import fit_box, points_to_canvas
+
     box = fit_box(400, 600, 128, 192)
     out = points_to_canvas(np.array([[200, 300], [-1, -1], [0, 0]], np.float32), box, 400)
     assert np.allclose(out[0], (box.x + 200 * box.w / 400, box.y + 300 * box.w / 400))
@@ -176,6 +199,7 @@ def test_points_to_canvas_keeps_missing_points():
 
 def test_evaluation_ensemble_and_mirror_averaging():
     from training.served import average, merge_mirror, with_mirror
+
     rng = np.random.default_rng(0)
     canvas = rng.integers(0, 256, (6, 4, 3), dtype=np.uint8)
     batch = with_mirror(canvas)
@@ -211,8 +235,11 @@ def test_the_research_cli_runs_each_recipe_as_written(capsys):
 
     from tests.conftest import REPO
     from training.__main__ import RECIPES, main
+
     main(["-n", "pose-transfer", "train", "--threads", "1"])
-    assert capsys.readouterr().out.splitlines() == [f"+ python -m {c} --threads 1" for c in RECIPES["pose_transfer"]["train"]]
+    assert capsys.readouterr().out.splitlines() == [
+        f"+ python -m {c} --threads 1" for c in RECIPES["pose_transfer"]["train"]
+    ]
     with pytest.raises(SystemExit, match="several modules"):  # train, export and evaluate share no options
         main(["-n", "segmentation", "compare", "--steps", "3"])
     # the Makefile's older names run recipes that exist

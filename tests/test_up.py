@@ -1,4 +1,5 @@
 """`make up`'s supervisor: starts everything, prints the URLs once ready, stops it all on SIGINT/SIGTERM."""
+
 import os
 import signal
 import subprocess
@@ -19,12 +20,24 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_up_prints_urls_and_stops_everything(tmp_path, sig):
     ports = Ports.free()
-    env = dict(os.environ, HOME=str(tmp_path), TRITON_HTTP_PORT=str(ports.triton_http),
-               TRITON_GRPC_PORT=str(ports.triton_grpc), TRITON_METRICS_PORT=str(ports.triton_metrics),
-               **{s.port_env: str(ports.services[s.name]) for s in SERVICES})
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.stack"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            preexec_fn=default_ctrl_c)
+    env = dict(
+        os.environ,
+        HOME=str(tmp_path),
+        TRITON_HTTP_PORT=str(ports.triton_http),
+        TRITON_GRPC_PORT=str(ports.triton_grpc),
+        TRITON_METRICS_PORT=str(ports.triton_metrics),
+        **{s.port_env: str(ports.services[s.name]) for s in SERVICES},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runtime.stack"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_ctrl_c,
+    )
     lines = []
     try:
         deadline = time.monotonic() + 180
@@ -47,8 +60,12 @@ def test_up_prints_urls_and_stops_everything(tmp_path, sig):
         assert proc.returncode == 0
 
         def alive():
-            return [pid for pid in children if os.path.exists(f"/proc/{pid}")
-                    and open(f"/proc/{pid}/stat").read().split()[2] != "Z"]
+            return [
+                pid
+                for pid in children
+                if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+            ]
+
         wait_for(lambda: not alive(), 5, "the stack's children outlived it")
     finally:
         if proc.poll() is None:

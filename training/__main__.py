@@ -12,6 +12,7 @@ they change only together with a card. Only a recipe whose commands are all of o
 arguments (train, export and evaluate do not share options). Stdlib only, so `make help` can list the
 recipes before the venv exists.
 """
+
 import argparse
 import shlex
 import subprocess
@@ -22,11 +23,13 @@ import textwrap
 def screen(name: str, arguments: str) -> list[str]:
     """Issue 3's screens: a short segmentation run, exported outside model_repository/ (Triton would
     load it) and evaluated like the served model."""
-    return [f"training.train_segmentation --out runs/seg-{name} --steps 400 --val-every 200 {arguments}",
-            f"export.export_segmentation --checkpoint runs/seg-{name}/best.pt --name seg_{name} "
-            "--repository runs/seg-cmp-repo",
-            f"training.evaluate_segmentation --model runs/seg-cmp-repo/seg_{name}/1/model.onnx --post none crf "
-            f"--json docs/models/segmentation_{name}.json"]
+    return [
+        f"training.train_segmentation --out runs/seg-{name} --steps 400 --val-every 200 {arguments}",
+        f"export.export_segmentation --checkpoint runs/seg-{name}/best.pt --name seg_{name} "
+        "--repository runs/seg-cmp-repo",
+        f"training.evaluate_segmentation --model runs/seg-cmp-repo/seg_{name}/1/model.onnx --post none crf "
+        f"--json docs/models/segmentation_{name}.json",
+    ]
 
 
 ARCHITECTURES = ("segnet", "deeplabv3plus", "unet", "u2net")
@@ -40,44 +43,64 @@ RECIPES = {
         # the architectures, each from scratch
         "compare": [c for arch in ARCHITECTURES for c in screen(f"compare_{arch}", f"--arch {arch}")],
         # the fashion loss on the winner; the ce+dice / background 0.5 baseline is compare's deeplabv3plus run
-        "compare-losses": [c for name, loss in LOSSES.items() for c in screen(f"loss_{name}", f"--arch deeplabv3plus {loss}")],
+        "compare-losses": [
+            c for name, loss in LOSSES.items() for c in screen(f"loss_{name}", f"--arch deeplabv3plus {loss}")
+        ],
         # the DeepLabv3+ run the cutout network starts from (docs/models/cutout.md)
-        "train-deeplabv3plus": ["training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 "
-                                "--val-every 500 --person-weight 2"],
+        "train-deeplabv3plus": [
+            "training.train_segmentation --out runs/seg-dlv3p --arch deeplabv3plus --steps 3000 "
+            "--val-every 500 --person-weight 2"
+        ],
         # its full-canvas fine-tune, exported outside model_repository/ for the evaluations and the teacher
         "finetune-deeplabv3plus": [
             "training.train_segmentation --out runs/seg-dlv3p-ft --init runs/seg-dlv3p/best.pt --arch deeplabv3plus "
             "--steps 700 --lr 4e-4 --crop 256 384 --person-weight 2 --val-every 175 --threads 1",
             "export.export_segmentation --checkpoint runs/seg-dlv3p-ft/best.pt --name seg_dlv3p_ft "
-            "--repository runs/seg-eval-repo"],
+            "--repository runs/seg-eval-repo",
+        ],
         # self-training (docs/models/segmentation.md): the served SegNet and the fine-tuned DeepLabv3+,
         # with flipping and the CRF, label CCP's unlabelled photos; the DeepLabv3+ then trains on them
         # beside the labelled photos (the control: train-pseudo without --pseudo)
-        "pseudo-label": ["training.pseudo_label --model model_repository/segmentation/1/model.onnx "
-                         "runs/seg-eval-repo/seg_dlv3p_ft/1/model.onnx --mirror --out runs/pseudo-ccp"],
-        "train-pseudo": ["training.train_segmentation --out runs/seg-pseudo --arch deeplabv3plus "
-                         "--init runs/seg-dlv3p-ft/best.pt --pseudo runs/pseudo-ccp --steps 1400 --lr 4e-4 "
-                         "--crop 256 384 --person-weight 2 --val-every 350 --threads 1"],
+        "pseudo-label": [
+            "training.pseudo_label --model model_repository/segmentation/1/model.onnx "
+            "runs/seg-eval-repo/seg_dlv3p_ft/1/model.onnx --mirror --out runs/pseudo-ccp"
+        ],
+        "train-pseudo": [
+            "training.train_segmentation --out runs/seg-pseudo --arch deeplabv3plus "
+            "--init runs/seg-dlv3p-ft/best.pt --pseudo runs/pseudo-ccp --steps 1400 --lr 4e-4 "
+            "--crop 256 384 --person-weight 2 --val-every 350 --threads 1"
+        ],
         # issue 20: the served network continued on random shop framings from the served file's own
         # weights (BatchNorms folded and frozen: training/from_onnx.py), one core
-        "train-shop": ["training.train_segmentation --out runs/seg-shop --init model_repository/segmentation/1/model.onnx "
-                       "--augment shop --steps 2200 --lr 3e-4 --val-every 550 --threads 1"],
+        "train-shop": [
+            "training.train_segmentation --out runs/seg-shop --init model_repository/segmentation/1/model.onnx "
+            "--augment shop --steps 2200 --lr 3e-4 --val-every 550 --threads 1"
+        ],
         # every framing (training/framing.py) and the shop mean
         "evaluate-framings": [
             "training.evaluate_segmentation --framing all --post none crf --json docs/models/segmentation_framings.json",
             "training.evaluate_segmentation --framing all --post none crf --dataset ccp "
-            "--json docs/models/segmentation_framings_ccp.json"],
+            "--json docs/models/segmentation_framings_ccp.json",
+        ],
     },
     "cutout": {
-        "train": ["training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt "
-                  "--steps 900 --lr 1e-3 --val-every 150"],
+        "train": [
+            "training.train_cutout --out runs/cutout --arch deeplabv3plus --init runs/seg-dlv3p/best.pt "
+            "--steps 900 --lr 1e-3 --val-every 150"
+        ],
         "export": ["export.export_cutout --checkpoint runs/cutout/best.pt"],
-        "evaluate": ["training.evaluate_cutout --model model_repository/cutout/1/model.onnx "
-                     "--json docs/models/cutout_validation.json"],
-        "train-shop": ["training.train_cutout --out runs/cutout-shop --init model_repository/cutout/1/model.onnx "
-                       "--arch deeplabv3plus --augment shop --steps 2000 --lr 3e-4 --val-every 500 --threads 1"],
-        "evaluate-framings": ["training.evaluate_cutout --framing all --variants first first+guided focus+guided "
-                              "--json docs/models/cutout_framings.json"],
+        "evaluate": [
+            "training.evaluate_cutout --model model_repository/cutout/1/model.onnx "
+            "--json docs/models/cutout_validation.json"
+        ],
+        "train-shop": [
+            "training.train_cutout --out runs/cutout-shop --init model_repository/cutout/1/model.onnx "
+            "--arch deeplabv3plus --augment shop --steps 2000 --lr 3e-4 --val-every 500 --threads 1"
+        ],
+        "evaluate-framings": [
+            "training.evaluate_cutout --framing all --variants first first+guided focus+guided "
+            "--json docs/models/cutout_framings.json"
+        ],
     },
     "skin": {
         "train": ["training.train_skin --out runs/skin --steps 1500 --val-every 250"],
@@ -89,8 +112,10 @@ RECIPES = {
         "train": ["training.train_pose --out runs/pose --steps 2400"],
         "export": ["export.export_pose --checkpoint runs/pose/best.pt"],
         "evaluate": ["training.evaluate_pose --model model_repository/pose/1/model.onnx"],
-        "train-shop": ["training.train_pose --out runs/pose-shop --init model_repository/pose/1/model.onnx "
-                       "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1"],
+        "train-shop": [
+            "training.train_pose --out runs/pose-shop --init model_repository/pose/1/model.onnx "
+            "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1"
+        ],
         "evaluate-framings": ["training.evaluate_pose --framing all --json docs/models/pose_framings.json"],
     },
     "pose_transfer": {
@@ -102,10 +127,13 @@ RECIPES = {
             "training.train_pose_transfer --out runs/pose-transfer-ssim3 --init runs/pose-transfer-ssim/best.pt "
             "--steps 900 --lr 1e-4 --ssim-weight 100",
             "training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt "
-            "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5"],
+            "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5",
+        ],
         "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt"],
-        "evaluate": ["training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
-                     "--pictures docs/models/img/pose_transfer_examples.png"],
+        "evaluate": [
+            "training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
+            "--pictures docs/models/img/pose_transfer_examples.png"
+        ],
     },
 }
 
@@ -119,14 +147,26 @@ def commands(model: str, recipe: str, extra: list[str]) -> list[list[str]]:
 
 
 def listing() -> str:
-    rows = [textwrap.fill(" ".join(recipes), 100, initial_indent=f"  {model.replace('_', '-'):<15}",
-                          subsequent_indent=" " * 17, break_on_hyphens=False) for model, recipes in RECIPES.items()]
+    rows = [
+        textwrap.fill(
+            " ".join(recipes),
+            100,
+            initial_indent=f"  {model.replace('_', '-'):<15}",
+            subsequent_indent=" " * 17,
+            break_on_hyphens=False,
+        )
+        for model, recipes in RECIPES.items()
+    ]
     return "models and their recipes (-n prints a recipe's commands):\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m training", description=__doc__, epilog=listing(),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__,
+        epilog=listing(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("-n", "--dry-run", action="store_true", help="print the commands, run nothing")
     ap.add_argument("model", nargs="?", help="segmentation, cutout, skin, pose or pose-transfer")
     ap.add_argument("recipe", nargs="?")

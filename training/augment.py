@@ -1,12 +1,14 @@
 """Geometric and photometric augmentation for image + label maps (label maps stay exact: nearest)."""
+
 import cv2
 import numpy as np
 
 from fashionpixel.letterbox import PAD_VALUE, letterbox, letterbox_labels, points_to_canvas
 
 
-def random_affine(rng: np.random.Generator, width: int, height: int, scale=(0.7, 1.3), rotate=10.0,
-                  shift=0.1, flip=True) -> tuple[np.ndarray, bool]:
+def random_affine(
+    rng: np.random.Generator, width: int, height: int, scale=(0.7, 1.3), rotate=10.0, shift=0.1, flip=True
+) -> tuple[np.ndarray, bool]:
     """A 2×3 matrix (scale/rotate about the centre, shift) and whether to mirror."""
     s = rng.uniform(*scale)
     angle = rng.uniform(-rotate, rotate)
@@ -20,13 +22,15 @@ def random_affine(rng: np.random.Generator, width: int, height: int, scale=(0.7,
 
 
 def warp_image(image: np.ndarray, m: np.ndarray, width: int, height: int) -> np.ndarray:
-    return cv2.warpAffine(image, m, (width, height), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
+    return cv2.warpAffine(
+        image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3
+    )
 
 
 def warp_labels(labels: np.ndarray, m: np.ndarray, width: int, height: int) -> np.ndarray:
-    return cv2.warpAffine(labels, m, (width, height), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        labels, m, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
@@ -46,13 +50,21 @@ def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 # Geometric strength. "light" is for a last phase on a network that underfits (scores its training photos
 # like unseen ones), where strong warps make training harder than the real task; measured +0.003 raw
 # mIoU, absorbed by the CRF (docs/models/segmentation.md).
-GEOMETRY = {"full": dict(scale=(0.7, 1.3), rotate=10.0, shift=0.1),
-            "light": dict(scale=(0.9, 1.1), rotate=3.0, shift=0.03)}
+GEOMETRY = {
+    "full": dict(scale=(0.7, 1.3), rotate=10.0, shift=0.1),
+    "light": dict(scale=(0.9, 1.1), rotate=3.0, shift=0.03),
+}
 
 
-def augmented_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch: int, crop: tuple[int, int],
-                    label_keys: tuple[str, ...], scale: tuple[float, float] | None = None,
-                    geometry: str = "full") -> tuple[np.ndarray, list[np.ndarray]]:
+def augmented_batch(
+    rng: np.random.Generator,
+    data: dict[str, np.ndarray],
+    batch: int,
+    crop: tuple[int, int],
+    label_keys: tuple[str, ...],
+    scale: tuple[float, float] | None = None,
+    geometry: str = "full",
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """`batch` random photos of `data` (images + label maps at one canvas size), warped, jittered and
     cropped to crop=(W, H): (N×H×W×3 uint8 images, one N×H×W label array per key). `scale`, when
     given, overrides the geometry's zoom range (the cutout trainer's zoom serves its second pass)."""
@@ -64,28 +76,44 @@ def augmented_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch
         m, _ = random_affine(rng, width, height, **warp)
         # mirroring needs no label swap: no class here is left/right specific
         x0, y0 = rng.integers(0, width - cw + 1), rng.integers(0, height - ch + 1)
-        images.append(photometric(rng, warp_image(data["images"][i], m, width, height))[y0:y0 + ch, x0:x0 + cw])
+        images.append(photometric(rng, warp_image(data["images"][i], m, width, height))[y0 : y0 + ch, x0 : x0 + cw])
         for k in label_keys:
-            labels[k].append(warp_labels(data[k][i], m, width, height)[y0:y0 + ch, x0:x0 + cw])
+            labels[k].append(warp_labels(data[k][i], m, width, height)[y0 : y0 + ch, x0 : x0 + cw])
     return np.stack(images), [np.stack(labels[k]) for k in label_keys]
 
 
-def framed_batch(rng: np.random.Generator, data: dict[str, np.ndarray], batch: int, canvas: tuple[int, int],
-                 label_keys: tuple[str, ...], person_key: str = "person") -> tuple[np.ndarray, list[np.ndarray]]:
+def framed_batch(
+    rng: np.random.Generator,
+    data: dict[str, np.ndarray],
+    batch: int,
+    canvas: tuple[int, int],
+    label_keys: tuple[str, ...],
+    person_key: str = "person",
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """`batch` random photos of `data` (images, label maps, `person_key` mask and keypoints at one size,
     larger than the canvas so zooms stay sharp) in random shop framings (training.framing.random_frame),
     letterboxed into canvas=(W, H) exactly as the service letterboxes a photo, then colour-jittered.
     `label_keys` may name "keypoints": N×18×2 canvas pixels, -1 where a keypoint left the frame."""
     from training.framing import random_frame
+
     images, labels = [], {k: [] for k in label_keys}
     keys = tuple(dict.fromkeys((*(k for k in label_keys if k != "keypoints"), person_key)))
     for i in rng.integers(0, len(data["images"]), batch):
-        picture, maps, points = random_frame(rng, data["images"][i], {k: data[k][i] for k in keys},
-                                             data["keypoints"][i] if "keypoints" in data else None, canvas,
-                                             person_key, others=data["images"])
+        picture, maps, points = random_frame(
+            rng,
+            data["images"][i],
+            {k: data[k][i] for k in keys},
+            data["keypoints"][i] if "keypoints" in data else None,
+            canvas,
+            person_key,
+            others=data["images"],
+        )
         fitted, box = letterbox(picture, *canvas)
         images.append(photometric(rng, fitted))
         for k in label_keys:  # keypoints move with the photo into the canvas; label maps are letterboxed
-            labels[k].append(points_to_canvas(points, box, picture.shape[1]) if k == "keypoints"
-                             else letterbox_labels(maps[k], *canvas))
+            labels[k].append(
+                points_to_canvas(points, box, picture.shape[1])
+                if k == "keypoints"
+                else letterbox_labels(maps[k], *canvas)
+            )
     return np.stack(images), [np.stack(labels[k]) for k in label_keys]

@@ -3,8 +3,9 @@
 The data is never copied into the repository: it is read from DATA_DIR (default ../shared/data) and
 pre-resized once into a cache under .cache/ (gitignored) so that training does not decode JPEGs.
 """
-import hashlib
+
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ def is_validation(dataset: str, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Sample:
-    dataset: str      # "fashionista" | "ccp"
-    name: str         # stem, e.g. "0001"
+    dataset: str  # "fashionista" | "ccp"
+    name: str  # stem, e.g. "0001"
     image: Path
     pseudo: Path | None = None  # a folder of teacher labels (training.pseudo_label) instead of the set's own
 
@@ -72,9 +73,11 @@ def pseudo_done_suffix(kind: str) -> str:
 def pseudo_samples(folder: Path, kind: str = "seg") -> list[Sample]:
     """The photos a pseudo-label folder holds `kind` labels for (all for training, never validation)."""
     if not (Path(folder) / "teacher.json").exists():
-        raise ValueError(f"{folder} has no teacher.json: its labelling did not finish (run training.pseudo_label again)")
+        raise ValueError(
+            f"{folder} has no teacher.json: its labelling did not finish (run training.pseudo_label again)"
+        )
     suffix = f"_{pseudo_done_suffix(kind)}.png"
-    names = sorted(p.name[:-len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
+    names = sorted(p.name[: -len(suffix)] for p in Path(folder).glob(f"*{suffix}"))
     return [Sample("ccp", n, DATA_DIR / "ccp" / "photos" / f"{n}.jpg", pseudo=Path(folder)) for n in names]
 
 
@@ -152,6 +155,7 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
     `samples`, cached per (kind, set, size, split).
 
     kind "seg": person + fashion maps; "garment": the cutout groups (CCP only) + the person mask."""
+
     def make():
         columns: dict[str, list[np.ndarray]] = {"images": [], "keypoints": []}
         for s in samples:
@@ -162,11 +166,18 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
             for name, labels in LABELS[kind](s).items():
                 columns.setdefault(name, []).append(letterbox_labels(labels, width, height))
         return {k: np.stack(v) for k, v in columns.items()}
+
     return cached(f"{kind}_{width}x{height}_v2", samples, make)  # v2: with keypoints (and garment + person)
 
 
-def with_pseudo(parts: list[dict[str, np.ndarray]], folder: Path | None, width: int, height: int, kind: str,
-                limit: int | None = None) -> dict[str, np.ndarray]:
+def with_pseudo(
+    parts: list[dict[str, np.ndarray]],
+    folder: Path | None,
+    width: int,
+    height: int,
+    kind: str,
+    limit: int | None = None,
+) -> dict[str, np.ndarray]:
     """build_cache results as one training set, plus `folder`'s pseudo-labelled photos when given."""
     if folder:
         pseudo = build_cache(pseudo_samples(folder, kind)[:limit], width, height, kind)

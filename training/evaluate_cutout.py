@@ -10,6 +10,7 @@ present in the labels — and the boundary F-score (boundary pixels within 2 px 
 Also ms per photo of each variant for `all` (network runs included) and a threshold sweep of the first pass.
 `--split train` scores the photos the network was trained on instead (is it underfitting?).
 """
+
 import argparse
 import asyncio
 import hashlib
@@ -38,7 +39,11 @@ VARIANTS = {  # name → (focus, refine)
     "focus+guided": (True, "guided"),
     "focus+matting": (True, "matting"),
 }
-GROUP_VARIANTS = ("first", "first+guided", "focus+guided")  # per-group rows for these; the others report `all` only (matting is slow)
+GROUP_VARIANTS = (
+    "first",
+    "first+guided",
+    "focus+guided",
+)  # per-group rows for these; the others report `all` only (matting is slow)
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
@@ -55,16 +60,26 @@ def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pic
             focus, refine = VARIANTS[v]
             for g in GARMENTS if v in GROUP_VARIANTS else ("all",):
                 start = time.perf_counter()
-                alpha = asyncio.run(cutout.matte(image, g, focus=focus, refine=refine, cpu=inline,
-                                                 infer=infer if g == "all" else infer_memo, stage=untimed))
+                alpha = asyncio.run(
+                    cutout.matte(
+                        image,
+                        g,
+                        focus=focus,
+                        refine=refine,
+                        cpu=inline,
+                        infer=infer if g == "all" else infer_memo,
+                        stage=untimed,
+                    )
+                )
                 if g == "all":
                     ms[v] += (time.perf_counter() - start) * 1000
                     if v == variants[-1] and len(shown) < 6:
                         shown.append((image, alpha))
                 tallies[v][g].add(alpha >= 0.5, truth_mask(groups, g))
         canvas, box = cutout.prepare(image)
-        prob = cutout.to_photo(cutout.garment_probability(asyncio.run(infer(canvas)), "all"), box,
-                               image.shape[1], image.shape[0])
+        prob = cutout.to_photo(
+            cutout.garment_probability(asyncio.run(infer(canvas)), "all"), box, image.shape[1], image.shape[0]
+        )
         for t in SWEEP:
             sweep[t].add(prob >= t, groups > 0)
         memo.clear()
@@ -72,14 +87,24 @@ def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pic
             print(f"{n} photos", flush=True)
     if pictures:
         checkerboard_grid(shown, pictures)
-    return {"photos": n,
-            "variants": {v: {g: t.summary() for g, t in tallies[v].items() if t.total} | {"ms": ms[v] / max(n, 1)}
-                         for v in variants},
-            "threshold_sweep_first_pass_all": {str(t): sweep[t].summary()["dice"] for t in SWEEP}}
+    return {
+        "photos": n,
+        "variants": {
+            v: {g: t.summary() for g, t in tallies[v].items() if t.total} | {"ms": ms[v] / max(n, 1)} for v in variants
+        },
+        "threshold_sweep_first_pass_all": {str(t): sweep[t].summary()["dice"] for t in SWEEP},
+    }
 
 
-def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, pictures: Path | None,
-             split: str = "val", framings: tuple[str, ...] = ("full",)) -> dict:
+def evaluate(
+    model: Path,
+    variants: list[str],
+    limit: int | None,
+    threads: int,
+    pictures: Path | None,
+    split: str = "val",
+    framings: tuple[str, ...] = ("full",),
+) -> dict:
     """The report of one framing (`full`) or, with several, one per framing under `framings` and their
     `shop` mean (Dice of `all` per variant over the shop framings)."""
     garment = infer_with(onnx_network({CUTOUT: model}, threads), CUTOUT)
@@ -101,7 +126,9 @@ def evaluate(model: Path, variants: list[str], limit: int | None, threads: int, 
     per = {}
     for f in framings:
         photos = ((image, labels["garment"]) for _, image, labels, _ in framed_photos(f, samples, read))
-        shots = pictures and (pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}"))
+        shots = pictures and (
+            pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}")
+        )
         per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots)
     head = {"model": str(model), "split": split}
     if framings == ("full",):
@@ -120,7 +147,7 @@ def checkerboard_grid(cases: list[tuple[np.ndarray, np.ndarray]], path: Path, he
         cut = image * alpha[..., None] + board * (1 - alpha[..., None])
         pair = np.hstack([image, cut.astype(np.uint8)])
         tiles.append(cv2.resize(pair, (pair.shape[1] * height // pair.shape[0], height), interpolation=cv2.INTER_AREA))
-    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles) - 1, 2)]
+    rows = [np.hstack(tiles[i : i + 2]) for i in range(0, len(tiles) - 1, 2)]
     width = max(r.shape[1] for r in rows)
     grid = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,16 +169,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=CUTOUT.onnx_path(Path("model_repository")))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--split", choices=["val", "train"], default="val",
-                    help="train: the photos the network learned from (is it underfitting?)")
+    ap.add_argument(
+        "--split",
+        choices=["val", "train"],
+        default="val",
+        help="train: the photos the network learned from (is it underfitting?)",
+    )
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
     add_framing_argument(ap)
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
     args = ap.parse_args()
-    report = evaluate(args.model, args.variants, args.limit, args.threads, args.pictures, args.split,
-                      chosen_framings(args.framing))
+    report = evaluate(
+        args.model, args.variants, args.limit, args.threads, args.pictures, args.split, chosen_framings(args.framing)
+    )
     for name, part in report.get("framings", {"full": report}).items():
         print(f"=== framing {name}, {part['photos']} photos")
         print_table(part)

@@ -11,6 +11,7 @@ Framings crop and paste by the labelled person, so they use the labelled validat
 (Fashionista + labelled CCP); `full` alone keeps every validation photo with keypoints, the
 published number. `--pictures` draws full photos only.
 """
+
 import argparse
 import asyncio
 import json
@@ -33,7 +34,9 @@ from training.skin_data import labelled
 def picture(cases: list[tuple], path: Path) -> None:
     """Rows of (teacher | ours) drawn over the photo, each row labelled with its PCK."""
     import cv2
+
     from fashionpixel.pose import draw_pose
+
     tiles = []
     for score, image, truth, pred in cases:
         h, w = image.shape[:2]
@@ -56,6 +59,7 @@ def picture(cases: list[tuple], path: Path) -> None:
 def mirror(image: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mirrored photo: the truth mirrors too, with left and right swapped."""
     from fashionpixel.pose import FLIP_INDEX
+
     image = np.ascontiguousarray(image[:, ::-1])
     truth = truth[FLIP_INDEX].copy()
     truth[truth[:, 0] >= 0, 0] = image.shape[1] - 1 - truth[truth[:, 0] >= 0, 0]
@@ -95,17 +99,33 @@ def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool)
         photos = ((image, truth) for _, image, _, truth in framed_photos(name, samples, label_maps))
         preds, truths, ms = estimate(infer, photos, flip)
         result, false_positives = at(preds, truths, SCORE_THRESHOLD)
-        report[name] = {"images": len(samples), "keypoints": int((truths[..., 0] >= 0).sum()),
-                        "pck@0.1": result["mean"], "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
-                        "false_positive_rate": false_positives, "ms_per_image": round(ms / max(len(samples), 1), 1)}
+        report[name] = {
+            "images": len(samples),
+            "keypoints": int((truths[..., 0] >= 0).sum()),
+            "pck@0.1": result["mean"],
+            "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
+            "false_positive_rate": false_positives,
+            "ms_per_image": round(ms / max(len(samples), 1), 1),
+        }
         print(f"{name}: PCK@0.1 {result['mean']:.4f} on {report[name]['keypoints']} keypoints in the frame", flush=True)
-    return {"images": len(samples), "flipped": flip, "threshold": SCORE_THRESHOLD, "framings": report,
-            "shop": {"pck@0.1": shop_mean({k: v["pck@0.1"] for k, v in report.items()})}}
+    return {
+        "images": len(samples),
+        "flipped": flip,
+        "threshold": SCORE_THRESHOLD,
+        "framings": report,
+        "shop": {"pck@0.1": shop_mean({k: v["pck@0.1"] for k, v in report.items()})},
+    }
 
 
-def evaluate(model: Path, limit: int | None = None, flip: bool = False,
-             thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5), pictures: Path | None = None,
-             framings: tuple[str, ...] = ("full",), threads: int = 2) -> dict:
+def evaluate(
+    model: Path,
+    limit: int | None = None,
+    flip: bool = False,
+    thresholds: tuple[float, ...] = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5),
+    pictures: Path | None = None,
+    framings: tuple[str, ...] = ("full",),
+    threads: int = 2,
+) -> dict:
     infer = infer_with(onnx_network({POSE: model}, threads), POSE)
     if framings != ("full",):
         return in_framings(infer, framings, limit, flip)
@@ -115,16 +135,23 @@ def evaluate(model: Path, limit: int | None = None, flip: bool = False,
     if pictures:
         found = preds[..., 2] >= SCORE_THRESHOLD
         shown = np.where(found[..., None], preds[..., :2], -1)
-        scores = [pck(shown[i:i + 1], truths[i:i + 1])["mean"] for i in range(len(preds))]
+        scores = [pck(shown[i : i + 1], truths[i : i + 1])["mean"] for i in range(len(preds))]
         order = np.argsort(scores)
         chosen = list(order[::-1][:3]) + list(order[:3])
         picture([(scores[i], read_image(samples[i][0]), truths[i], shown[i]) for i in chosen], pictures)
-    return {"images": len(samples), "flipped": flip, "threshold": SCORE_THRESHOLD, "pck@0.1": result["mean"],
-            "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
-            "false_positive_rate": false_positives,
-            "sweep": [{"threshold": t, "pck@0.1": at(preds, truths, t)[0]["mean"],
-                       "false_positive_rate": at(preds, truths, t)[1]} for t in thresholds],
-            "ms_per_image": round(ms / max(len(samples), 1), 1)}
+    return {
+        "images": len(samples),
+        "flipped": flip,
+        "threshold": SCORE_THRESHOLD,
+        "pck@0.1": result["mean"],
+        "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
+        "false_positive_rate": false_positives,
+        "sweep": [
+            {"threshold": t, "pck@0.1": at(preds, truths, t)[0]["mean"], "false_positive_rate": at(preds, truths, t)[1]}
+            for t in thresholds
+        ],
+        "ms_per_image": round(ms / max(len(samples), 1), 1),
+    }
 
 
 def main():
@@ -137,19 +164,31 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     add_framing_argument(ap)
     args = ap.parse_args()
-    report = evaluate(args.model, args.limit, args.flip, pictures=args.pictures,
-                      framings=chosen_framings(args.framing), threads=args.threads)
+    report = evaluate(
+        args.model,
+        args.limit,
+        args.flip,
+        pictures=args.pictures,
+        framings=chosen_framings(args.framing),
+        threads=args.threads,
+    )
     if "framings" in report:
-        print(f"{report['images']} labelled validation photos{' (mirrored)' if args.flip else ''}: "
-              f"shop PCK@0.1 {report['shop']['pck@0.1']:.4f}")
+        print(
+            f"{report['images']} labelled validation photos{' (mirrored)' if args.flip else ''}: "
+            f"shop PCK@0.1 {report['shop']['pck@0.1']:.4f}"
+        )
         if args.json:
             args.json.write_text(json.dumps(report, indent=2))
         return
-    print(f"{report['images']} validation photos{' (mirrored)' if args.flip else ''}: "
-          f"PCK@0.1 {report['pck@0.1']:.4f}, false positives on missing keypoints "
-          f"{report['false_positive_rate']:.3f}, network {report['ms_per_image']} ms")
+    print(
+        f"{report['images']} validation photos{' (mirrored)' if args.flip else ''}: "
+        f"PCK@0.1 {report['pck@0.1']:.4f}, false positives on missing keypoints "
+        f"{report['false_positive_rate']:.3f}, network {report['ms_per_image']} ms"
+    )
     for row in report["sweep"]:
-        print(f"  threshold {row['threshold']:.2f}: PCK@0.1 {row['pck@0.1']:.4f}, false positives {row['false_positive_rate']:.3f}")
+        print(
+            f"  threshold {row['threshold']:.2f}: PCK@0.1 {row['pck@0.1']:.4f}, false positives {row['false_positive_rate']:.3f}"
+        )
     for name, v in report["per_keypoint"].items():
         print(f"  {name:<15} {v:.3f}")
     if args.json:

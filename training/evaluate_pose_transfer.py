@@ -20,6 +20,7 @@ shop framings). `canvas_labelled` stays on the full photos: it scores the genera
 canvas set, whose labelled parsing and keypoints are not framed. Whole-image scores are mostly the
 white around the person in `small`, which therefore scores high.
 """
+
 import asyncio
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def generator(network: OnnxNetwork):
     def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
         """inputs with a batch axis → N×H×W×3 uint8."""
         return session.run(names, inputs)[0]
+
     return run
 
 
@@ -57,8 +59,8 @@ def canvas_scores(gen, data: dict, pictures: list) -> dict:
     inputs, targets, target_parts = mirror_pairs(data)
     rows, errors = [], {name: [] for name in PART_NAMES[1:]}
     for s in range(0, len(targets), 16):
-        fake = gen({k: v[s:s + 16] for k, v in inputs.items()})
-        for j, (f, y, p) in enumerate(zip(fake, targets[s:s + 16], target_parts[s:s + 16])):
+        fake = gen({k: v[s : s + 16] for k, v in inputs.items()})
+        for j, (f, y, p) in enumerate(zip(fake, targets[s : s + 16], target_parts[s : s + 16])):
             rows.append(image_metrics(f, y))
             err = np.abs(f.astype(np.float32) - y.astype(np.float32)).mean(2)
             for c, name in enumerate(PART_NAMES[1:], start=1):
@@ -66,15 +68,29 @@ def canvas_scores(gen, data: dict, pictures: list) -> dict:
                     errors[name].append(float(err[p == c].mean()))
             if len(pictures) < 6 and s + j in (0, 3, 7, 12, 21, 33):
                 i = s + j
-                pictures.append([inputs["source"][i], PART_COLOURS[inputs["parts"][i][..., 0]],
-                                 inputs["pose"][i].max(2), inputs["warped"][i][..., :3], f, y])
+                pictures.append(
+                    [
+                        inputs["source"][i],
+                        PART_COLOURS[inputs["parts"][i][..., 0]],
+                        inputs["pose"][i].max(2),
+                        inputs["warped"][i][..., :3],
+                        f,
+                        y,
+                    ]
+                )
     mse, psnr, ssim = np.mean(rows, axis=0)
-    return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim),
-            "mean_abs_error_by_part": {k: round(float(np.mean(v)), 2) for k, v in errors.items() if v}}
+    return {
+        "photos": len(rows),
+        "mse": float(mse),
+        "psnr": float(psnr),
+        "ssim": float(ssim),
+        "mean_abs_error_by_part": {k: round(float(np.mean(v)), 2) for k, v in errors.items() if v},
+    }
 
 
-def photo_scores(generate, repository: Path, limit: int | None, threads: int,
-                 framings: tuple[str, ...]) -> tuple[dict[str, dict], float]:
+def photo_scores(
+    generate, repository: Path, limit: int | None, threads: int, framings: tuple[str, ...]
+) -> tuple[dict[str, dict], float]:
     """{framing: {photo, photo_at_canvas}} and the end-to-end ms per photo (`generate`: the generator as
     the pipeline calls it)."""
     parse, heatmaps = parse_and_pose(repository, threads)
@@ -92,8 +108,11 @@ def photo_scores(generate, repository: Path, limit: int | None, threads: int,
             mirrored = np.ascontiguousarray(image[:, ::-1])
             truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
             start = time.perf_counter()
-            out = asyncio.run(transfer(image, target=mirrored, parse=parse, pose=heatmaps, generate=generate,
-                                       cpu=inline, stage=untimed))
+            out = asyncio.run(
+                transfer(
+                    image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=inline, stage=untimed
+                )
+            )
             ms += (time.perf_counter() - start) * 1000
             full.append(image_metrics(out, truth))
             size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
@@ -104,8 +123,14 @@ def photo_scores(generate, repository: Path, limit: int | None, threads: int,
     return scores, ms / max(len(samples) * len(framings), 1)
 
 
-def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None,
-             framings: tuple[str, ...] = ("full",)) -> dict:
+def evaluate(
+    model: Path,
+    repository: Path,
+    limit: int | None,
+    threads: int,
+    pictures: Path | None,
+    framings: tuple[str, ...] = ("full",),
+) -> dict:
     network = onnx_network({POSE_TRANSFER: model}, threads)
     val = build("val")
     if limit:
@@ -122,5 +147,9 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
 
 
 if __name__ == "__main__":
-    evaluation_command(__doc__, POSE_TRANSFER,
-                       "source | parts | target pose | warp | generated | mirrored truth, 6 validation people", evaluate)
+    evaluation_command(
+        __doc__,
+        POSE_TRANSFER,
+        "source | parts | target pose | warp | generated | mirrored truth, 6 validation people",
+        evaluate,
+    )

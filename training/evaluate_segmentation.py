@@ -20,6 +20,7 @@ person's outline (`person_errors_at_outline`): outline jitter, against whole reg
 `shop` mean); `--focus` adds the service's focus pass (a second look at a person who fills little of
 the photo, fashionpixel/segmentation.py), which the service runs by default.
 """
+
 import argparse
 import json
 import time
@@ -51,16 +52,22 @@ VARIANTS = {
     "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3), min_region=0, superpixels=False),
 }
 # the CRF's bilateral kernel: crf-b<sxy>-<srgb>-<compat> (the default is crf-b40-12-4)
-VARIANTS |= {f"crf-b{sxy}-{srgb}-{compat}":
-             dict(crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat),
-                  min_region=0, superpixels=False)
-             for sxy in (20, 40, 60) for srgb in (8, 12, 20) for compat in (4, 8)}
+VARIANTS |= {
+    f"crf-b{sxy}-{srgb}-{compat}": dict(
+        crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat), min_region=0, superpixels=False
+    )
+    for sxy in (20, 40, 60)
+    for srgb in (8, 12, 20)
+    for compat in (4, 8)
+}
 
 
 def picture(rows: list[tuple], path: Path) -> None:
     """A grid, one row per (photo, truth, prediction, score): the photo, truth and prediction overlays."""
     import cv2
+
     from fashionpixel.labels import FASHION_PALETTE
+
     tiles = []
     for image, truth, pred, score in rows:
         row = np.hstack([image, FASHION_PALETTE[truth], FASHION_PALETTE[pred]])
@@ -80,15 +87,16 @@ def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool
     for task, p in probs.items():
         region = focus_region(p, box, image.shape[1], image.shape[0])
         if region is not None:
-            crop, crop_box = prepare(image[region.y0:region.y1, region.x0:region.x1])
+            crop, crop_box = prepare(image[region.y0 : region.y1, region.x0 : region.x1])
             out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
         else:
             out[task] = None
     return out
 
 
-def score_photos(sessions: list, photos, variants: list[str], mirror: bool = False,
-                 pictures: Path | None = None, focus: bool = False) -> dict:
+def score_photos(
+    sessions: list, photos, variants: list[str], mirror: bool = False, pictures: Path | None = None, focus: bool = False
+) -> dict:
     """Per-variant person and fashion scores over (photo, {person, fashion} labels) pairs, and ms/image."""
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
     at_outline = {v: 0 for v in variants}  # wrong person pixels near the labelled outline (all of them: cms)
@@ -125,14 +133,27 @@ def score_photos(sessions: list, photos, variants: list[str], mirror: bool = Fal
         wrong = int(cm.sum() - np.trace(cm))
         return summarize(cm, PERSON_CLASSES) | {"person_errors_at_outline": at_outline[v] / max(wrong, 1)}
 
-    return {"images": n, "ms_per_image": {k: round(v / max(n, 1), 1) for k, v in ms.items()},
-            "results": {v: {"person": person_summary(v), "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)}
-                        for v in variants}}
+    return {
+        "images": n,
+        "ms_per_image": {k: round(v / max(n, 1), 1) for k, v in ms.items()},
+        "results": {
+            v: {"person": person_summary(v), "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants
+        },
+    }
 
 
-def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int | None = None, threads: int = 2,
-             pictures: Path | None = None, mirror: bool = False, split: str = "val",
-             framings: tuple[str, ...] = ("full",), focus: bool = False) -> dict:
+def evaluate(
+    models: list[Path],
+    dataset: str,
+    variants: list[str],
+    limit: int | None = None,
+    threads: int = 2,
+    pictures: Path | None = None,
+    mirror: bool = False,
+    split: str = "val",
+    framings: tuple[str, ...] = ("full",),
+    focus: bool = False,
+) -> dict:
     """The report of one framing (`full`: the photos as they are) or, with several, one per framing
     under `framings` and their `shop` mean (mean IoU per variant and task over the shop framings)."""
     sessions = [onnx_session(m, threads) for m in models]
@@ -143,12 +164,19 @@ def evaluate(models: list[Path], dataset: str, variants: list[str], limit: int |
     per = {}
     for f in framings:
         photos = ((image, labels) for _, image, labels, _ in framed_photos(f, samples, label_maps))
-        shots = pictures and (pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}"))
+        shots = pictures and (
+            pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}")
+        )
         per[f] = score_photos(sessions, photos, variants, mirror, shots, focus)
     if framings == ("full",):
         return head | per["full"]
-    shop = {v: {task: shop_mean({f: r["results"][v][task]["mean_iou"] for f, r in per.items()})
-                for task in ("person", "fashion")} for v in variants}
+    shop = {
+        v: {
+            task: shop_mean({f: r["results"][v][task]["mean_iou"] for f, r in per.items()})
+            for task in ("person", "fashion")
+        }
+        for v in variants
+    }
     return head | {"images": len(samples), "framings": per, "shop": shop}
 
 
@@ -161,26 +189,39 @@ def print_report(report: dict) -> None:
         for variant, tasks in report["shop"].items():
             print(f"[{variant}] person {tasks['person']:.4f}  fashion {tasks['fashion']:.4f}")
         return
-    print(f"{report['dataset']} {report['split']} split, {report['images']} images; "
-          f"network {report['ms_per_image']['network']} ms/image")
+    print(
+        f"{report['dataset']} {report['split']} split, {report['images']} images; "
+        f"network {report['ms_per_image']['network']} ms/image"
+    )
     for variant, res in report["results"].items():
         f, p = res["fashion"], res["person"]
         per_class = " ".join(f"{k}={v:.3f}" for k, v in f["iou"].items())
         print(f"[{variant}] ({report['ms_per_image'][variant]} ms post-processing, fashion)")
-        print(f"  person:  mIoU {p['mean_iou']:.4f}  pixel acc {p['pixel_accuracy']:.4f}"
-              f"  errors within {OUTLINE_PX} px of the outline {p['person_errors_at_outline']:.0%}")
+        print(
+            f"  person:  mIoU {p['mean_iou']:.4f}  pixel acc {p['pixel_accuracy']:.4f}"
+            f"  errors within {OUTLINE_PX} px of the outline {p['person_errors_at_outline']:.0%}"
+        )
         print(f"  fashion: mIoU {f['mean_iou']:.4f}  pixel acc {f['pixel_accuracy']:.4f}  {per_class}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, nargs="+", default=[SEGMENTATION.onnx_path(Path("model_repository"))],
-                    help="ONNX files with the served model's I/O (any architecture); several = their average")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        nargs="+",
+        default=[SEGMENTATION.onnx_path(Path("model_repository"))],
+        help="ONNX files with the served model's I/O (any architecture); several = their average",
+    )
     ap.add_argument("--mirror", action="store_true", help="test-time flip: average with the mirrored canvas")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
-    ap.add_argument("--split", choices=["val", "train"], default="val",
-                    help="train: the photos the network learned from (is it underfitting?)")
+    ap.add_argument(
+        "--split",
+        choices=["val", "train"],
+        default="val",
+        help="train: the photos the network learned from (is it underfitting?)",
+    )
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     add_framing_argument(ap)
@@ -188,8 +229,18 @@ def main():
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
-    report = evaluate(args.model, args.dataset, args.post, args.limit, args.threads, args.pictures, args.mirror,
-                      args.split, chosen_framings(args.framing), args.focus)
+    report = evaluate(
+        args.model,
+        args.dataset,
+        args.post,
+        args.limit,
+        args.threads,
+        args.pictures,
+        args.mirror,
+        args.split,
+        chosen_framings(args.framing),
+        args.focus,
+    )
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -19,6 +19,7 @@ is small, and where the served parsing finds no body skin nothing is regenerated
 `photo_labelled_silhouette` is then exact (PSNR at its 100 dB cap): frequent in `small`, whose
 PSNR means (and the shop's) read high for it.
 """
+
 import asyncio
 import time
 from pathlib import Path
@@ -42,14 +43,30 @@ def flatten(rgba: np.ndarray) -> np.ndarray:
     return np.round(rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
 
 
-def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pictures: Path | None,
-             framings: tuple[str, ...] = ("full",)) -> dict:
+def evaluate(
+    model: Path,
+    repository: Path,
+    limit: int | None,
+    threads: int,
+    pictures: Path | None,
+    framings: tuple[str, ...] = ("full",),
+) -> dict:
     parse, heatmaps = parse_and_pose(repository, threads)
     generate = infer_with(onnx_network({SKIN: model}, threads), SKIN)
 
     def run(image):
-        return asyncio.run(regenerate(image, keypoints=None, region=None, parse=parse, pose=heatmaps,
-                                      generate=generate, cpu=inline, stage=untimed))
+        return asyncio.run(
+            regenerate(
+                image,
+                keypoints=None,
+                region=None,
+                parse=parse,
+                pose=heatmaps,
+                generate=generate,
+                cpu=inline,
+                stage=untimed,
+            )
+        )
 
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     ms, shown, per_framing = 0.0, [], {}
@@ -74,15 +91,20 @@ def evaluate(model: Path, repository: Path, limit: int | None, threads: int, pic
                 shown.append([image, marked, flatten(oracle), target])
             if (n + 1) % 40 == 0:
                 print(f"{framing}: {n + 1}/{len(samples)} photos", flush=True)
-        per_framing[framing] = {name: dict(zip(("mse", "psnr", "ssim"), map(float, np.mean(rows, axis=0))))
-                                for name, rows in scores.items()}
+        per_framing[framing] = {
+            name: dict(zip(("mse", "psnr", "ssim"), map(float, np.mean(rows, axis=0)))) for name, rows in scores.items()
+        }
     if pictures and shown:
         pictures.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(pictures), cv2.cvtColor(grid(shown, height=300), cv2.COLOR_RGB2BGR))
-    return {"model": str(model), "photos": len(samples),
-            "ms_per_photo_end_to_end": ms / max(len(samples) * len(framings), 1)} | framing_report(per_framing)
+    return {
+        "model": str(model),
+        "photos": len(samples),
+        "ms_per_photo_end_to_end": ms / max(len(samples) * len(framings), 1),
+    } | framing_report(per_framing)
 
 
 if __name__ == "__main__":
-    evaluation_command(__doc__, SKIN, "photo | labelled skin region (white) | generated (oracle) | original, 4 photos",
-                       evaluate)
+    evaluation_command(
+        __doc__, SKIN, "photo | labelled skin region (white) | generated (oracle) | original, 4 photos", evaluate
+    )

@@ -7,6 +7,7 @@ The model runs in its own venv (.venv-teacher, `make teacher-venv`: mediapipe ne
 framed photos are written as PNGs to a temp folder, training/teacher/mediapipe_person.py labels them
 all in one subprocess, and its probability PNGs are read back and thresholded at 0.5.
 """
+
 import argparse
 import json
 import subprocess
@@ -42,8 +43,12 @@ def run_teacher(photos: Path, masks: Path, landscape: bool = False) -> None:
         raise RuntimeError(f"the teacher failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def evaluate(dataset: str = "fashionista", limit: int | None = None, framings: tuple[str, ...] = ("full",),
-             landscape: bool = False) -> dict:
+def evaluate(
+    dataset: str = "fashionista",
+    limit: int | None = None,
+    framings: tuple[str, ...] = ("full",),
+    landscape: bool = False,
+) -> dict:
     """Person scores per framing (summarize's iou / mean_iou / pixel_accuracy) and the shop mean of mean IoU."""
     teacher_python()  # fail before framing the photos
     samples = [s for s in SAMPLES[dataset]() if s.split == "val"][:limit]
@@ -66,15 +71,23 @@ def evaluate(dataset: str = "fashionista", limit: int | None = None, framings: t
                 person = np.asarray(Image.open(masks / f"{f}--{s.name}.png")) >= 128  # p >= 0.5 (p·255 rounded)
                 cm += confusion(person, truth, 2)
             per[f] = summarize(cm, PERSON_CLASSES)
-    return {"dataset": dataset, "split": "val", "images": len(samples),
-            "model": f"mediapipe 0.10.21 selfie_segmentation{'_landscape' if landscape else ''}", "threshold": 0.5,
-            "teacher_seconds": round(seconds, 1), "framings": per,
-            "shop": shop_mean({f: r["mean_iou"] for f, r in per.items()})}
+    return {
+        "dataset": dataset,
+        "split": "val",
+        "images": len(samples),
+        "model": f"mediapipe 0.10.21 selfie_segmentation{'_landscape' if landscape else ''}",
+        "threshold": 0.5,
+        "teacher_seconds": round(seconds, 1),
+        "framings": per,
+        "shop": shop_mean({f: r["mean_iou"] for f, r in per.items()}),
+    }
 
 
 def print_report(report: dict) -> None:
-    print(f"{report['model']} on {report['dataset']} {report['split']}, {report['images']} photos "
-          f"({report['teacher_seconds']} s in the teacher)")
+    print(
+        f"{report['model']} on {report['dataset']} {report['split']}, {report['images']} photos "
+        f"({report['teacher_seconds']} s in the teacher)"
+    )
     print(f"{'framing':10} {'mean IoU':>9} {'person IoU':>11} {'pixel acc':>10}")
     for name, r in report["framings"].items():
         print(f"{name:10} {r['mean_iou']:9.4f} {r['iou']['person']:11.4f} {r['pixel_accuracy']:10.4f}")

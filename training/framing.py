@@ -15,6 +15,7 @@ Framings (issue 20):
             background (the strips beside its person, side by side)
 `shop` is the mean over every framing but `full`.
 """
+
 import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -33,6 +34,7 @@ VALIDATION_FRAMINGS = ("full", "waist-up", "square", "small")  # what the traini
 @dataclass(frozen=True)
 class Anchors:
     """Where the person is, in photo pixels: rows of the head top, chin, hips, knees and feet, and its columns."""
+
     top: float
     chin: float
     hips: float
@@ -76,8 +78,14 @@ def affine(scale: float, x0: float, y0: float) -> np.ndarray:
     return np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float64)
 
 
-def warp(image: np.ndarray, labels: dict[str, np.ndarray], keypoints: np.ndarray | None, m: np.ndarray,
-         size: tuple[int, int], fill) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+def warp(
+    image: np.ndarray,
+    labels: dict[str, np.ndarray],
+    keypoints: np.ndarray | None,
+    m: np.ndarray,
+    size: tuple[int, int],
+    fill,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """Photo, label maps and keypoints through the 2x3 map `m` into a size=(W, H) picture; what falls
     outside the photo is `fill` in the image and 0 (background) in the labels; keypoints that leave
     the picture become -1."""
@@ -85,8 +93,10 @@ def warp(image: np.ndarray, labels: dict[str, np.ndarray], keypoints: np.ndarray
     interp = cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR
     fill = (fill,) * 3 if np.isscalar(fill) else tuple(int(c) for c in fill)
     out = cv2.warpAffine(image, m, (w, h), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
-    maps = {k: cv2.warpAffine(v, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            for k, v in labels.items()}
+    maps = {
+        k: cv2.warpAffine(v, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        for k, v in labels.items()
+    }
     points = None
     if keypoints is not None:
         points = np.full_like(keypoints, -1, dtype=np.float32)
@@ -116,7 +126,7 @@ def backdrop(photo: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> np
     h, w = photo.shape[:2]
     cols = np.nonzero(person.any(0))[0]
     margin = w // 20
-    strips = [photo[:, :max(cols.min() - margin, 0)], photo[:, cols.max() + 1 + margin:]] if len(cols) else [photo]
+    strips = [photo[:, : max(cols.min() - margin, 0)], photo[:, cols.max() + 1 + margin :]] if len(cols) else [photo]
     strips = [s for s in strips if s.shape[1] >= 8] or [photo[:, : max(w // 10, 8)]]
     tiles, width, k = [], 0, 0
     target_w = round(size[0] * h / size[1])
@@ -145,9 +155,15 @@ def crop_box(a: Anchors, y0: float, y1: float, aspect: float, width: int, height
     return x0, y0, ch
 
 
-def frame(name: str, image: np.ndarray, labels: dict[str, np.ndarray], keypoints: np.ndarray | None,
-          person_key: str = "person", key: str = "", other: tuple[np.ndarray, np.ndarray] | None = None
-          ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+def frame(
+    name: str,
+    image: np.ndarray,
+    labels: dict[str, np.ndarray],
+    keypoints: np.ndarray | None,
+    person_key: str = "person",
+    key: str = "",
+    other: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """The framing `name` of one photo (deterministic: `key`, e.g. the file name, picks the studio
     colour and the small person's place). `labels[person_key]` is the person mask the crops and
     pastes use; `other` = (photo, person mask) of another photo, the small framing's background."""
@@ -190,6 +206,7 @@ def shop_mean(per_framing: dict[str, float]) -> float | None:
 
 # --- training: random framings -------------------------------------------------------------------
 
+
 def random_backdrop(rng: np.random.Generator, size: tuple[int, int], others: np.ndarray | None) -> np.ndarray:
     """A background for a pasted person: plain (white, grey or a random tint), a vertical gradient, or
     another photo of `others` (N×H×W×3) blurred, as studio walls and out-of-focus scenes look."""
@@ -212,10 +229,16 @@ def random_backdrop(rng: np.random.Generator, size: tuple[int, int], others: np.
 ASPECTS = (2 / 3, 3 / 4, 4 / 5, 1.0, 2 / 3, 3 / 4)  # width/height of product photos; portrait ones twice
 
 
-def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, np.ndarray],
-                 keypoints: np.ndarray | None, size: tuple[int, int], person_key: str = "person",
-                 others: np.ndarray | None = None, fill_modes=("full", "scene", "zoom", "small", "pad")
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+def random_frame(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    labels: dict[str, np.ndarray],
+    keypoints: np.ndarray | None,
+    size: tuple[int, int],
+    person_key: str = "person",
+    others: np.ndarray | None = None,
+    fill_modes=("full", "scene", "zoom", "small", "pad"),
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """One random training framing of a photo, as a picture that fits size=(W, H) (the network canvas;
     the caller letterboxes it like the service does). Modes:
     - full: the photo as it is, scale 0.85-1.15 and a small shift, its own background (the street
@@ -248,7 +271,9 @@ def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, 
         y0 = rng.uniform(min(0, h - ph / s), max(0, h - ph / s))
         m = affine(s, x0, y0)
     elif mode in ("zoom", "pad"):
-        top = a.chin - rng.uniform(0, 0.04) * a.height if rng.random() < 0.25 else a.top - rng.uniform(0, 0.15) * a.height
+        top = (
+            a.chin - rng.uniform(0, 0.04) * a.height if rng.random() < 0.25 else a.top - rng.uniform(0, 0.15) * a.height
+        )
         bottom = rng.uniform(a.hips + 0.05 * a.height, a.bottom + 0.1 * a.height)
         if mode == "pad":  # the crop (or the whole photo) padded out to the picture's aspect
             top, bottom = (top, bottom) if rng.random() < 0.5 else (0, h)
@@ -272,6 +297,7 @@ def random_frame(rng: np.random.Generator, image: np.ndarray, labels: dict[str, 
     out, maps, points = warp(image, labels, keypoints, m, (pw, ph), fill)
     if points is not None and m[0, 0] < 0:
         from fashionpixel.pose import FLIP_INDEX
+
         points = points[FLIP_INDEX]
     if mode == "small" or (mode != "full" and rng.random() < 0.5):
         alpha = soft_alpha(maps[person_key] > 0, rng.uniform(0.3, 2.0))
@@ -293,12 +319,18 @@ def _fit(aspect: float, width: int, height: int) -> tuple[int, int]:
     return max(1, round(height * aspect)), height
 
 
-def framed_sets(data: dict[str, np.ndarray], framings: tuple[str, ...], canvas: tuple[int, int],
-                label_keys: tuple[str, ...], person_key: str = "person") -> dict[str, dict[str, np.ndarray]]:
+def framed_sets(
+    data: dict[str, np.ndarray],
+    framings: tuple[str, ...],
+    canvas: tuple[int, int],
+    label_keys: tuple[str, ...],
+    person_key: str = "person",
+) -> dict[str, dict[str, np.ndarray]]:
     """A cached set (images, label maps, keypoints) in each framing, letterboxed into canvas=(W, H):
     the training commands' validation sets (keypoints in canvas pixels, -1 = out of the frame).
     The small framing's backdrop is the next photo's."""
     from fashionpixel.letterbox import letterbox, letterbox_labels, points_to_canvas
+
     keys = tuple(dict.fromkeys((*label_keys, person_key)))
     n = len(data["images"])
     out = {}
@@ -306,9 +338,15 @@ def framed_sets(data: dict[str, np.ndarray], framings: tuple[str, ...], canvas: 
         images, maps, points = [], {k: [] for k in label_keys}, []
         for i in range(n):
             j = (i + 1) % n
-            picture, labels, moved = frame(name, data["images"][i], {k: data[k][i] for k in keys},
-                                           data["keypoints"][i] if "keypoints" in data else None, person_key,
-                                           key=str(i), other=(data["images"][j], data[person_key][j]))
+            picture, labels, moved = frame(
+                name,
+                data["images"][i],
+                {k: data[k][i] for k in keys},
+                data["keypoints"][i] if "keypoints" in data else None,
+                person_key,
+                key=str(i),
+                other=(data["images"][j], data[person_key][j]),
+            )
             fitted, box = letterbox(picture, *canvas)
             images.append(fitted)
             for k in label_keys:
@@ -323,11 +361,17 @@ def framed_sets(data: dict[str, np.ndarray], framings: tuple[str, ...], canvas: 
 
 # --- evaluation: every command's --framing ----------------------------------------------------------
 
+
 def add_framing_argument(ap) -> None:
     """The evaluation commands' `--framing`: one or more framings, or `all` (every framing + the shop mean)."""
-    ap.add_argument("--framing", nargs="+", default=["full"], choices=[*FRAMINGS, "all"],
-                    help="score the photos in these framings (training/framing.py); all = every framing, "
-                         "and the report adds `shop`, the mean over the shop framings")
+    ap.add_argument(
+        "--framing",
+        nargs="+",
+        default=["full"],
+        choices=[*FRAMINGS, "all"],
+        help="score the photos in these framings (training/framing.py); all = every framing, "
+        "and the report adds `shop`, the mean over the shop framings",
+    )
 
 
 def chosen_framings(names: list[str]) -> tuple[str, ...]:
@@ -339,6 +383,7 @@ def framed_photos(framing: str, samples: list, read: Callable[[object], dict[str
     maps, with its 0/1 `person` mask among them; the photo and teacher keypoints are read here. The
     small framing's backdrop is the next sample's photo without its person."""
     from training.datasets import read_image, sample_keypoints
+
     for i, s in enumerate(samples):
         other = None
         if framing == "small":

@@ -6,6 +6,7 @@ networks make of it, through the service's pipeline (segmentation: default CRF; 
 
 Rows are the framings; columns: the framed photo, its labels, the `before` result, the `after` result.
 """
+
 import argparse
 import asyncio
 from pathlib import Path
@@ -35,8 +36,9 @@ def segmentation_view(infer, image: np.ndarray) -> np.ndarray:
 
 def cutout_view(infer, image: np.ndarray) -> np.ndarray:
     """The garments on a checkerboard; `infer`: the cutout network as the pipelines call it."""
-    alpha = asyncio.run(cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=inline,
-                                     stage=untimed))[..., None]
+    alpha = asyncio.run(
+        cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=inline, stage=untimed)
+    )[..., None]
     h, w = alpha.shape[:2]
     yy, xx = np.mgrid[:h, :w]
     board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 255, 200).astype(np.float32)
@@ -60,6 +62,7 @@ def main():
 
         def read(s):
             return {"garment": read_garments(s), "person": label_maps(s)["person"]}
+
     val = [s for s in samples if s.split == "val"]
     pair = [val[args.photo], val[(args.photo + 1) % len(val)]]  # the second lends the small framing its backdrop
     before, after = (infer_with(onnx_network({model: file}, 2), model, *outputs) for file in (args.before, args.after))
@@ -67,8 +70,9 @@ def main():
     for name in FRAMINGS:
         _, image, labels, _ = next(iter(framed_photos(name, pair, read)))
         tiles = [image, palette[labels[truth_key]], view(before, image), view(after, image)]
-        row = np.hstack([cv2.resize(t, (t.shape[1] * 240 // t.shape[0], 240), interpolation=cv2.INTER_AREA)
-                         for t in tiles])
+        row = np.hstack(
+            [cv2.resize(t, (t.shape[1] * 240 // t.shape[0], 240), interpolation=cv2.INTER_AREA) for t in tiles]
+        )
         cv2.putText(row, name, (5, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 0, 0), 2)
         rows.append(row)
     width = max(r.shape[1] for r in rows)

@@ -10,6 +10,7 @@ then computes exactly what the ONNX file does (checked by `check_against_onnx`).
 Such a network must be fine-tuned with its BatchNorms frozen (`freeze_batchnorm`): batch statistics
 would replace the folded ones. The scale and shift stay trainable, like detection's frozen BN.
 """
+
 import types
 from pathlib import Path
 
@@ -24,8 +25,11 @@ from torch import nn
 def _calls(net: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     """The Conv2d and BatchNorm2d modules in the order the forward pass calls them."""
     order: list[nn.Module] = []
-    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
-             for m in net.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
+        for m in net.modules()
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))
+    ]
     try:
         with torch.no_grad():
             net.eval()(example)
@@ -79,10 +83,12 @@ def freeze_batchnorm(net: nn.Module) -> nn.Module:
     return net
 
 
-def check_against_onnx(serving: nn.Module, onnx_path: Path, images: np.ndarray, outputs: list[str],
-                       atol: float = 2e-3) -> float:
+def check_against_onnx(
+    serving: nn.Module, onnx_path: Path, images: np.ndarray, outputs: list[str], atol: float = 2e-3
+) -> float:
     """Max |Δ| between the serving module and the ONNX file on uint8 NHWC `images`; raises above atol."""
     import onnxruntime as ort
+
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     want = session.run(outputs, {"image": images})
     with torch.no_grad():

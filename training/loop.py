@@ -1,6 +1,7 @@
 """The training loop every network shares: resumable checkpoints, progress lines, validation,
 keeping the best checkpoint. `<out>/last.pt` is written atomically, so a run killed at any moment
 resumes from its last save by re-running the same command."""
+
 import argparse
 import json
 import os
@@ -26,24 +27,49 @@ def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentPa
     return ap
 
 
-def train(*, out: Path, steps: int, batch: int, net: torch.nn.Module, opt: torch.optim.Optimizer,
-          sched, loss_fn: Callable[[np.random.Generator], torch.Tensor], validate: Callable[[], dict],
-          score: str, val_every: int, seed: int, args: dict, save_every: int = 100) -> float:
+def train(
+    *,
+    out: Path,
+    steps: int,
+    batch: int,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched,
+    loss_fn: Callable[[np.random.Generator], torch.Tensor],
+    validate: Callable[[], dict],
+    score: str,
+    val_every: int,
+    seed: int,
+    args: dict,
+    save_every: int = 100,
+) -> float:
     """Optimise `loss_fn` for `steps` steps; returns the best validation `score` (higher is better)."""
     out.mkdir(parents=True, exist_ok=True)
     step, best, history = 0, -float("inf"), []
     last = out / "last.pt"
     if last.exists():
         ck = torch.load(last, weights_only=False)
-        net.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
         step, best, history = ck["step"], ck["best"], ck["history"]
         print(f"resumed at step {step}", flush=True)
     rng = np.random.default_rng(seed + step)  # a resumed run does not replay the same batches
 
     def save(path: Path):
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "step": step, "best": best, "history": history, "args": args}, tmp)
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+                "best": best,
+                "history": history,
+                "args": args,
+            },
+            tmp,
+        )
         tmp.replace(path)
 
     net.train()
@@ -58,8 +84,11 @@ def train(*, out: Path, steps: int, batch: int, net: torch.nn.Module, opt: torch
         seen += batch
         if step % 20 == 0:
             rate = seen / (time.time() - start)
-            print(f"step {step}/{steps} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} "
-                  f"{rate:.1f} img/s eta {(steps - step) * batch / rate / 60:.1f} min", flush=True)
+            print(
+                f"step {step}/{steps} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} "
+                f"{rate:.1f} img/s eta {(steps - step) * batch / rate / 60:.1f} min",
+                flush=True,
+            )
         if step % val_every == 0 or step == steps:
             net.eval()
             with torch.no_grad():

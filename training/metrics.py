@@ -1,6 +1,7 @@
 """The evaluations' and trainers' metrics: confusion matrix, per-class IoU, mean IoU, pixel accuracy,
 outline bands (segmentation); Dice and boundary F of garment mattes (cutout); PCK (keypoints); MSE,
 PSNR and SSIM (generated images)."""
+
 import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -99,8 +100,10 @@ class Tally:
     def summary(self) -> dict:
         precision = self.bf[0] / max(self.bf[1], 1)
         recall = self.bf[2] / max(self.bf[3], 1)
-        return {"dice": 2 * self.inter / max(self.total, 1),
-                "median_dice": float(np.median(self.per_photo)) if self.per_photo else None,
-                "mean_dice": float(np.mean(self.per_photo)) if self.per_photo else None,
-                "photos": len(self.per_photo),
-                "boundary_f": float(2 * precision * recall / max(precision + recall, 1e-9))}
+        return {
+            "dice": 2 * self.inter / max(self.total, 1),
+            "median_dice": float(np.median(self.per_photo)) if self.per_photo else None,
+            "mean_dice": float(np.mean(self.per_photo)) if self.per_photo else None,
+            "photos": len(self.per_photo),
+            "boundary_f": float(2 * precision * recall / max(precision + recall, 1e-9)),
+        }

@@ -11,6 +11,7 @@ Every labelled Fashionista and CCP photo with teacher keypoints is cached once o
 person on white, its parts and its keypoints. DeepFashion pairs (real pose pairs) are read by
 training.datasets.parse_pairs_csv / parse_keypoint_csv for anyone who holds those images.
 """
+
 import argparse
 import asyncio
 from dataclasses import dataclass
@@ -23,8 +24,15 @@ from PIL import Image
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, WHITE, found, mirror, network_inputs, source_canvas
-from training.datasets import (DATA_DIR, cached, keypoint_samples, parse_keypoint_csv, parse_pairs_csv, read_image,
-                               read_labels)
+from training.datasets import (
+    DATA_DIR,
+    cached,
+    keypoint_samples,
+    parse_keypoint_csv,
+    parse_pairs_csv,
+    read_image,
+    read_labels,
+)
 from training.skin_data import grid, labelled
 
 MODES = ("mirror", "geometry", "reconstruction")
@@ -40,8 +48,12 @@ def build(split: str) -> dict[str, np.ndarray]:
 
     def make():
         rows = [source_canvas(read_image(s), *read_labels(s), k) for s, k in samples]
-        return {"images": np.stack([r[0] for r in rows]), "parts": np.stack([r[1] for r in rows]),
-                "keypoints": np.stack([r[2] for r in rows]).astype(np.float32)}
+        return {
+            "images": np.stack([r[0] for r in rows]),
+            "parts": np.stack([r[1] for r in rows]),
+            "keypoints": np.stack([r[2] for r in rows]).astype(np.float32),
+        }
+
     return cached(f"posetransfer_{CANVAS_W}x{CANVAS_H}", [s for s, _ in samples], make)
 
 
@@ -83,6 +95,7 @@ def batch(data: dict, indices, rng: np.random.Generator, mode: str | None = None
 @dataclass(frozen=True)
 class RealPair:
     """One DeepFashion pair: the same person in two poses (keypoints in each image's pixels)."""
+
     source: Path
     source_kp: np.ndarray
     target: Path
@@ -94,8 +107,11 @@ def mirror_pairs(data: dict):
     return batch(data, range(len(data["images"])), np.random.default_rng(VAL_PAIRS_SEED), "mirror")
 
 
-def deepfashion_pairs(images: Path, annotations: Path = DEEPFASHION / "fashion-resize-annotation-test.csv",
-                      pairs: Path = DEEPFASHION / "fashion-resize-pairs-test.csv") -> tuple[list[RealPair], dict]:
+def deepfashion_pairs(
+    images: Path,
+    annotations: Path = DEEPFASHION / "fashion-resize-annotation-test.csv",
+    pairs: Path = DEEPFASHION / "fashion-resize-pairs-test.csv",
+) -> tuple[list[RealPair], dict]:
     """The pairs of ADGAN's CSVs whose two images are in `images`, and counts of the pairs left out."""
     table = parse_keypoint_csv(annotations)
     out, skipped = [], {"no_keypoints": 0, "no_image": 0}
@@ -112,39 +128,51 @@ def deepfashion_pairs(images: Path, annotations: Path = DEEPFASHION / "fashion-r
 def build_real_pairs(pairs: list[RealPair], parse) -> dict[str, np.ndarray]:
     """Canvas arrays of real pairs. DeepFashion has no parsing labels here, so `parse(image)` →
     (person, fashion) label maps (the served segmentation model) stands in for them."""
+
     def canvas(path: Path, kp: np.ndarray):
         image = np.asarray(Image.open(path).convert("RGB"))
         k = kp.copy()
         ok = found(k)
         k[ok] *= (image.shape[1] / DEEPFASHION_SIZE[0], image.shape[0] / DEEPFASHION_SIZE[1])
         return source_canvas(image, *parse(image), k)
+
     rows = [(canvas(p.source, p.source_kp), canvas(p.target, p.target_kp)) for p in pairs]
-    return {"images": np.stack([s[0] for s, _ in rows]), "parts": np.stack([s[1] for s, _ in rows]),
-            "keypoints": np.stack([s[2] for s, _ in rows]).astype(np.float32),
-            "target_images": np.stack([t[0] for _, t in rows]), "target_parts": np.stack([t[1] for _, t in rows]),
-            "target_keypoints": np.stack([t[2] for _, t in rows]).astype(np.float32)}
+    return {
+        "images": np.stack([s[0] for s, _ in rows]),
+        "parts": np.stack([s[1] for s, _ in rows]),
+        "keypoints": np.stack([s[2] for s, _ in rows]).astype(np.float32),
+        "target_images": np.stack([t[0] for _, t in rows]),
+        "target_parts": np.stack([t[1] for _, t in rows]),
+        "target_keypoints": np.stack([t[2] for _, t in rows]).astype(np.float32),
+    }
 
 
 def segmentation_parser(model: Path):
     """parse(image) → (person, fashion) full-size label maps, with the segmentation model in ONNX Runtime."""
     from fashionpixel import segmentation
     from training.served import onnx_network
+
     probabilities = infer_with(onnx_network({SEGMENTATION: model}, threads=2), SEGMENTATION)
 
     def parse(image: np.ndarray):
         canvas, box = segmentation.prepare(image)
         person, fashion = asyncio.run(probabilities(canvas))
-        return (segmentation.labels_from_probs(image, person, box),
-                segmentation.labels_from_probs(image, fashion, box))
+        return (segmentation.labels_from_probs(image, person, box), segmentation.labels_from_probs(image, fashion, box))
+
     return parse
 
 
 def real_batch(data: dict, indices) -> tuple[dict, np.ndarray, np.ndarray]:
     """A batch of real pairs, in the layout of batch()."""
-    rows = [network_inputs(data["images"][i], data["parts"][i], data["keypoints"][i], data["target_keypoints"][i])
-            for i in indices]
-    return ({k: np.stack([r[k] for r in rows]) for k in rows[0]}, data["target_images"][list(indices)],
-            data["target_parts"][list(indices)])
+    rows = [
+        network_inputs(data["images"][i], data["parts"][i], data["keypoints"][i], data["target_keypoints"][i])
+        for i in indices
+    ]
+    return (
+        {k: np.stack([r[k] for r in rows]) for k in rows[0]},
+        data["target_images"][list(indices)],
+        data["target_parts"][list(indices)],
+    )
 
 
 def main():

@@ -11,6 +11,7 @@ cutout task, and `<out>/teacher.json` (what made them). `train_segmentation --ps
 `train_cutout --pseudo <out>` train on them beside the labelled photos. Resumable: photos already
 labelled are skipped.
 """
+
 import argparse
 import json
 import time
@@ -27,8 +28,9 @@ from training.served import predict
 TASKS = {"segmentation": (SEGMENTATION, "seg"), "cutout": (CUTOUT, "garment")}  # task → (network, data kind it feeds)
 
 
-def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None,
-          threads: int = 2) -> int:
+def label(
+    task: str, models: list[Path], out: Path, mirror: bool = False, limit: int | None = None, threads: int = 2
+) -> int:
     """Label the unlabelled CCP photos into `out`; returns how many were written now."""
     entry, kind = TASKS[task]
     files, done = PSEUDO_FILES[kind], pseudo_done_suffix(kind)
@@ -49,8 +51,18 @@ def label(task: str, models: list[Path], out: Path, mirror: bool = False, limit:
             print(f"{i + 1}/{len(samples)} photos, {(time.time() - start) / written:.2f} s each", flush=True)
     # written after every label, and only when they changed: its time stamp keys the training cache
     if written or not (out / "teacher.json").exists():
-        (out / "teacher.json").write_text(json.dumps({"task": task, "models": [str(m) for m in models],
-                                                      "mirror": mirror, "post": "crf", "photos": len(samples)}, indent=1))
+        (out / "teacher.json").write_text(
+            json.dumps(
+                {
+                    "task": task,
+                    "models": [str(m) for m in models],
+                    "mirror": mirror,
+                    "post": "crf",
+                    "photos": len(samples),
+                },
+                indent=1,
+            )
+        )
     return written
 
 

@@ -2,6 +2,7 @@
 as the pipelines of fashionpixel/ expect them; the command line of the evaluations that run those
 pipelines end to end (skin generation, pose transfer) with its shop framings; and an ensemble's
 prediction (several networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
+
 import argparse
 import json
 from pathlib import Path
@@ -37,8 +38,9 @@ def onnx_network(files: dict[Model, Path], threads: int) -> OnnxNetwork:
     return OnnxNetwork({model.name: onnx_session(path, threads) for model, path in files.items()})
 
 
-def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
-            model: Model = SEGMENTATION) -> dict[str, np.ndarray]:
+def predict(
+    sessions: list, canvas: np.ndarray, mirror: bool = False, model: Model = SEGMENTATION
+) -> dict[str, np.ndarray]:
     """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping), each session a
     file of `model` (segmentation or cutout: one image in). The canvas and its mirror go through a
     session as one batch of two, not through Network (one example per call): ONNX Runtime's float16
@@ -47,8 +49,7 @@ def predict(sessions: list, canvas: np.ndarray, mirror: bool = False,
     names = model.output_names
     batch = with_mirror(canvas) if mirror else canvas[None]
     results = [session.run(list(names), {model.inputs[0].name: batch}) for session in sessions]
-    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results])
-            for i, name in enumerate(names)}
+    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results]) for i, name in enumerate(names)}
 
 
 def parse_and_pose(repository: Path, threads: int):
@@ -64,8 +65,14 @@ def framing_report(scores: dict[str, dict[str, dict]]) -> dict:
     if list(scores) == ["full"]:
         return scores["full"]
     first = next(iter(scores.values()))
-    shop = {setting: {m: shop_mean({f: s[setting][m] for f, s in scores.items()})
-                      for m, v in metrics.items() if isinstance(v, float)} for setting, metrics in first.items()}
+    shop = {
+        setting: {
+            m: shop_mean({f: s[setting][m] for f, s in scores.items()})
+            for m, v in metrics.items()
+            if isinstance(v, float)
+        }
+        for setting, metrics in first.items()
+    }
     return {"framings": scores, "shop": shop}
 
 
@@ -80,8 +87,9 @@ def evaluation_command(doc: str, model: Model, pictures_help: str, evaluate: Cal
     ap.add_argument("--pictures", type=Path, help=pictures_help)
     add_framing_argument(ap)
     args = ap.parse_args()
-    report = evaluate(args.model, args.repository, args.limit, args.threads, args.pictures,
-                      chosen_framings(args.framing))
+    report = evaluate(
+        args.model, args.repository, args.limit, args.threads, args.pictures, chosen_framings(args.framing)
+    )
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -7,6 +7,7 @@ Each run is train_skin with one switch changed from the served configuration (3 
 generator writing only inside the skin mask); the metrics are its last validation (canvas size, labelled
 inputs: MSE, PSNR, SSIM), so the runs compare with each other, not with the longer served run.
 """
+
 import argparse
 import subprocess
 import sys
@@ -26,8 +27,20 @@ ABLATIONS = {  # name → (what it tests, train_skin flags)
 
 def run(names: list[str], steps: int, threads: int) -> None:
     for name in names:
-        cmd = [sys.executable, "-m", "training.train_skin", "--out", str(RUNS / f"skin-ablation-{name}"),
-               "--steps", str(steps), "--val-every", str(steps), "--threads", str(threads), *ABLATIONS[name][1]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "training.train_skin",
+            "--out",
+            str(RUNS / f"skin-ablation-{name}"),
+            "--steps",
+            str(steps),
+            "--val-every",
+            str(steps),
+            "--threads",
+            str(threads),
+            *ABLATIONS[name][1],
+        ]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
@@ -40,7 +53,9 @@ def table() -> str:
             lines.append(f"| {name} | {what} | not run | | | |")
             continue
         last = torch.load(path, weights_only=False)["history"][-1]
-        lines.append(f"| {name} | {what} | {last['step']} | {last['mse']:.4f} | {last['psnr']:.2f} | {last['ssim']:.4f} |")
+        lines.append(
+            f"| {name} | {what} | {last['step']} | {last['mse']:.4f} | {last['psnr']:.2f} | {last['ssim']:.4f} |"
+        )
     return "\n".join(lines)
 
 

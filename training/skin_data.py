@@ -7,6 +7,7 @@ minus head and feet, fashionpixel/skin.py) is the region to regenerate; the inpu
 that region and the background white, the pose lines and the region mask; the target is the person
 on white. Everything is built at full size and letterboxed into the generator's canvas.
 """
+
 import argparse
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def build(split: str) -> dict[str, np.ndarray]:
     def make():
         pairs = [example(read_image(s), *read_labels(s), k) for s, k in samples]
         return {"inputs": np.stack([x for x, _ in pairs]), "targets": np.stack([y for _, y in pairs])}
+
     return cached(f"skin_{CANVAS_W}x{CANVAS_H}", [s for s, _ in samples], make)
 
 
@@ -47,7 +49,9 @@ def grid(rows: list[list[np.ndarray]], height: int = 192) -> np.ndarray:
     out = []
     for row in rows:
         tiles = [np.repeat(t[..., None], 3, 2) if t.ndim == 2 else t for t in row]
-        tiles = [cv2.resize(t, (t.shape[1] * height // t.shape[0], height), interpolation=cv2.INTER_AREA) for t in tiles]
+        tiles = [
+            cv2.resize(t, (t.shape[1] * height // t.shape[0], height), interpolation=cv2.INTER_AREA) for t in tiles
+        ]
         out.append(np.hstack(tiles))
     return np.vstack(out)
 
@@ -58,8 +62,11 @@ def main():
     args = ap.parse_args()
     for split in ("train", "val"):
         data = build(split)
-        print(f"{split}: {len(data['inputs'])} examples, mean skin-region share "
-              f"{(data['inputs'][..., 6] > 0).mean():.3f}", flush=True)
+        print(
+            f"{split}: {len(data['inputs'])} examples, mean skin-region share "
+            f"{(data['inputs'][..., 6] > 0).mean():.3f}",
+            flush=True,
+        )
     if args.pictures:
         val = build("val")
         rows = [[x[..., :3], x[..., 3:6], x[..., 6], y] for x, y in zip(val["inputs"][:4], val["targets"][:4])]

@@ -7,6 +7,7 @@ Continue with the trainer's `--init checkpoints/segmentation-shop.pt` (a new sch
 are cast back to float32 on load). A run started from a served ONNX file keeps its BatchNorms frozen:
 the file records that (`frozen_batchnorm`), and the trainers freeze them again.
 """
+
 import argparse
 from pathlib import Path
 

@@ -11,6 +11,7 @@ heads), or from a cutout checkpoint (all of it, to continue in a new phase): the
 people and clothes already. `--pseudo` adds photos a teacher
 labelled (training.pseudo_label --task cutout): self-training. Resumable like every training command.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,12 @@ from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, with_pseudo
 from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
 from training.from_onnx import freeze_batchnorm, load_onnx_weights
-from training.slim_checkpoint import is_frozen
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.cutout import garment_net
 from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
+from training.slim_checkpoint import is_frozen
 
 ZOOM = 1.5  # the training canvas is this much larger than the network's input
 CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
@@ -41,8 +42,8 @@ def validate(net: torch.nn.Module, data) -> dict:
     cm = np.zeros((5, 5), np.int64)
     inter = total = 0
     for s in range(0, len(data["images"]), 16):
-        (logits,) = net(to_tensor(data["images"][s:s + 16]))
-        pred, true = logits.argmax(1).numpy(), data["garment"][s:s + 16]
+        (logits,) = net(to_tensor(data["images"][s : s + 16]))
+        pred, true = logits.argmax(1).numpy(), data["garment"][s : s + 16]
         cm += confusion(pred, true, 5)
         inter += np.logical_and(pred > 0, true > 0).sum()
         total += (pred > 0).sum() + (true > 0).sum()
@@ -52,28 +53,53 @@ def validate(net: torch.nn.Module, data) -> dict:
 
 def main():
     ap = loop.arguments(__doc__, "runs/cutout", steps=1400, batch=8)
-    ap.add_argument("--init", type=Path, help="segmentation checkpoint to start from (its heads are dropped); "
-                    "a cutout .onnx file (the served model) is read back with its BatchNorms folded and frozen")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="segmentation checkpoint to start from (its heads are dropped); "
+        "a cutout .onnx file (the served model) is read back with its BatchNorms folded and frozen",
+    )
     ap.add_argument("--scale", type=float, nargs=2, default=(0.55, 1.55), help="zoom range on the large canvas")
-    ap.add_argument("--arch", choices=[a for a in ARCHITECTURES if a != "u2net"], default="segnet",
-                    help="the network (training/models/segmentation_archs.py); --init must be the same one")
-    ap.add_argument("--augment", choices=[*GEOMETRY, "shop"], default="full",
-                    help="rotation and shift: full (±10°, ±10%%) or light (±3°, ±3%%), the zoom is --scale's; "
-                         "or shop: training.framing's random shop framings (--scale unused; validation in four framings)")
-    ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos "
-                    "(training.pseudo_label --task cutout)")
+    ap.add_argument(
+        "--arch",
+        choices=[a for a in ARCHITECTURES if a != "u2net"],
+        default="segnet",
+        help="the network (training/models/segmentation_archs.py); --init must be the same one",
+    )
+    ap.add_argument(
+        "--augment",
+        choices=[*GEOMETRY, "shop"],
+        default="full",
+        help="rotation and shift: full (±10°, ±10%%) or light (±3°, ±3%%), the zoom is --scale's; "
+        "or shop: training.framing's random shop framings (--scale unused; validation in four framings)",
+    )
+    ap.add_argument(
+        "--pseudo",
+        type=Path,
+        help="also train on this folder's pseudo-labelled photos (training.pseudo_label --task cutout)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    ccp = ccp_samples()[:args.limit]
+    ccp = ccp_samples()[: args.limit]
     shop = args.augment == "shop"
     big_w, big_h = SHOP_CACHE if shop else (round(CANVAS_W * ZOOM), round(CANVAS_H * ZOOM))
-    train = with_pseudo([build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")],
-                        args.pseudo, big_w, big_h, "garment", args.limit)
+    train = with_pseudo(
+        [build_cache([s for s in ccp if s.split == "train"], big_w, big_h, kind="garment")],
+        args.pseudo,
+        big_w,
+        big_h,
+        "garment",
+        args.limit,
+    )
     val_samples = [s for s in ccp if s.split == "val"]
     if shop:
-        val_sets = framed_sets(build_cache(val_samples, *SHOP_CACHE, kind="garment"), VALIDATION_FRAMINGS,
-                               (CANVAS_W, CANVAS_H), ("garment",))
+        val_sets = framed_sets(
+            build_cache(val_samples, *SHOP_CACHE, kind="garment"),
+            VALIDATION_FRAMINGS,
+            (CANVAS_W, CANVAS_H),
+            ("garment",),
+        )
     else:
         val_sets = {"full": build_cache(val_samples, CANVAS_W, CANVAS_H, kind="garment")}
     print(f"train images {len(train['images'])}, ccp val images {len(val_samples)}", flush=True)
@@ -102,8 +128,15 @@ def main():
         if shop:
             images, (labels,) = framed_batch(rng, train, args.batch, (CANVAS_W, CANVAS_H), ("garment",))
         else:
-            images, (labels,) = augmented_batch(rng, train, args.batch, (CANVAS_W, CANVAS_H), ("garment",),
-                                                scale=tuple(args.scale), geometry=args.augment)
+            images, (labels,) = augmented_batch(
+                rng,
+                train,
+                args.batch,
+                (CANVAS_W, CANVAS_H),
+                ("garment",),
+                scale=tuple(args.scale),
+                geometry=args.augment,
+            )
         x, y = to_tensor(images), torch.from_numpy(labels).long()
         (logits,) = net(x)
         # the union matters most to the product ("all" is the default cutout): a binary Dice on it too
@@ -121,9 +154,20 @@ def main():
             scores["framed_dice"] = float(np.mean([v for k, v in scores.items() if k.startswith("all_dice")]))
         return scores
 
-    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="framed_dice" if shop else "all_dice", val_every=args.val_every, seed=args.seed,
-               args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen})
+    loop.train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validation,
+        score="framed_dice" if shop else "all_dice",
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen},
+    )
 
 
 if __name__ == "__main__":

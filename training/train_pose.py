@@ -13,6 +13,7 @@ augmentation of every photo. Validation then scores full, waist-up, square and s
 best checkpoint is the best mean PCK over them. `--init` takes the served .onnx file (BatchNorms
 folded and frozen, training/from_onnx.py).
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,7 @@ from fashionpixel.keypoints import CANVAS_H, CANVAS_W, SCORE_THRESHOLD
 from fashionpixel.letterbox import letterbox, points_to_canvas
 from fashionpixel.pose import FLIP_INDEX, decode_heatmaps
 from training import loop
-from training.augment import photometric, random_affine, warp_image
-from training.augment import framed_batch
+from training.augment import framed_batch, photometric, random_affine, warp_image
 from training.datasets import build_cache as labelled_cache
 from training.datasets import cached, ccp_samples, fashionista_samples, keypoint_samples, read_image
 from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
@@ -38,6 +38,7 @@ SIGMA = 1.5  # heatmap Gaussian, in heatmap cells
 
 def build_cache(samples) -> dict[str, np.ndarray]:
     """Letterboxed images and keypoints in canvas pixels (-1 = missing), cached in .cache/."""
+
     def make():
         images, points = [], []
         for s, k in samples:
@@ -46,6 +47,7 @@ def build_cache(samples) -> dict[str, np.ndarray]:
             images.append(img)
             points.append(points_to_canvas(k, box, photo.shape[1]))
         return {"images": np.stack(images), "keypoints": np.stack(points).astype(np.float32)}
+
     return cached(f"pose_{WIDTH}x{HEIGHT}", [s for s, _ in samples], make)
 
 
@@ -83,19 +85,27 @@ def predict(net: PoseNet, images: np.ndarray) -> np.ndarray:
 
 def main():
     ap = loop.arguments(__doc__, "runs/pose", steps=2400, batch=16)
-    ap.add_argument("--augment", choices=["full", "shop"], default="full",
-                    help="shop: most of each batch in random shop framings (see above)")
+    ap.add_argument(
+        "--augment",
+        choices=["full", "shop"],
+        default="full",
+        help="shop: most of each batch in random shop framings (see above)",
+    )
     ap.add_argument("--init", type=Path, help="the served .onnx file to continue from (BatchNorms folded and frozen)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    samples = keypoint_samples()[:args.limit]
+    samples = keypoint_samples()[: args.limit]
     train = build_cache([x for x in samples if x[0].split == "train"])
     val_sets = {"full": build_cache([x for x in samples if x[0].split == "val"] or samples[:2])}
     if args.augment == "shop":  # the photos with person labels, at the size the framings crop from
+
         def both(split):  # per set, so the segmentation trainer's caches are reused
-            parts = [labelled_cache([s for s in ss[:args.limit] if s.split == split], *SHOP_CACHE)
-                     for ss in (fashionista_samples(), ccp_samples())]
+            parts = [
+                labelled_cache([s for s in ss[: args.limit] if s.split == split], *SHOP_CACHE)
+                for ss in (fashionista_samples(), ccp_samples())
+            ]
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
         shop_train = both("train")
         val_sets = framed_sets(both("val"), VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person",))
     print(f"train photos {len(train['images'])}, validation photos {len(val_sets['full']['images'])}", flush=True)
@@ -128,7 +138,7 @@ def main():
     def validation():
         scores = {}
         for name, val in val_sets.items():
-            preds = np.concatenate([predict(net, val["images"][s:s + 32]) for s in range(0, len(val["images"]), 32)])
+            preds = np.concatenate([predict(net, val["images"][s : s + 32]) for s in range(0, len(val["images"]), 32)])
             found = preds[:, :, 2] >= SCORE_THRESHOLD
             result = pck(np.where(found[..., None], preds[:, :, :2], -1), val["keypoints"])["mean"]
             scores["pck" if name == "full" else f"pck_{name}"] = result
@@ -136,10 +146,20 @@ def main():
             scores["framed_pck"] = float(np.mean(list(scores.values())))
         return scores
 
-    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="framed_pck" if len(val_sets) > 1 else "pck", val_every=args.val_every,
-               seed=args.seed,
-               args=vars(args) | {"out": str(args.out)})
+    loop.train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validation,
+        score="framed_pck" if len(val_sets) > 1 else "pck",
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out)},
+    )
 
 
 if __name__ == "__main__":

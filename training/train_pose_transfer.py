@@ -18,6 +18,7 @@ With --deepfashion, half of every batch are real pairs of ADGAN's DeepFashion CS
 (--deepfashion-annotations, --deepfashion-pairs; the shared test CSVs by default) whose images are in
 DIR, parsed by the served segmentation model. Sample grids (source | warp | generated | target) go to <out>/samples/. Resumable.
 """
+
 from pathlib import Path
 
 import cv2
@@ -34,8 +35,16 @@ from training.losses import ssim
 from training.metrics import image_metrics
 from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, unit
 from training.models.skin import to_uint8
-from training.pose_transfer_data import (DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, mirror_pairs,
-                                        real_batch, segmentation_parser)
+from training.pose_transfer_data import (
+    DEEPFASHION,
+    batch,
+    build,
+    build_real_pairs,
+    deepfashion_pairs,
+    mirror_pairs,
+    real_batch,
+    segmentation_parser,
+)
 from training.skin_data import grid
 
 
@@ -53,12 +62,12 @@ def validate(net: PoseTransferGAN, pairs, samples_path=None) -> dict:
     inputs, targets, _ = pairs
     scores = []
     for s in range(0, len(targets), 32):
-        fake = to_uint8(run(net.gen, {k: v[s:s + 32] for k, v in inputs.items()})[0])
+        fake = to_uint8(run(net.gen, {k: v[s : s + 32] for k, v in inputs.items()})[0])
         if s == 0 and samples_path is not None:
             rows = [[inputs["source"][j], inputs["warped"][j][..., :3], fake[j], targets[j]] for j in range(4)]
             samples_path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(samples_path), cv2.cvtColor(grid(rows), cv2.COLOR_RGB2BGR))
-        scores += [image_metrics(f, y) for f, y in zip(fake, targets[s:s + 32])]
+        scores += [image_metrics(f, y) for f, y in zip(fake, targets[s : s + 32])]
     mse, psnr, ssim = np.mean(scores, axis=0)
     return {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
 
@@ -82,8 +91,12 @@ def main():
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
-    ap.add_argument("--segmentation", type=Path, default=SEGMENTATION.onnx_path(REPO / "model_repository"),
-                    help="parses the DeepFashion images")
+    ap.add_argument(
+        "--segmentation",
+        type=Path,
+        default=SEGMENTATION.onnx_path(REPO / "model_repository"),
+        help="parses the DeepFashion images",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, val = build("train"), build("val")
@@ -93,7 +106,7 @@ def main():
         print(f"DeepFashion: {len(pairs)} pairs with both images, left out {skipped}", flush=True)
         real = build_real_pairs(pairs, segmentation_parser(args.segmentation)) if pairs else None
     if args.limit:
-        train, val = {k: v[:args.limit] for k, v in train.items()}, {k: v[:args.limit] for k, v in val.items()}
+        train, val = {k: v[: args.limit] for k, v in train.items()}, {k: v[: args.limit] for k, v in val.items()}
     val_pairs = mirror_pairs(val)
     print(f"train {len(train['images'])}, val {len(val['images'])}", flush=True)
 
@@ -104,7 +117,9 @@ def main():
         print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     half = args.steps // 2
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half))
+    )
 
     def loss_fn(rng):
         n_real = args.batch // 2 if real is not None else 0
@@ -121,16 +136,28 @@ def main():
         if args.ssim_weight > 0:
             loss = loss + args.ssim_weight * (1 - ssim(fake, y))
         if args.adv_weight > 0:
-            loss = loss + args.adv_weight * 0.5 * (adversarial_terms(net.disc_pose, pose, fake, y)
-                                                   + adversarial_terms(net.disc_app, source, fake, y))
+            loss = loss + args.adv_weight * 0.5 * (
+                adversarial_terms(net.disc_pose, pose, fake, y) + adversarial_terms(net.disc_app, source, fake, y)
+            )
         return loss
 
     def validation():
         return validate(net, val_pairs, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
 
-    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="ssim", val_every=args.val_every, seed=args.seed,
-               args=vars(args) | {"out": str(args.out)})
+    loop.train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validation,
+        score="ssim",
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out)},
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ output and to each of its six side outputs (all at the input size) and summed, U
 multi-output loss; validation scores the fused output only. `--pseudo` adds the photos a teacher
 labelled (training.pseudo_label) to the training set: self-training on CCP's unlabelled photos.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,11 @@ from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, with_pseudo
 from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
 from training.from_onnx import freeze_batchnorm, load_onnx_weights
-from training.slim_checkpoint import is_frozen
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
+from training.slim_checkpoint import is_frozen
 
 WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the photos
 # Background is most pixels and easy; a lower weight helped the reference study too.
@@ -53,9 +54,9 @@ def validate(net: nn.Module, data) -> dict:
     """Metrics at the network canvas (fast; `evaluate_segmentation` measures at full photo size)."""
     cm_p, cm_f = np.zeros((2, 2), np.int64), np.zeros((7, 7), np.int64)
     for s in range(0, len(data["images"]), 16):
-        p, f = net(to_tensor(data["images"][s:s + 16]))
-        cm_p += confusion(p.argmax(1).numpy(), data["person"][s:s + 16], 2)
-        cm_f += confusion(f.argmax(1).numpy(), data["fashion"][s:s + 16], 7)
+        p, f = net(to_tensor(data["images"][s : s + 16]))
+        cm_p += confusion(p.argmax(1).numpy(), data["person"][s : s + 16], 2)
+        cm_f += confusion(f.argmax(1).numpy(), data["fashion"][s : s + 16], 7)
     return {"person": summarize(cm_p, PERSON_CLASSES), "fashion": summarize(cm_f, FASHION_CLASSES)}
 
 
@@ -63,20 +64,42 @@ def main():
     ap = loop.arguments(__doc__, "runs/segmentation", steps=3200, batch=8)
     ap.add_argument("--crop", type=int, nargs=2, default=(192, 288), metavar=("W", "H"))
     ap.add_argument("--person-weight", type=float, default=1.0, help="weight of the person loss")
-    ap.add_argument("--fashion-weight", type=float, default=1.0,
-                    help="weight of the fashion loss (0: a person-only specialist, its fashion head untrained)")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule); "
-                    "an .onnx file (the served model) is read back with its BatchNorms folded and frozen")
+    ap.add_argument(
+        "--fashion-weight",
+        type=float,
+        default=1.0,
+        help="weight of the fashion loss (0: a person-only specialist, its fashion head untrained)",
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="start from this checkpoint's weights (fine-tuning, new schedule); "
+        "an .onnx file (the served model) is read back with its BatchNorms folded and frozen",
+    )
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
-    ap.add_argument("--background-weight", type=float, default=float(FASHION_WEIGHTS[0]),
-                    help="weight of the fashion background class in the cross-entropy")
-    ap.add_argument("--loss", choices=["ce+dice", "ce", "dice"], default="ce+dice",
-                    help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)")
-    ap.add_argument("--augment", choices=[*GEOMETRY, "shop"], default="full",
-                    help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift), "
-                         "light (0.9-1.1, ±3°, ±3%%) or shop (training.framing's random shop framings on the "
-                         "whole canvas, --crop unused; validation in four framings)")
-    ap.add_argument("--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)")
+    ap.add_argument(
+        "--background-weight",
+        type=float,
+        default=float(FASHION_WEIGHTS[0]),
+        help="weight of the fashion background class in the cross-entropy",
+    )
+    ap.add_argument(
+        "--loss",
+        choices=["ce+dice", "ce", "dice"],
+        default="ce+dice",
+        help="fashion loss: weighted CE + 0.5 × Dice, weighted CE, or Dice (person: CE always)",
+    )
+    ap.add_argument(
+        "--augment",
+        choices=[*GEOMETRY, "shop"],
+        default="full",
+        help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift), "
+        "light (0.9-1.1, ±3°, ±3%%) or shop (training.framing's random shop framings on the "
+        "whole canvas, --crop unused; validation in four framings)",
+    )
+    ap.add_argument(
+        "--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)"
+    )
     args = ap.parse_args()
     resuming = (args.out / "last.pt").exists()
     from_onnx = bool(args.init and args.init.suffix == ".onnx")
@@ -84,12 +107,20 @@ def main():
     checkpoint = load_checkpoint(source, args.arch) if source else None
     torch.set_num_threads(args.threads)
 
-    fash, ccp = fashionista_samples()[:args.limit], ccp_samples()[:args.limit]
+    fash, ccp = fashionista_samples()[: args.limit], ccp_samples()[: args.limit]
     # shop framings zoom into the photo: they crop from a larger cache so that zooms stay sharp
     cw, ch = SHOP_CACHE if args.augment == "shop" else (WIDTH, HEIGHT)
-    train = with_pseudo([build_cache([s for s in fash if s.split == "train"], cw, ch),
-                         build_cache([s for s in ccp if s.split == "train"], cw, ch)],
-                        args.pseudo, cw, ch, "seg", args.limit)
+    train = with_pseudo(
+        [
+            build_cache([s for s in fash if s.split == "train"], cw, ch),
+            build_cache([s for s in ccp if s.split == "train"], cw, ch),
+        ],
+        args.pseudo,
+        cw,
+        ch,
+        "seg",
+        args.limit,
+    )
     val = build_cache([s for s in fash if s.split == "val"], cw, ch)
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
     if args.augment == "shop":
@@ -110,7 +141,9 @@ def main():
     if frozen:
         freeze_batchnorm(net)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1
+    )
 
     weights = torch.cat([torch.tensor([args.background_weight]), FASHION_WEIGHTS[1:]])
 
@@ -139,16 +172,30 @@ def main():
         for name, data in val_sets.items():
             m = validate(net, data)
             suffix = "" if name == "full" else f"_{name}"
-            scores |= {f"person_miou{suffix}": m["person"]["mean_iou"], f"fashion_miou{suffix}": m["fashion"]["mean_iou"]}
+            scores |= {
+                f"person_miou{suffix}": m["person"]["mean_iou"],
+                f"fashion_miou{suffix}": m["fashion"]["mean_iou"],
+            }
         if len(val_sets) > 1:  # both tasks in every framing count alike
             scores["framed_miou"] = float(np.mean(list(scores.values())))
         return scores
 
     score = "framed_miou" if len(val_sets) > 1 else "fashion_miou" if args.fashion_weight else "person_miou"
-    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score=score,
-               val_every=args.val_every, seed=args.seed,
-               args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen})
+    loop.train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validation,
+        score=score,
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen},
+    )
+
 
 if __name__ == "__main__":
     main()

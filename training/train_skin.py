@@ -9,6 +9,7 @@ region. Adam lr 2e-4, β1 0.5 and L1 weight 100 are pix2pix's (and the reference
 the learning rate decays linearly to 0 over the second half. Every validation writes a sample grid
 (apparel_head_foot | pose | mask | generated | target) to <out>/samples/. Resumable.
 """
+
 import argparse
 
 import cv2
@@ -29,13 +30,15 @@ CHANNELS = {1: 3, 2: 6, 3: 7}
 def validate(net: Pix2Pix, val, channels: int, mask_output: bool, samples_path=None) -> dict:
     scores = []
     for s in range(0, len(val["inputs"]), 32):
-        fake = to_uint8(generate(net.gen, to_unit(val["inputs"][s:s + 32]), channels, mask_output))
+        fake = to_uint8(generate(net.gen, to_unit(val["inputs"][s : s + 32]), channels, mask_output))
         if s == 0 and samples_path is not None:
-            rows = [[x[..., :3], x[..., 3:6], x[..., 6], f, y]
-                    for x, f, y in zip(val["inputs"][:4], fake[:4], val["targets"][:4])]
+            rows = [
+                [x[..., :3], x[..., 3:6], x[..., 6], f, y]
+                for x, f, y in zip(val["inputs"][:4], fake[:4], val["targets"][:4])
+            ]
             samples_path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(samples_path), cv2.cvtColor(grid(rows), cv2.COLOR_RGB2BGR))
-        scores += [image_metrics(f, y) for f, y in zip(fake, val["targets"][s:s + 32])]
+        scores += [image_metrics(f, y) for f, y in zip(fake, val["targets"][s : s + 32])]
     mse, psnr, ssim = np.mean(scores, axis=0)
     return {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
 
@@ -51,7 +54,7 @@ def main():
     torch.set_num_threads(args.threads)
     train, val = build("train"), build("val")
     if args.limit:
-        train, val = {k: v[:args.limit] for k, v in train.items()}, {k: v[:args.limit] for k, v in val.items()}
+        train, val = {k: v[: args.limit] for k, v in train.items()}, {k: v[: args.limit] for k, v in val.items()}
     print(f"train {len(train['inputs'])}, val {len(val['inputs'])}", flush=True)
 
     torch.manual_seed(args.seed)
@@ -59,7 +62,9 @@ def main():
     net = Pix2Pix(channels, adversarial)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     half = args.steps // 2
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half))
+    )
 
     def loss_fn(rng):
         idx = rng.integers(0, len(train["inputs"]), args.batch)
@@ -75,16 +80,29 @@ def main():
             loss = loss + args.adv_weight * F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
             real = net.disc(torch.cat([cond, y], 1))
             false = net.disc(torch.cat([cond, fake.detach()], 1))
-            loss = loss + 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                                 + F.binary_cross_entropy_with_logits(false, torch.zeros_like(false)))
+            loss = loss + 0.5 * (
+                F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                + F.binary_cross_entropy_with_logits(false, torch.zeros_like(false))
+            )
         return loss
 
     def validation():  # the scheduler has counted the steps
         return validate(net, val, channels, args.mask_output, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
 
-    loop.train(out=args.out, steps=args.steps, batch=args.batch, net=net, opt=opt, sched=sched, loss_fn=loss_fn,
-               validate=validation, score="psnr", val_every=args.val_every, seed=args.seed,
-               args=vars(args) | {"out": str(args.out)})
+    loop.train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validation,
+        score="psnr",
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out)},
+    )
 
 
 if __name__ == "__main__":

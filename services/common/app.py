@@ -6,6 +6,7 @@ Server-Timing, metrics and a log line (observability.py); problem+json errors (e
 idle, the heap handed back (idle_trim.py). Handlers get the settings (`Depends(get_settings)`) and the
 pipeline's network, thread pool and timings (`Depends(pipeline)`) as dependencies.
 """
+
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +39,11 @@ def create_app(info: ServiceInfo, title: str, router: APIRouter, description: st
     async def lifespan(app: FastAPI):
         app.state.triton = Triton(settings)
         app.state.executor = ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix=f"{service}-cpu")
-        trimmer = (asyncio.create_task(trim_when_idle(load, app.state.executor, settings.idle_trim_s))
-                   if settings.idle_trim_s else None)
+        trimmer = (
+            asyncio.create_task(trim_when_idle(load, app.state.executor, settings.idle_trim_s))
+            if settings.idle_trim_s
+            else None
+        )
         yield
         if trimmer:
             trimmer.cancel()
@@ -50,22 +54,33 @@ def create_app(info: ServiceInfo, title: str, router: APIRouter, description: st
     install_handlers(app)
     add_middleware(app, service, settings, load)
     add_ops_routes(app, service, [m.name for m in info.models], settings)
-    app.include_router(router, prefix=API_PREFIX,
-                       dependencies=[Depends(route_recorder(API_PREFIX)), Depends(require_api_key)])
+    app.include_router(
+        router, prefix=API_PREFIX, dependencies=[Depends(route_recorder(API_PREFIX)), Depends(require_api_key)]
+    )
     return app
 
 
 def add_middleware(app: FastAPI, service: str, settings: Settings, load: Load) -> None:
     """The last added runs first: CORS, the body limit, observability, the in-progress limit."""
-    app.add_middleware(InflightLimit, service=service, prefix=API_PREFIX + "/", limit=settings.max_inflight,
-                       retry_after_s=settings.retry_after_s, load=load)
+    app.add_middleware(
+        InflightLimit,
+        service=service,
+        prefix=API_PREFIX + "/",
+        limit=settings.max_inflight,
+        retry_after_s=settings.retry_after_s,
+        load=load,
+    )
     app.add_middleware(Observe, service=service)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["X-API-Key", "X-Request-ID", "Content-Type"],
-                           expose_headers=["X-Request-ID", "Server-Timing"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "X-Request-ID", "Content-Type"],
+            expose_headers=["X-Request-ID", "Server-Timing"],
+        )
 
 
 def add_ops_routes(app: FastAPI, service: str, models: list[str], settings: Settings) -> None:
@@ -77,8 +92,11 @@ def add_ops_routes(app: FastAPI, service: str, models: list[str], settings: Sett
     async def readyz():
         ready, reason = await app.state.triton.readiness(models)
         body = {"ready": ready, "service": service, "models": models, "reason": reason}
-        return JSONResponse(body, status_code=200 if ready else 503,
-                            headers=None if ready else {"Retry-After": str(settings.retry_after_s)})
+        return JSONResponse(
+            body,
+            status_code=200 if ready else 503,
+            headers=None if ready else {"Retry-After": str(settings.retry_after_s)},
+        )
 
     @app.get("/metrics", tags=["ops"])
     async def metrics():

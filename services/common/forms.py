@@ -3,11 +3,11 @@
 Each endpoint describes its parameters with one pydantic model; this module reads the body with the
 contract's limits, validates the parameters (→ 422) and documents both in the OpenAPI schema.
 """
+
 import json
 from typing import TypeVar
 
 import numpy as np
-
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -20,8 +20,12 @@ from services.common.settings import Settings
 P = TypeVar("P", bound=BaseModel)
 
 
-def openapi_body(files: dict[str, str], required: tuple[str, ...], params: type[BaseModel] | None = None,
-                 text_fields: dict[str, str] | None = None) -> dict:
+def openapi_body(
+    files: dict[str, str],
+    required: tuple[str, ...],
+    params: type[BaseModel] | None = None,
+    text_fields: dict[str, str] | None = None,
+) -> dict:
     """`openapi_extra` for a multipart body with the given file fields, text fields and parameters."""
     props: dict = {name: {"type": "string", "format": "binary", "description": desc} for name, desc in files.items()}
     props |= {name: {"type": "string", "description": desc} for name, desc in (text_fields or {}).items()}
@@ -65,8 +69,9 @@ async def read_upload(request: Request, settings: Settings, file_fields: tuple[s
                 if key in file_fields:
                     data = await value.read(settings.max_upload_bytes + 1)
                     if len(data) > settings.max_upload_bytes:
-                        raise Problem(413, f"field '{key}' exceeds {settings.max_upload_bytes} bytes",
-                                      type_="/problems/too-large")
+                        raise Problem(
+                            413, f"field '{key}' exceeds {settings.max_upload_bytes} bytes", type_="/problems/too-large"
+                        )
                     files[key] = data
             else:
                 fields[key] = value
@@ -85,12 +90,17 @@ def parse_params(model: type[P], request: Request, upload: Upload | None) -> P:
         return model.model_validate(raw)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise Problem(422, "invalid parameters: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
-                      type_="/problems/invalid-parameters", extra={"errors": errors}) from None
+        raise Problem(
+            422,
+            "invalid parameters: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+            type_="/problems/invalid-parameters",
+            extra={"errors": errors},
+        ) from None
 
 
-async def read_photo_request(request: Request, params_model: type[P], settings: Settings,
-                             run: Pipeline) -> tuple[P, np.ndarray]:
+async def read_photo_request(
+    request: Request, params_model: type[P], settings: Settings, run: Pipeline
+) -> tuple[P, np.ndarray]:
     """The common start of an image endpoint: the multipart body, its parameters, the decoded photo."""
     upload = await read_upload(request, settings, ("image",))
     params = parse_params(params_model, request, upload)
@@ -116,14 +126,18 @@ def parse_keypoints(text: str, width: int, height: int, field: str = "keypoints"
 def keypoints_array(value, width: int, height: int, field: str) -> np.ndarray:
     def bad(why: str):
         return Problem(422, f"{field}: {why}", type_="/problems/invalid-parameters")
+
     if isinstance(value, dict):
         value = value.get("keypoints")
     if not isinstance(value, list) or len(value) != 18:
         raise bad("expected 18 keypoints, as /v1/pose returns them")
     out = np.full((18, 3), -1.0, np.float32)
     for i, point in enumerate(value):
-        if (not isinstance(point, list) or len(point) not in (2, 3)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
+        if (
+            not isinstance(point, list)
+            or len(point) not in (2, 3)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+        ):
             raise bad(f"keypoint {i} must be [x, y] or [x, y, score] numbers")
         x, y, score = float(point[0]), float(point[1]), float(point[2]) if len(point) == 3 else 1.0
         if not all(np.isfinite((x, y, score))):

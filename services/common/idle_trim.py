@@ -1,6 +1,7 @@
 """Give the heap back after a burst. glibc keeps freed memory for reuse (a burst of large photos left
 each service ~100 MB bigger for good); handing it back on every free instead (a fixed mmap threshold)
 cost the CRF path +60-90 ms (docs/tuning.md). So the service trims once it has been idle a while."""
+
 import asyncio
 import ctypes
 import ctypes.util

@@ -1,5 +1,6 @@
 """Image decoding with the contract's limits (checked on the header, before any pixel is decoded),
 EXIF orientation, and fast PNG encoding."""
+
 import io
 import warnings
 
@@ -20,13 +21,17 @@ def open_image(data: bytes, settings: Settings, field: str = "image") -> Image.I
     if not data:
         raise Problem(415, f"field '{field}' is empty; send a JPEG, PNG or WebP image", type_="/problems/not-an-image")
     if len(data) > settings.max_upload_bytes:
-        raise Problem(413, f"field '{field}' has {len(data)} bytes; the limit is {settings.max_upload_bytes}",
-                      type_="/problems/too-large")
+        raise Problem(
+            413,
+            f"field '{field}' has {len(data)} bytes; the limit is {settings.max_upload_bytes}",
+            type_="/problems/too-large",
+        )
     try:
         img = Image.open(io.BytesIO(data))
     except Exception:
-        raise Problem(415, f"field '{field}' is not a decodable image (JPEG, PNG or WebP)",
-                      type_="/problems/not-an-image") from None
+        raise Problem(
+            415, f"field '{field}' is not a decodable image (JPEG, PNG or WebP)", type_="/problems/not-an-image"
+        ) from None
     if img.format not in FORMATS:
         raise Problem(415, f"field '{field}' is {img.format}; send JPEG, PNG or WebP", type_="/problems/not-an-image")
     check_size(*img.size, settings, field)
@@ -36,11 +41,17 @@ def open_image(data: bytes, settings: Settings, field: str = "image") -> Image.I
 def check_size(w: int, h: int, settings: Settings, field: str) -> None:
     """The contract's pixel limit (413) and minimum side (422), for an image or a requested canvas."""
     if w * h > settings.max_image_pixels:
-        raise Problem(413, f"field '{field}' is {w}×{h} = {w * h} pixels; the limit is {settings.max_image_pixels}",
-                      type_="/problems/too-large")
+        raise Problem(
+            413,
+            f"field '{field}' is {w}×{h} = {w * h} pixels; the limit is {settings.max_image_pixels}",
+            type_="/problems/too-large",
+        )
     if min(w, h) < settings.min_image_side:
-        raise Problem(422, f"field '{field}' is {w}×{h}; both sides must be at least {settings.min_image_side} pixels",
-                      type_="/problems/image-too-small")
+        raise Problem(
+            422,
+            f"field '{field}' is {w}×{h}; both sides must be at least {settings.min_image_side} pixels",
+            type_="/problems/image-too-small",
+        )
 
 
 def _load(img: Image.Image, field: str) -> Image.Image:
@@ -50,8 +61,9 @@ def _load(img: Image.Image, field: str) -> Image.Image:
             img.load()
             return ImageOps.exif_transpose(img)
     except Exception:
-        raise Problem(415, f"field '{field}' could not be decoded (truncated or corrupt image)",
-                      type_="/problems/not-an-image") from None
+        raise Problem(
+            415, f"field '{field}' could not be decoded (truncated or corrupt image)", type_="/problems/not-an-image"
+        ) from None
 
 
 def _decode_jpeg(data: bytes) -> np.ndarray | None:

@@ -1,5 +1,6 @@
 """What a service accepts: a body-size limit enforced while the body arrives, and a bound on requests in
 progress (503 at once instead of an unbounded queue). Both are pure ASGI middleware."""
+
 import time
 
 from services.common.errors import Problem, problem_response
@@ -56,8 +57,9 @@ class InflightLimit:
             return await self.app(scope, receive, send)
         if self.load.inflight >= self.limit:
             REJECTED.labels(self.service).inc()
-            response = problem_response(503, "service saturated; retry later", "/problems/saturated",
-                                        headers={"Retry-After": self.retry_after})
+            response = problem_response(
+                503, "service saturated; retry later", "/problems/saturated", headers={"Retry-After": self.retry_after}
+            )
             return await response(scope, receive, send)
         self._count(+1)
         try:

@@ -1,5 +1,6 @@
 """What every request leaves behind: a request id (X-Request-ID, echoed or made), Server-Timing with the
 stages a handler timed, Prometheus metrics by route template, and one log line."""
+
 import logging
 import time
 import uuid
@@ -20,10 +21,12 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.js
 def route_recorder(prefix: str):
     """A dependency of the router mounted at `prefix`: it remembers the matched route's template, a
     metrics label of bounded cardinality."""
+
     def record_route(request: Request) -> None:
         path = getattr(request.scope.get("route"), "path", "")
         # FastAPI keeps an included router's routes without the prefix it was included with
         request.state.route = path if path.startswith(prefix) else prefix + path
+
     return record_route
 
 

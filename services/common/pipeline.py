@@ -1,6 +1,7 @@
 """What a handler hands the pipelines of fashionpixel/ (a FastAPI dependency): the networks (Triton),
 where CPU work runs (the service's small thread pool, so that the event loop stays free) and the
 request's Server-Timing stages."""
+
 import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass

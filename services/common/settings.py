@@ -1,4 +1,5 @@
 """Configuration from the environment (pydantic-settings); one place for every knob."""
+
 from functools import lru_cache
 
 from pydantic import Field
@@ -17,12 +18,18 @@ class Settings(BaseSettings):
     min_image_side: int = Field(16, gt=0, description="smaller images are refused with 422")
     max_inflight: int = Field(16, gt=0, description="requests in progress beyond which we answer 503")
     cpu_workers: int = Field(2, gt=0, description="threads for decode / post-processing / encode")
-    idle_trim_s: float = Field(2.0, ge=0, description="after this long without requests, hand freed heap "
-                               "memory back to the OS (glibc malloc_trim); 0 = never")
+    idle_trim_s: float = Field(
+        2.0,
+        ge=0,
+        description="after this long without requests, hand freed heap "
+        "memory back to the OS (glibc malloc_trim); 0 = never",
+    )
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
-    demo_cutout_url: str = Field("", description="where the /demo page finds the cutout service (empty = its host, port 8081)")
+    demo_cutout_url: str = Field(
+        "", description="where the /demo page finds the cutout service (empty = its host, port 8081)"
+    )
     demo_skin_url: str = Field("", description="... the skin-generation service (empty = its host, port 8082)")
     demo_pose_transfer_url: str = Field("", description="... the pose-transfer service (empty = its host, port 8083)")
     log_level: str = Field("INFO", description="one line per request: method, route, status, ms, request id")

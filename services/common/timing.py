@@ -1,4 +1,5 @@
 """Per-request stage timings, reported in the Server-Timing header and as metrics."""
+
 import time
 from contextlib import contextmanager
 

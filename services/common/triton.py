@@ -6,6 +6,7 @@ Failures become problems the client understands: Triton unreachable → 503 with
 deadline exceeded → 504. The gRPC channel reconnects by itself, with a short backoff cap so that a
 restarted Triton is found again within about a second.
 """
+
 import asyncio
 import logging
 import time
@@ -42,8 +43,9 @@ class Triton:
     async def close(self) -> None:
         await self.client.close()
 
-    async def run(self, model: Model, inputs: dict[str, np.ndarray],
-                  outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    async def run(
+        self, model: Model, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         """`model` on one example (no batch axis in or out); `outputs`: the ones wanted, default all."""
         names = list(outputs or model.output_names)
         out = await self.infer(model.name, model.batch_of_one(inputs), names)
@@ -61,22 +63,32 @@ class Triton:
         for attempt in range(attempts):
             start = time.perf_counter()
             try:
-                result = await self.client.infer(model, request, outputs=wanted,
-                                                 client_timeout=self.settings.infer_timeout_s)
+                result = await self.client.infer(
+                    model, request, outputs=wanted, client_timeout=self.settings.infer_timeout_s
+                )
                 INFER_SECONDS.labels(model).observe(time.perf_counter() - start)
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as exc:
                 status = exc.status() or ""
                 if status == "StatusCode.DEADLINE_EXCEEDED":
                     TRITON_ERRORS.labels(model, "timeout").inc()
-                    raise Problem(504, f"inference on '{model}' timed out after {self.settings.infer_timeout_s} s",
-                                  type_="/problems/inference-timeout") from None
-                if status in _UNAVAILABLE or "unavailable" in exc.message().lower() or "not ready" in exc.message().lower():
+                    raise Problem(
+                        504,
+                        f"inference on '{model}' timed out after {self.settings.infer_timeout_s} s",
+                        type_="/problems/inference-timeout",
+                    ) from None
+                if (
+                    status in _UNAVAILABLE
+                    or "unavailable" in exc.message().lower()
+                    or "not ready" in exc.message().lower()
+                ):
                     TRITON_ERRORS.labels(model, "unavailable").inc()
                     if attempt + 1 < attempts:
                         await asyncio.sleep(0.1 * 3**attempt)
                         continue
-                    raise unavailable(f"inference server unavailable for '{model}'", self.settings.retry_after_s) from None
+                    raise unavailable(
+                        f"inference server unavailable for '{model}'", self.settings.retry_after_s
+                    ) from None
                 TRITON_ERRORS.labels(model, "error").inc()
                 log.error("triton error on %s: %s %s", model, status, exc.message())
                 raise Problem(502, f"inference on '{model}' failed", type_="/problems/inference-failed") from None

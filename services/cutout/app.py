@@ -1,7 +1,8 @@
 """POST /v1/cutout: a garment's matte and transparent PNG, as the API contract says.
 
-    uvicorn services.cutout.app:app --port 8081
+uvicorn services.cutout.app:app --port 8081
 """
+
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -21,16 +22,23 @@ from services.common.settings import Settings, get_settings
 
 class CutoutParams(BaseModel):
     """`focus` and `refine` go beyond the contract; their defaults come from docs/models/cutout.md."""
-    garment: Literal[GARMENTS] = Field(
-        "all", description="top, bottom, dress, shoes, or all: their union")
+
+    garment: Literal[GARMENTS] = Field("all", description="top, bottom, dress, shoes, or all: their union")
     format: Literal["rgba", "mask"] = Field("rgba", description="rgba: photo + alpha PNG; mask: 8-bit grey PNG")
     crop: bool = Field(False, description="crop to the garment's bounding box plus a small margin")
-    bg: str | None = Field(None, pattern=r"^#?[0-9a-fA-F]{6}$",
-                           description="hex colour (e.g. #ffffff): flatten onto it instead of transparency")
-    focus: bool = Field(False, description="second pass on a crop around the garment at higher resolution "
-                                          "(off by default: it lowers Dice with the served network, docs/models/cutout.md)")
+    bg: str | None = Field(
+        None,
+        pattern=r"^#?[0-9a-fA-F]{6}$",
+        description="hex colour (e.g. #ffffff): flatten onto it instead of transparency",
+    )
+    focus: bool = Field(
+        False,
+        description="second pass on a crop around the garment at higher resolution "
+        "(off by default: it lowers Dice with the served network, docs/models/cutout.md)",
+    )
     refine: Literal[REFINEMENTS] = Field(
-        "guided", description="edge refinement: guided filter, closed-form alpha matting, or none")
+        "guided", description="edge refinement: guided filter, closed-form alpha matting, or none"
+    )
 
     @model_validator(mode="after")
     def _bg_needs_rgba(self):
@@ -48,24 +56,39 @@ class CutoutParams(BaseModel):
 router = APIRouter()
 
 
-@router.post("/cutout", tags=["cutout"], responses={200: {"content": {"image/png": {}}}},
-             openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams))
+@router.post(
+    "/cutout",
+    tags=["cutout"],
+    responses={200: {"content": {"image/png": {}}}},
+    openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams),
+)
 async def cutout(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Cut a garment group out of a photo. Headers: `X-Garment-Fraction` (share of the photo's pixels
     in the matte) and, with `crop`, `X-Crop-Box` (`x,y,width,height` in the photo)."""
     params, image = await read_photo_request(request, CutoutParams, settings, run)
-    alpha = await matte(image, params.garment, focus=params.focus, refine=params.refine,
-                        infer=infer_with(run.network, CUTOUT), cpu=run.cpu, stage=run.stage)
+    alpha = await matte(
+        image,
+        params.garment,
+        focus=params.focus,
+        refine=params.refine,
+        infer=infer_with(run.network, CUTOUT),
+        cpu=run.cpu,
+        stage=run.stage,
+    )
     headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"}
     with run.stage("encode"):
         out = await run.cpu(compose, image, alpha, params.format, params.background())
         region = crop_region(alpha) if params.crop else None
         if region is not None:  # nothing found: the whole (empty) image rather than an error
-            out = out[region.y0:region.y1, region.x0:region.x1]
+            out = out[region.y0 : region.y1, region.x0 : region.x1]
             headers["X-Crop-Box"] = f"{region.x0},{region.y0},{region.x1 - region.x0},{region.y1 - region.y0}"
         body = await run.cpu(encode_png, out)
     return Response(body, media_type="image/png", headers=headers)
 
 
-app = create_app(service("cutout"), "Fashion Pixel cutout", router,
-                 "Garment mattes and transparent PNGs per garment group (top, bottom, dress, shoes, all).")
+app = create_app(
+    service("cutout"),
+    "Fashion Pixel cutout",
+    router,
+    "Garment mattes and transparent PNGs per garment group (top, bottom, dress, shoes, all).",
+)

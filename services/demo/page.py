@@ -4,6 +4,7 @@ Served by the segmentation service (port 8080). The page calls the four services
 the other three must allow its origin (CORS_ORIGINS; `make up` sets it). GET /demo/config tells the
 page where they are: DEMO_*_URL, or when unset the page's own host on the contract's default ports.
 """
+
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
@@ -23,5 +24,9 @@ async def demo_page():
 
 @router.get("/demo/config", include_in_schema=False)
 async def demo_config(s: Settings = Depends(get_settings)):
-    return {"segmentation": "", "cutout": s.demo_cutout_url, "skin": s.demo_skin_url,
-            "pose_transfer": s.demo_pose_transfer_url}
+    return {
+        "segmentation": "",
+        "cutout": s.demo_cutout_url,
+        "skin": s.demo_skin_url,
+        "pose_transfer": s.demo_pose_transfer_url,
+    }

@@ -3,6 +3,7 @@ POST /v1/pose-transfer: the person of one photo rendered in the pose of another 
 
     uvicorn services.pose_transfer.app:app --port 8083
 """
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -22,8 +23,11 @@ from services.common.settings import Settings, get_settings
 
 
 class PoseParams(BaseModel):
-    format: str = Field("json", pattern="^(json|png)$",
-                        description="json: keypoints; png: the OpenPose-style limb image of the photo's size")
+    format: str = Field(
+        "json",
+        pattern="^(json|png)$",
+        description="json: keypoints; png: the OpenPose-style limb image of the photo's size",
+    )
 
 
 class PoseResponse(BaseModel):
@@ -37,9 +41,13 @@ class PoseResponse(BaseModel):
 router = APIRouter()
 
 
-@router.post("/pose", tags=["pose"], response_model=PoseResponse,
-             responses={200: {"content": {"image/png": {}}}},
-             openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams))
+@router.post(
+    "/pose",
+    tags=["pose"],
+    response_model=PoseResponse,
+    responses={200: {"content": {"image/png": {}}}},
+    openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams),
+)
 async def pose(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates."""
     params, image = await read_photo_request(request, PoseParams, settings, run)
@@ -49,8 +57,12 @@ async def pose(request: Request, settings: Settings = Depends(get_settings), run
         with run.stage("encode"):
             body = await run.cpu(lambda: encode_png(draw_pose(k, w, h, min_score=0)))
         return Response(body, media_type="image/png")
-    return PoseResponse(width=w, height=h, names=list(KEYPOINTS),
-                        keypoints=[[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in k])
+    return PoseResponse(
+        width=w,
+        height=h,
+        names=list(KEYPOINTS),
+        keypoints=[[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in k],
+    )
 
 
 def parse_target_keypoints(text: str, settings: Settings):
@@ -58,29 +70,45 @@ def parse_target_keypoints(text: str, settings: Settings):
     value = parse_json(text, "target_keypoints")
     size = (value.get("width"), value.get("height")) if isinstance(value, dict) else (None, None)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
-        raise Problem(422, "target_keypoints: needs integer width and height (the target canvas) and keypoints",
-                      type_="/problems/invalid-parameters")
+        raise Problem(
+            422,
+            "target_keypoints: needs integer width and height (the target canvas) and keypoints",
+            type_="/problems/invalid-parameters",
+        )
     w, h = size
     check_size(w, h, settings, "target_keypoints")
     return keypoints_array(value, w, h, "target_keypoints"), (w, h)
 
 
-@router.post("/pose-transfer", tags=["pose"], responses={200: {"content": {"image/png": {}}}},
-             openapi_extra=openapi_body(
-                 {"source": "photo of the person and garments to render (JPEG, PNG or WebP)",
-                  "target": "photo whose pose is used; the output has its size"},
-                 ("source",),
-                 text_fields={"target_keypoints": 'instead of target: JSON {"width", "height", "keypoints": '
-                                                  '18 × [x, y] or [x, y, score]} (-1 = missing)'}))
-async def pose_transfer(request: Request, settings: Settings = Depends(get_settings),
-                        run: Pipeline = Depends(pipeline)):
+@router.post(
+    "/pose-transfer",
+    tags=["pose"],
+    responses={200: {"content": {"image/png": {}}}},
+    openapi_extra=openapi_body(
+        {
+            "source": "photo of the person and garments to render (JPEG, PNG or WebP)",
+            "target": "photo whose pose is used; the output has its size",
+        },
+        ("source",),
+        text_fields={
+            "target_keypoints": 'instead of target: JSON {"width", "height", "keypoints": '
+            "18 × [x, y] or [x, y, score]} (-1 = missing)"
+        },
+    ),
+)
+async def pose_transfer(
+    request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)
+):
     """The source person in the target pose on white: RGB PNG of the target's size."""
     upload = await read_upload(request, settings, ("source", "target", "target_keypoints"))
     keypoints_text = text_field(upload, "target_keypoints")
     target_bytes = upload.files.get("target")
     if (target_bytes is None) == (keypoints_text is None):
-        raise Problem(422, "send exactly one of 'target' (a photo) and 'target_keypoints' (JSON)",
-                      type_="/problems/invalid-parameters")
+        raise Problem(
+            422,
+            "send exactly one of 'target' (a photo) and 'target_keypoints' (JSON)",
+            type_="/problems/invalid-parameters",
+        )
     with run.stage("decode"):
         source = await run.cpu(decode_rgb, upload.file("source"), settings, "source")
         target, target_kp, size = None, None, None
@@ -89,13 +117,25 @@ async def pose_transfer(request: Request, settings: Settings = Depends(get_setti
         else:
             target_kp, size = parse_target_keypoints(keypoints_text, settings)
     network = run.network
-    rgb = await transfer(source, target=target, target_keypoints=target_kp, target_size=size,
-                         parse=infer_with(network, SEGMENTATION), pose=infer_with(network, POSE),
-                         generate=infer_with(network, POSE_TRANSFER), cpu=run.cpu, stage=run.stage)
+    rgb = await transfer(
+        source,
+        target=target,
+        target_keypoints=target_kp,
+        target_size=size,
+        parse=infer_with(network, SEGMENTATION),
+        pose=infer_with(network, POSE),
+        generate=infer_with(network, POSE_TRANSFER),
+        cpu=run.cpu,
+        stage=run.stage,
+    )
     with run.stage("encode"):
         body = await run.cpu(encode_png, rgb)
     return Response(body, media_type="image/png")
 
 
-app = create_app(service("pose-transfer"), "Fashion Pixel pose and pose transfer", router,
-                 "18-keypoint pose estimation (OpenPose COCO-18 order) and ADGAN-style pose transfer.")
+app = create_app(
+    service("pose-transfer"),
+    "Fashion Pixel pose and pose transfer",
+    router,
+    "18-keypoint pose estimation (OpenPose COCO-18 order) and ADGAN-style pose transfer.",
+)

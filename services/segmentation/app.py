@@ -1,7 +1,8 @@
 """POST /v1/segment: person/background or fashion parsing of a photo, as the API contract says.
 
-    uvicorn services.segmentation.app:app --port 8080
+uvicorn services.segmentation.app:app --port 8080
 """
+
 import base64
 from typing import Literal
 
@@ -28,13 +29,17 @@ TASKS = {"person": (PERSON_CLASSES, PERSON_PALETTE), "fashion": (FASHION_CLASSES
 
 class SegmentParams(BaseModel):
     """Defaults are the post-processing that measured best on validation data (docs/models/segmentation.md)."""
+
     task: Literal["fashion", "person"] = Field("fashion", description="fashion: 7 classes; person: 2")
     format: Literal["png", "json", "overlay"] = Field("png", description="palette PNG, JSON, or coloured overlay")
     crf: bool = Field(True, description="dense-CRF refinement (default on: +0.015 person, +0.03 fashion mean IoU)")
     min_region: int = Field(0, ge=0, le=10_000_000, description="absorb connected regions smaller than this (pixels)")
     superpixels: bool = Field(False, description="superpixel majority-vote refinement")
-    focus: bool = Field(True, description="a second network pass on a crop around a person who fills little "
-                                          "of the photo (a wide shot, a small figure on a padded canvas)")
+    focus: bool = Field(
+        True,
+        description="a second network pass on a crop around a person who fills little "
+        "of the photo (a wide shot, a small figure on a padded canvas)",
+    )
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -48,15 +53,25 @@ def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> np.nd
 router = APIRouter()
 
 
-@router.post("/segment", tags=["segmentation"],
-             responses={200: {"content": {"image/png": {}, "application/json": {}}}},
-             openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams))
+@router.post(
+    "/segment",
+    tags=["segmentation"],
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+    openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams),
+)
 async def segment(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Parse a photo into classes; parameters may be query or form fields."""
     params, image = await read_photo_request(request, SegmentParams, settings, run)
-    labels = await segment_photo(image, crf=params.crf, min_region=params.min_region, superpixels=params.superpixels,
-                                 focus=params.focus, infer=infer_with(run.network, SEGMENTATION, params.task),
-                                 cpu=run.cpu, stage=run.stage)
+    labels = await segment_photo(
+        image,
+        crf=params.crf,
+        min_region=params.min_region,
+        superpixels=params.superpixels,
+        focus=params.focus,
+        infer=infer_with(run.network, SEGMENTATION, params.task),
+        cpu=run.cpu,
+        stage=run.stage,
+    )
     classes, palette = TASKS[params.task]
     with run.stage("encode"):
         if params.format == "overlay":
@@ -66,13 +81,23 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
     if params.format != "json":
         return Response(body, media_type="image/png")
     counts = np.bincount(labels.ravel(), minlength=len(classes)) / labels.size
-    return JSONResponse({
-        "task": params.task, "classes": list(classes), "width": int(image.shape[1]), "height": int(image.shape[0]),
-        "class_fractions": {name: round(float(f), 6) for name, f in zip(classes, counts)},
-        "mask_png": base64.b64encode(body).decode(), "timings_ms": {k: round(v, 2) for k, v in run.timings.ms.items()},
-    })
+    return JSONResponse(
+        {
+            "task": params.task,
+            "classes": list(classes),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "class_fractions": {name: round(float(f), 6) for name, f in zip(classes, counts)},
+            "mask_png": base64.b64encode(body).decode(),
+            "timings_ms": {k: round(v, 2) for k, v in run.timings.ms.items()},
+        }
+    )
 
 
-app = create_app(service("segmentation"), "Fashion Pixel segmentation", router,
-                 "Person/background and fashion parsing (background, skin, hair, t-shirt, shoes, pants, dress).")
+app = create_app(
+    service("segmentation"),
+    "Fashion Pixel segmentation",
+    router,
+    "Person/background and fashion parsing (background, skin, hair, t-shirt, shoes, pants, dress).",
+)
 app.include_router(demo.router)

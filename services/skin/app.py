@@ -5,6 +5,7 @@
 The segmentation and pose models (through Triton) derive what the client does not send: the person,
 the skin region (parsing) and the keypoints; the skin model then paints the region.
 """
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -19,15 +20,22 @@ from services.common.imaging import decode_grey, decode_rgb, encode_png
 from services.common.pipeline import Pipeline, pipeline
 from services.common.settings import Settings, get_settings
 
-
 router = APIRouter()
 
 
-@router.post("/skin", tags=["skin"], responses={200: {"content": {"image/png": {}}}},
-             openapi_extra=openapi_body(
-                 {"image": "photo of a dressed person (JPEG, PNG or WebP)",
-                  "skin_mask": "optional grey PNG of the photo's size, 255 = region to generate"},
-                 ("image",), text_fields={"keypoints": "optional JSON: 18 keypoints as /v1/pose returns them"}))
+@router.post(
+    "/skin",
+    tags=["skin"],
+    responses={200: {"content": {"image/png": {}}}},
+    openapi_extra=openapi_body(
+        {
+            "image": "photo of a dressed person (JPEG, PNG or WebP)",
+            "skin_mask": "optional grey PNG of the photo's size, 255 = region to generate",
+        },
+        ("image",),
+        text_fields={"keypoints": "optional JSON: 18 keypoints as /v1/pose returns them"},
+    ),
+)
 async def skin(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """The person with regenerated skin, RGBA PNG of the photo's size, alpha = person silhouette."""
     upload = await read_upload(request, settings, ("image", "skin_mask", "keypoints"))
@@ -38,19 +46,33 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
         if (mask_bytes := upload.file("skin_mask", required=False)) is not None:
             mask = await run.cpu(decode_grey, mask_bytes, settings, "skin_mask")
             if mask.shape != (h, w):
-                raise Problem(422, f"skin_mask is {mask.shape[1]}×{mask.shape[0]}, the image {w}×{h}",
-                              type_="/problems/invalid-parameters")
+                raise Problem(
+                    422,
+                    f"skin_mask is {mask.shape[1]}×{mask.shape[0]}, the image {w}×{h}",
+                    type_="/problems/invalid-parameters",
+                )
             region = mask > 127
         keypoints_text = text_field(upload, "keypoints")
         keypoints = parse_keypoints(keypoints_text, w, h) if keypoints_text is not None else None
     network = run.network
-    rgba = await regenerate(image, keypoints=keypoints, region=region, parse=infer_with(network, SEGMENTATION),
-                            pose=infer_with(network, POSE), generate=infer_with(network, SKIN), cpu=run.cpu,
-                            stage=run.stage)
+    rgba = await regenerate(
+        image,
+        keypoints=keypoints,
+        region=region,
+        parse=infer_with(network, SEGMENTATION),
+        pose=infer_with(network, POSE),
+        generate=infer_with(network, SKIN),
+        cpu=run.cpu,
+        stage=run.stage,
+    )
     with run.stage("encode"):
         body = await run.cpu(encode_png, rgba)
     return Response(body, media_type="image/png")
 
 
-app = create_app(service("skin-generation"), "Fashion Pixel skin generation", router,
-                 "Regenerates the visible skin of a dressed person (pix2pix: U-Net generator, PatchGAN).")
+app = create_app(
+    service("skin-generation"),
+    "Fashion Pixel skin generation",
+    router,
+    "Regenerates the visible skin of a dressed person (pix2pix: U-Net generator, PatchGAN).",
+)

@@ -1,4 +1,5 @@
 """Small building blocks shared by the networks."""
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,9 +24,13 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = conv_bn(cin, cout, 3, stride, dilation)
         self.conv2 = nn.Sequential(
-            nn.Conv2d(cout, cout, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(cout))
-        self.skip = (nn.Identity() if cin == cout and stride == 1 else
-                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+            nn.Conv2d(cout, cout, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(cout)
+        )
+        self.skip = (
+            nn.Identity()
+            if cin == cout and stride == 1
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv2(self.conv1(x)) + self.skip(x))

@@ -1,6 +1,7 @@
 """The cutout network: a segmentation architecture (training/models/segmentation_archs.py) with one
 head, the garment groups (none, top, bottom, dress, shoes), exported with the segmentation's
 serving wrapper (SegNetServing: uint8 canvas in, float16 probabilities out)."""
+
 import torch
 
 from fashionpixel.labels import GARMENT_CLASSES

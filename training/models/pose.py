@@ -1,5 +1,6 @@
 """Keypoint network: a residual encoder to 1/32 and a top-down decoder back to 1/4, predicting one
 heatmap per OpenPose keypoint (18). Small enough to train from scratch on two CPU cores."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,14 +13,18 @@ class PoseNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64, keypoints: int = 18):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
-        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))                     # 1/2
-        self.enc1 = ResBlock(w0, w1, stride=2)                                                    # 1/4
-        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))                   # 1/8
-        self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))       # 1/16
-        self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))       # 1/32
+        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
+        self.enc1 = ResBlock(w0, w1, stride=2)  # 1/4
+        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))  # 1/8
+        self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
+        self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
         self.lat4, self.lat3 = nn.Conv2d(w4, decoder, 1), nn.Conv2d(w3, decoder, 1)
         self.lat2, self.lat1 = nn.Conv2d(w2, decoder, 1), nn.Conv2d(w1, decoder, 1)
-        self.smooth3, self.smooth2, self.smooth1 = conv_bn(decoder, decoder), conv_bn(decoder, decoder), conv_bn(decoder, decoder)
+        self.smooth3, self.smooth2, self.smooth1 = (
+            conv_bn(decoder, decoder),
+            conv_bn(decoder, decoder),
+            conv_bn(decoder, decoder),
+        )
         self.head = nn.Sequential(conv_bn(decoder, decoder), nn.Conv2d(decoder, keypoints, 1))
 
     @staticmethod

@@ -14,6 +14,7 @@ parameters come from the concatenated codes. Here:
 The discriminators are PatchGANs as in ADGAN: one judges the image against the target pose, one
 against the source appearance.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,8 +46,13 @@ class ComponentEncoder(nn.Module):
 
     def __init__(self, code: int = 64):
         super().__init__()
-        self.net = nn.Sequential(conv_bn(4, 32, stride=2), conv_bn(32, 48, stride=2), conv_bn(48, 64, stride=2),
-                                 conv_bn(64, code, stride=2), nn.AdaptiveAvgPool2d(1))
+        self.net = nn.Sequential(
+            conv_bn(4, 32, stride=2),
+            conv_bn(32, 48, stride=2),
+            conv_bn(48, 64, stride=2),
+            conv_bn(64, code, stride=2),
+            nn.AdaptiveAvgPool2d(1),
+        )
         self.code = code
 
     def forward(self, source: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
@@ -68,8 +74,9 @@ class PoseTransferGenerator(nn.Module):
         self.enc2 = nn.Sequential(conv_bn(w1, w2, stride=2), conv_bn(w2, w2))
         self.enc3 = nn.Sequential(conv_bn(w2, w3, stride=2), conv_bn(w3, w3))
         self.blocks = nn.ModuleList(AdaINBlock(w3) for _ in range(blocks))
-        self.style = nn.Sequential(nn.Linear(PARTS * code, 256), nn.ReLU(inplace=True),
-                                   nn.Linear(256, sum(b.params for b in self.blocks)))
+        self.style = nn.Sequential(
+            nn.Linear(PARTS * code, 256), nn.ReLU(inplace=True), nn.Linear(256, sum(b.params for b in self.blocks))
+        )
         self.dec2 = nn.Sequential(conv_bn(w3 + w2, w2), conv_bn(w2, w2))
         self.dec1 = nn.Sequential(conv_bn(w2 + w1, w1), conv_bn(w1, w1))
         self.out = nn.Conv2d(w1, 5, 3, 1, 1)  # RGB, alpha, gate

@@ -4,6 +4,7 @@ garment groups (5) for the cutout model.
 Sized for CPU training from scratch: a residual encoder down to 1/32 with a pooled-context branch,
 a top-down decoder with lateral connections back to 1/2, and 1×1 heads upsampled to full size.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,13 +13,14 @@ from training.models.blocks import ImageInput, ResBlock, conv_bn
 
 
 class SegNet(nn.Module):
-    def __init__(self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64,
-                 heads: dict[str, int] | None = None):
+    def __init__(
+        self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64, heads: dict[str, int] | None = None
+    ):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
-        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))              # 1/2
-        self.enc1 = ResBlock(w0, w1, stride=2)                                           # 1/4
-        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))           # 1/8
+        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
+        self.enc1 = ResBlock(w0, w1, stride=2)  # 1/4
+        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))  # 1/8
         self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
         self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
         # Global context: the whole-image average tells the decoder what kind of photo this is.
@@ -54,8 +56,10 @@ class SegNet(nn.Module):
         p = self.smooth2(self._up(p, f2) + self.lat2(f2))
         p = self.smooth1(self._up(p, f1) + self.lat1(f1))
         p = self.smooth0(torch.cat([self._up(p, f0), self.lat0(f0)], dim=1))
-        return tuple(F.interpolate(getattr(self, f"{name}_head")(p), size=x.shape[-2:], mode="bilinear",
-                                   align_corners=False) for name in self.head_names)
+        return tuple(
+            F.interpolate(getattr(self, f"{name}_head")(p), size=x.shape[-2:], mode="bilinear", align_corners=False)
+            for name in self.head_names
+        )
 
 
 def channel_softmax(logits: torch.Tensor) -> torch.Tensor:

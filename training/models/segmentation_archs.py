@@ -14,6 +14,7 @@ for CPU training from scratch: 1.0-1.6 M parameters and 1.2-2.9 G multiply-adds 
 `ARCHITECTURES` maps the names the training and export commands accept to the classes;
 `recorded_arch` and `load_checkpoint` read which one a checkpoint holds.
 """
+
 from pathlib import Path
 
 import torch
@@ -40,6 +41,7 @@ def _set_heads(net: nn.Module, heads: dict[str, int] | None, make) -> None:
 
 
 # --------------------------------------------------------------------------------------------- UNet
+
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
     """U-Net's unit: two 3×3 conv-BN-ReLU (BN lets it train from scratch at a high learning rate)."""
@@ -84,6 +86,7 @@ class UNet(nn.Module):
 
 # ----------------------------------------------------------------------------------------- DeepLab
 
+
 class SepConv(nn.Sequential):
     """Depthwise-separable 3×3 conv (depthwise → BN → ReLU → pointwise → BN → ReLU): ~1/8 of a full
     3×3's cost at these widths, which is what lets DeepLab afford wide features at 1/16."""
@@ -91,9 +94,12 @@ class SepConv(nn.Sequential):
     def __init__(self, cin: int, cout: int, stride: int = 1, dilation: int = 1, last_relu: bool = True):
         super().__init__(
             nn.Conv2d(cin, cin, 3, stride, dilation, dilation=dilation, groups=cin, bias=False),
-            nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
-            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
-            *([nn.ReLU(inplace=True)] if last_relu else []))
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            *([nn.ReLU(inplace=True)] if last_relu else []),
+        )
 
 
 class SepResBlock(nn.Module):
@@ -102,9 +108,14 @@ class SepResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int = 1, dilation: int = 1):
         super().__init__()
-        self.body = nn.Sequential(SepConv(cin, cout, stride, dilation), SepConv(cout, cout, 1, dilation, last_relu=False))
-        self.skip = (nn.Identity() if cin == cout and stride == 1 else
-                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+        self.body = nn.Sequential(
+            SepConv(cin, cout, stride, dilation), SepConv(cout, cout, 1, dilation, last_relu=False)
+        )
+        self.skip = (
+            nn.Identity()
+            if cin == cout and stride == 1
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.skip(x))
@@ -142,15 +153,24 @@ class DeepLabV3Plus(nn.Module):
       the 1×1 heads at 1/4, bilinearly upsampled to the input size (as in the paper).
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 320), aspp: int = 160, decoder: int = 128,
-                 heads: dict[str, int] | None = None):
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (32, 64, 128, 320),
+        aspp: int = 160,
+        decoder: int = 128,
+        heads: dict[str, int] | None = None,
+    ):
         super().__init__()
         w0, w1, w2, w3 = widths
-        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))                   # 1/2
-        self.stage1 = nn.Sequential(SepResBlock(w0, w1, stride=2), SepResBlock(w1, w1))          # 1/4
-        self.stage2 = nn.Sequential(SepResBlock(w1, w2, stride=2), SepResBlock(w2, w2))          # 1/8
-        self.stage3 = nn.Sequential(SepResBlock(w2, w3, stride=2), SepResBlock(w3, w3),          # 1/16
-                                    SepResBlock(w3, w3, dilation=2), SepResBlock(w3, w3, dilation=4))
+        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
+        self.stage1 = nn.Sequential(SepResBlock(w0, w1, stride=2), SepResBlock(w1, w1))  # 1/4
+        self.stage2 = nn.Sequential(SepResBlock(w1, w2, stride=2), SepResBlock(w2, w2))  # 1/8
+        self.stage3 = nn.Sequential(
+            SepResBlock(w2, w3, stride=2),
+            SepResBlock(w3, w3),  # 1/16
+            SepResBlock(w3, w3, dilation=2),
+            SepResBlock(w3, w3, dilation=4),
+        )
         self.aspp = ASPP(w3, aspp)
         self.low = conv_bn(w1, 48, k=1)
         self.decoder = nn.Sequential(SepConv(aspp + 48, decoder), SepConv(decoder, decoder))
@@ -165,6 +185,7 @@ class DeepLabV3Plus(nn.Module):
 
 # ------------------------------------------------------------------------------------------ U²-Net
 
+
 class RSU(nn.Module):
     """Residual U-block: an input conv, then a small U-Net on its output (`depth` levels, max-pooling
     down, bilinear up, concatenations) whose result is added back to the input conv's output.
@@ -176,14 +197,16 @@ class RSU(nn.Module):
     def __init__(self, depth: int, cin: int, mid: int, cout: int, dilated: bool = False):
         super().__init__()
         self.dilated = dilated
-        dil = [2 ** i for i in range(depth)] if dilated else [1] * (depth - 1) + [2]
+        dil = [2**i for i in range(depth)] if dilated else [1] * (depth - 1) + [2]
         self.inp = conv_bn(cin, cout)
-        self.enc = nn.ModuleList([conv_bn(cout, mid, dilation=dil[0])] +
-                                 [conv_bn(mid, mid, dilation=d) for d in dil[1:]])
+        self.enc = nn.ModuleList(
+            [conv_bn(cout, mid, dilation=dil[0])] + [conv_bn(mid, mid, dilation=d) for d in dil[1:]]
+        )
         # on the way up, bottom first: each fuses the level above with its skip at that level's
         # dilation; the last one returns to `cout` channels
-        self.dec = nn.ModuleList([conv_bn(2 * mid, mid, dilation=d) for d in reversed(dil[1:-1])] +
-                                 [conv_bn(2 * mid, cout, dilation=dil[0])])
+        self.dec = nn.ModuleList(
+            [conv_bn(2 * mid, mid, dilation=d) for d in reversed(dil[1:-1])] + [conv_bn(2 * mid, cout, dilation=dil[0])]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_in = self.inp(x)
@@ -230,8 +253,13 @@ class U2Net(nn.Module):
       upsampled to the input size, for the fused multi-output loss.
     """
 
-    def __init__(self, stem: int = 16, mid: int = 16, widths: tuple[int, ...] = (24, 32, 64, 96, 128, 128),
-                 heads: dict[str, int] | None = None):
+    def __init__(
+        self,
+        stem: int = 16,
+        mid: int = 16,
+        widths: tuple[int, ...] = (24, 32, 64, 96, 128, 128),
+        heads: dict[str, int] | None = None,
+    ):
         super().__init__()
         w = widths
         self.stem = conv_bn(3, stem, stride=2)
@@ -267,7 +295,10 @@ class U2Net(nn.Module):
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    "segnet": SegNet, "unet": UNet, "deeplabv3plus": DeepLabV3Plus, "u2net": U2Net,
+    "segnet": SegNet,
+    "unet": UNet,
+    "deeplabv3plus": DeepLabV3Plus,
+    "u2net": U2Net,
 }
 
 

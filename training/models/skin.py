@@ -3,6 +3,7 @@
 Small enough to train from scratch on a CPU at the 128×192 canvas: the generator has five levels
 (to 1/16) with skip connections, the discriminator judges overlapping ~34×34-pixel patches.
 """
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -43,10 +44,16 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, cin: int, width: int = 32):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(cin, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width * 2, width * 4, 4, 1, 1, bias=False), nn.BatchNorm2d(width * 4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width * 4, 1, 4, 1, 1))
+            nn.Conv2d(cin, width, 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width * 2, width * 4, 4, 1, 1, bias=False),
+            nn.BatchNorm2d(width * 4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width * 4, 1, 4, 1, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

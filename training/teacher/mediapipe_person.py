@@ -7,6 +7,7 @@ needs numpy<2 and protobuf 4.25, which the project's .venv cannot have, so this 
 from the project. The model ships inside the mediapipe wheel (nothing is downloaded). Each photo's
 mask is `<out>/<stem>.png` at the photo's size; photos whose mask exists are skipped (resumable).
 """
+
 import argparse
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", type=Path, nargs="+", help="image files or folders of them")
     ap.add_argument("--out", type=Path, required=True, help="folder for the <stem>.png masks")
-    ap.add_argument("--landscape", action="store_true",
-                    help="the landscape model (144x256 input) instead of the general one (256x256)")
+    ap.add_argument(
+        "--landscape",
+        action="store_true",
+        help="the landscape model (144x256 input) instead of the general one (256x256)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     every = photos(args.inputs)

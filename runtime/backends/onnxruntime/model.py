@@ -12,6 +12,7 @@ config entries (e.g. `session.intra_op.allow_spinning`); the native backend igno
 With dynamic batching Triton hands `execute` several requests at once: their inputs are concatenated
 along the batch axis, run as one batch, and the outputs split back per request.
 """
+
 import json
 import os
 
@@ -47,8 +48,10 @@ class TritonPythonModel:
 
     def execute(self, requests):
         try:
-            batches = {name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests]
-                       for name in self.input_names}
+            batches = {
+                name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests]
+                for name in self.input_names
+            }
             sizes = [a.shape[0] for a in batches[self.input_names[0]]]
             feed = {name: np.concatenate(parts) for name, parts in batches.items()}
             outputs = self.session.run(self.output_names, feed, self.run_options)
@@ -58,7 +61,11 @@ class TritonPythonModel:
         cuts = np.cumsum(sizes)[:-1]
         per_output = [np.split(out, cuts) for out in outputs]
         return [
-            pb_utils.InferenceResponse([pb_utils.Tensor(name, np.ascontiguousarray(parts[i]))
-                                        for name, parts in zip(self.output_names, per_output)])
+            pb_utils.InferenceResponse(
+                [
+                    pb_utils.Tensor(name, np.ascontiguousarray(parts[i]))
+                    for name, parts in zip(self.output_names, per_output)
+                ]
+            )
             for i in range(len(requests))
         ]
