@@ -112,9 +112,12 @@ RECIPES = {
         "train": ["training.train_pose --out runs/pose --steps 2400"],
         "export": ["export.export_pose --checkpoint runs/pose/best.pt"],
         "evaluate": ["training.evaluate_pose --model model_repository/pose/1/model.onnx"],
+        # issue 20: the served network since 2026-11-29, continued from the file served before it
+        # (`--init` reads whatever is served now: re-running continues from the current weights)
         "train-shop": [
             "training.train_pose --out runs/pose-shop --init model_repository/pose/1/model.onnx "
-            "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1"
+            "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1",
+            "export.export_pose --checkpoint runs/pose-shop/best.pt",
         ],
         "evaluate-framings": ["training.evaluate_pose --framing all --json docs/models/pose_framings.json"],
     },
@@ -135,6 +138,9 @@ RECIPES = {
             "--pictures docs/models/img/pose_transfer_examples.png"
         ],
     },
+    # issue 22: the quality models and review thresholds over the served segmentation, cutout and pose
+    # files (fashionpixel/quality_coefficients.json, docs/models/quality.md); re-run when one changes
+    "quality": {"fit": ["training.fit_quality --threads 1"]},
 }
 
 
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("-n", "--dry-run", action="store_true", help="print the commands, run nothing")
-    ap.add_argument("model", nargs="?", help="segmentation, cutout, skin, pose or pose-transfer")
+    ap.add_argument("model", nargs="?", help="segmentation, cutout, skin, pose, pose-transfer or quality")
     ap.add_argument("recipe", nargs="?")
     ap.add_argument("arguments", nargs=argparse.REMAINDER, help="appended to the recipe's command")
     args = ap.parse_args(argv)

@@ -4,7 +4,8 @@ networks make of it, through the service's pipeline (segmentation: default CRF; 
     python -m training.framing_pictures --task segmentation --before OLD.onnx --after NEW.onnx \
         --out docs/models/img/segmentation_framings.png [--photo 0]
 
-Rows are the framings; columns: the framed photo, its labels, the `before` result, the `after` result.
+Rows are the framings; columns: the framed photo, its labels (pose: the teacher's keypoints), the
+`before` result, the `after` result.
 """
 
 import argparse
@@ -15,9 +16,11 @@ import cv2
 import numpy as np
 
 from fashionpixel import cutout
+from fashionpixel.keypoints import estimate
 from fashionpixel.labels import FASHION_PALETTE
-from fashionpixel.models import CUTOUT, SEGMENTATION
+from fashionpixel.models import CUTOUT, POSE, SEGMENTATION
 from fashionpixel.networks import infer_with
+from fashionpixel.pose import draw_pose
 from fashionpixel.segmentation import labels_from_probs, prepare
 from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments
@@ -45,31 +48,57 @@ def cutout_view(infer, image: np.ndarray) -> np.ndarray:
     return (image * alpha + board * (1 - alpha)).astype(np.uint8)
 
 
+def limbs_over(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """The OpenPose limbs drawn over a dimmed photo."""
+    drawn = draw_pose(keypoints, image.shape[1], image.shape[0])
+    return np.where(drawn.any(2, keepdims=True), drawn, image // 2 + 64).astype(np.uint8)
+
+
+def pose_view(infer, image: np.ndarray) -> np.ndarray:
+    """The estimated keypoints (the service's pipeline and threshold) as limbs over the photo."""
+    return limbs_over(image, asyncio.run(estimate(image, infer=infer, cpu=inline, stage=untimed)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["segmentation", "cutout"], required=True)
+    ap.add_argument("--task", choices=["segmentation", "cutout", "pose"], required=True)
     ap.add_argument("--before", type=Path, required=True)
     ap.add_argument("--after", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--photo", type=int, default=0, help="which validation photo")
     args = ap.parse_args()
     if args.task == "segmentation":
-        samples, view, truth_key, palette = fashionista_samples(), segmentation_view, "fashion", FASHION_PALETTE
-        model, outputs, read = SEGMENTATION, ("fashion",), label_maps
-    else:
-        samples, view, truth_key, palette = ccp_samples(), cutout_view, "garment", GARMENT_PALETTE
-        model, outputs = CUTOUT, ()
+        samples, view, model, outputs, read = (
+            fashionista_samples(),
+            segmentation_view,
+            SEGMENTATION,
+            ("fashion",),
+            label_maps,
+        )
+
+        def truth(image, labels, _):
+            return FASHION_PALETTE[labels["fashion"]]
+    elif args.task == "cutout":
+        samples, view, model, outputs = ccp_samples(), cutout_view, CUTOUT, ()
 
         def read(s):
             return {"garment": read_garments(s), "person": label_maps(s)["person"]}
+
+        def truth(image, labels, _):
+            return GARMENT_PALETTE[labels["garment"]]
+    else:
+        samples, view, model, outputs, read = fashionista_samples(), pose_view, POSE, (), label_maps
+
+        def truth(image, _, keypoints):  # the teacher's keypoints
+            return limbs_over(image, keypoints)
 
     val = [s for s in samples if s.split == "val"]
     pair = [val[args.photo], val[(args.photo + 1) % len(val)]]  # the second lends the small framing its backdrop
     before, after = (infer_with(onnx_network({model: file}, 2), model, *outputs) for file in (args.before, args.after))
     rows = []
     for name in FRAMINGS:
-        _, image, labels, _ = next(iter(framed_photos(name, pair, read)))
-        tiles = [image, palette[labels[truth_key]], view(before, image), view(after, image)]
+        _, image, labels, keypoints = next(iter(framed_photos(name, pair, read)))
+        tiles = [image, truth(image, labels, keypoints), view(before, image), view(after, image)]
         row = np.hstack(
             [cv2.resize(t, (t.shape[1] * 240 // t.shape[0], 240), interpolation=cv2.INTER_AREA) for t in tiles]
         )
