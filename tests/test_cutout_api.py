@@ -92,14 +92,26 @@ def test_groups_and_all_agree(cut, photo):
     assert (groups & union).sum() / (groups | union).sum() > 0.6  # the groups make up the union
 
 
-def test_focus_pass_changes_the_matte_a_little(cut, photo):
-    data = encode(photo, "PNG")
-    masks = [
-        np.asarray(png(post(cut, data, {"format": "mask", "refine": "none", "focus": f, "garment": "shoes"})))
-        for f in ("false", "true")
-    ]
-    assert masks[0].shape == masks[1].shape
-    assert (masks[0] != masks[1]).mean() < 0.05
+def test_focus_pass_looks_again_only_at_a_small_outfit(cut, photo):
+    """Default on: a whole-body photo (even its shoes alone) is matted as without it; the same person
+    small on a wide canvas gets a second, closer look that changes the matte."""
+
+    def masks(image: np.ndarray, **params) -> list[np.ndarray]:
+        data = encode(image, "PNG")
+        return [
+            np.asarray(png(post(cut, data, {"format": "mask", "refine": "none", "focus": f, **params})))
+            for f in ("false", "true")
+        ]
+
+    for garment in ("all", "shoes"):
+        plain, focused = masks(photo, garment=garment)
+        assert np.array_equal(plain, focused), garment
+    h, w = photo.shape[:2]
+    wide = np.full((h, h * 2, 3), 235, np.uint8)  # the photo at a quarter of its height, on a wide wall
+    small = np.asarray(Image.fromarray(photo).resize((w // 4, h // 4), Image.Resampling.LANCZOS))
+    wide[h // 2 : h // 2 + h // 4, h : h + w // 4] = small
+    plain, focused = masks(wide)
+    assert (plain != focused).mean() > 0.0005  # the outfit's pixels, re-estimated
 
 
 def test_crop_is_the_garment_box(cut, photo):

@@ -40,7 +40,7 @@ def segmentation_view(infer, image: np.ndarray) -> np.ndarray:
 def cutout_view(infer, image: np.ndarray) -> np.ndarray:
     """The garments on a checkerboard; `infer`: the cutout network as the pipelines call it."""
     alpha = asyncio.run(
-        cutout.matte(image, "all", focus=False, refine="guided", infer=infer, cpu=inline, stage=untimed)
+        cutout.matte(image, "all", focus=True, refine="guided", infer=infer, cpu=inline, stage=untimed)
     )[..., None]
     h, w = alpha.shape[:2]
     yy, xx = np.mgrid[:h, :w]
