@@ -71,14 +71,19 @@ RECIPES = {
             "--crop 256 384 --person-weight 2 --val-every 350 --threads 1"
         ],
         # issue 20: the served network continued on random shop framings from the served file's own
-        # weights (BatchNorms folded and frozen: training/from_onnx.py), one core
+        # weights (BatchNorms folded and frozen: training/from_onnx.py), one core. Phase 1 was stopped at
+        # step 600 (its full score fell); phase 2 mixes in plain full photos. Not served (its card says
+        # why); checkpoints/segmentation-shop.pt holds phase 2's best weights to continue from.
         "train-shop": [
             "training.train_segmentation --out runs/seg-shop --init model_repository/segmentation/1/model.onnx "
-            "--augment shop --steps 2200 --lr 3e-4 --val-every 550 --threads 1"
+            "--augment shop --steps 2200 --lr 3e-4 --val-every 550 --threads 1",
+            "training.train_segmentation --out runs/seg-shop2 --init runs/seg-shop/last.pt "
+            "--augment shop --steps 1500 --lr 2e-4 --val-every 500 --threads 1",
         ],
         # every framing (training/framing.py) and the shop mean
         "evaluate-framings": [
-            "training.evaluate_segmentation --framing all --post none crf --json docs/models/segmentation_framings.json",
+            "training.evaluate_segmentation --framing all --post none crf --focus "
+            "--json docs/models/segmentation_framings.json",
             "training.evaluate_segmentation --framing all --post none crf --dataset ccp "
             "--json docs/models/segmentation_framings_ccp.json",
         ],
@@ -93,12 +98,16 @@ RECIPES = {
             "training.evaluate_cutout --model model_repository/cutout/1/model.onnx "
             "--json docs/models/cutout_validation.json"
         ],
+        # issue 20: the served network since 2026-11-29 (phase 1 stopped at step 500, as above)
         "train-shop": [
             "training.train_cutout --out runs/cutout-shop --init model_repository/cutout/1/model.onnx "
-            "--arch deeplabv3plus --augment shop --steps 2000 --lr 3e-4 --val-every 500 --threads 1"
+            "--arch deeplabv3plus --augment shop --steps 2000 --lr 3e-4 --val-every 500 --threads 1",
+            "training.train_cutout --out runs/cutout-shop2 --init runs/cutout-shop/last.pt "
+            "--arch deeplabv3plus --augment shop --steps 1400 --lr 2e-4 --val-every 350 --threads 1",
+            "export.export_cutout --checkpoint runs/cutout-shop2/best.pt",
         ],
         "evaluate-framings": [
-            "training.evaluate_cutout --framing all --variants first first+guided focus+guided "
+            "training.evaluate_cutout --framing all --variants first+guided focus+guided "
             "--json docs/models/cutout_framings.json"
         ],
     },
