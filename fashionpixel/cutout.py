@@ -1,8 +1,9 @@
 """The cutout pipeline around the garment network, shared by the service and the evaluation command.
 
 first pass: the photo letterboxed into the canvas → group probabilities → the chosen garment's
-probability at photo size (cubic up). Optional focus pass: the network again on a crop around the
-garment, so a small garment is seen at up to ~2× the resolution. Then the edges: a hard mask at
+probability at photo size (cubic up). Focus pass (on by default): when the whole outfit fills at most
+a quarter of the photo (a small person), the network again on a crop around it, at up to 4× the
+resolution. Then the edges: a hard mask at
 the validation-chosen threshold, softened by a guided filter or closed-form alpha matting in a band
 around its boundary, so hair-thin gaps and soft edges become soft alpha.
 """
@@ -23,8 +24,11 @@ THRESHOLD = 0.5  # on a garment group's probability
 # first pass (0.3 … 0.7: Dice 0.842 … 0.870, docs/models/cutout.md) chose 0.7.
 THRESHOLDS = {"all": 0.7}
 FOCUS_MARGIN = 0.1  # focus crop = garment box + this fraction of its longer side
-FOCUS_MAX_FRACTION = 0.6  # a garment box larger than this fraction of the photo gains nothing from a focus pass
-FOCUS_MAX_ZOOM = 2.0  # the network was trained on zooms up to ~2.3×: the crop is at least 1/2 the photo a side
+# The focus pass is for an outfit that fills little of the photo (a small figure in a wide or padded shot):
+# up to a quarter of it, whichever garment is asked for. Zooming on one garment (shoes) or on larger
+# outfits made the matte worse (docs/models/cutout.md, "Shop framings").
+FOCUS_MAX_FRACTION = 0.25
+FOCUS_MAX_ZOOM = 4.0  # trained on people who fill the frame (shop framings): the crop is ≥ 1/4 of the photo a side
 MATTING_MAX_PIXELS = 400_000  # matting works on at most this many pixels (its cost grows with the area)
 MAX_WORK_PIXELS = 4_000_000  # larger photos are matted at this size and the alpha scaled up (cubic)
 CROP_MARGIN = 0.02  # `crop`: the garment's box + this fraction of its longer side
@@ -153,7 +157,14 @@ async def matte(
     with stage("postprocess"):
         prob = await cpu(lambda: to_photo(garment_probability(probs, garment), box, ww, wh))
         threshold = THRESHOLDS.get(garment, THRESHOLD)
-        region = focus_region(prob, threshold) if focus else None
+        region = None
+        if focus:  # zoom in when the whole outfit is small (a small person), not when one garment is
+            outfit = (
+                prob
+                if garment == "all"
+                else await cpu(lambda: to_photo(garment_probability(probs, "all"), box, ww, wh))
+            )
+            region = focus_region(outfit, THRESHOLDS["all"])
     if region is not None:
         with stage("preprocess"):
             canvas, box = await cpu(prepare, work[region.y0 : region.y1, region.x0 : region.x1])
