@@ -11,6 +11,7 @@ around its boundary, so hair-thin gaps and soft edges become soft alpha.
 import cv2
 import numpy as np
 
+from fashionpixel import quality
 from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.letterbox import Box, Region, bounding_region, unletterbox
 from fashionpixel.refine import work_size
@@ -143,10 +144,19 @@ def compose(image: np.ndarray, alpha: np.ndarray, output: str, background: tuple
 
 
 async def matte(
-    image: np.ndarray, garment: str, *, focus: bool, refine: str, infer: Infer, cpu: Cpu, stage: Stage
+    image: np.ndarray,
+    garment: str,
+    *,
+    focus: bool,
+    refine: str,
+    infer: Infer,
+    cpu: Cpu,
+    stage: Stage,
+    assess: quality.Assessment | None = None,
 ) -> np.ndarray:
     """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size.
-    infer(canvas H×W×3 uint8) → 5×H×W group probabilities."""
+    infer(canvas H×W×3 uint8) → 5×H×W group probabilities. `assess`, when given, receives the
+    matte's quality features (task "cutout", whichever the garment)."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
     with stage("preprocess"):
@@ -180,6 +190,10 @@ async def matte(
             )
     with stage("postprocess"):
         alpha = await cpu(refine_edges, work, prob, refine, threshold)
+    if assess is not None:
+        with stage("quality"):
+            assess.add("cutout", await cpu(quality.mask_features, prob, alpha))
+    with stage("postprocess"):
         if (ww, wh) != (w, h):
             alpha = await cpu(lambda: np.clip(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1))
     return alpha

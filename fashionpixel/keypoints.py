@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from fashionpixel import quality
 from fashionpixel.letterbox import Box, letterbox
 from fashionpixel.models import HEATMAP_STRIDE as STRIDE  # STRIDE: also the training's
 from fashionpixel.models import POSE
@@ -29,12 +30,18 @@ def keypoints_from_heatmaps(
     return k
 
 
-async def estimate(image: np.ndarray, *, infer: Infer, cpu: Cpu, stage: Stage) -> np.ndarray:
-    """The pose of one photo → 18×3 (x, y, score) in photo pixels. infer(canvas) → 18×h×w heatmaps."""
+async def estimate(
+    image: np.ndarray, *, infer: Infer, cpu: Cpu, stage: Stage, assess: quality.Assessment | None = None
+) -> np.ndarray:
+    """The pose of one photo → 18×3 (x, y, score) in photo pixels. infer(canvas) → 18×h×w heatmaps.
+    `assess`, when given, receives the keypoints' quality features (task "pose")."""
     h, w = image.shape[:2]
     with stage("preprocess"):
         canvas, box = await cpu(prepare, image)
     with stage("infer"):
         heatmaps = await infer(canvas)
     with stage("postprocess"):
-        return await cpu(keypoints_from_heatmaps, heatmaps, box, w, h)
+        keypoints = await cpu(keypoints_from_heatmaps, heatmaps, box, w, h)
+    if assess is not None:
+        assess.add("pose", quality.pose_features(keypoints))
+    return keypoints

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from fashionpixel import keypoints as keypoint_net
-from fashionpixel import segmentation
+from fashionpixel import quality, segmentation
 from fashionpixel.letterbox import Box, fit_box, letterbox, letterbox_labels, points_to_canvas
 from fashionpixel.models import POSE_TRANSFER
 from fashionpixel.pose import FLIP_INDEX, found
@@ -231,13 +231,15 @@ async def transfer(
     generate: Infer,
     cpu: Cpu,
     stage: Stage,
+    assess: quality.Assessment | None = None,
 ) -> np.ndarray:
     """The source person rendered in the target pose → RGB (target height × width) on white.
 
     The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
     keypoints (`target_keypoints` 18×2/18×3 in pixels of a `target_size` = (width, height) canvas).
     parse(canvas) → (person probs, fashion probs) on the segmentation canvas; pose(canvas) → heatmaps
-    on the pose canvas; generate(inputs dict) → RGB on this module's canvas."""
+    on the pose canvas; generate(inputs dict) → RGB on this module's canvas. `assess`, when given,
+    receives the quality features of the source's person, parsing and pose, and of the target photo's pose."""
     h, w = source.shape[:2]
     with stage("preprocess"):
         seg_canvas, seg_box = await cpu(segmentation.prepare, source)
@@ -260,6 +262,13 @@ async def transfer(
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
         inputs = await cpu(network_inputs, image, parts, source_kp, target_kp)
+    if assess is not None:
+        with stage("quality"):
+            assess.add(*await cpu(segmentation.quality_features, person_p, seg_box, person))
+            assess.add(*await cpu(segmentation.quality_features, fashion_p, seg_box, fashion))
+            assess.add("pose", quality.pose_features(source_kp))
+            if target is not None:
+                assess.add("pose", quality.pose_features(target_keypoints), part="target_pose")
     with stage("infer"):
         generated = await generate(inputs)
     with stage("postprocess"):

@@ -9,6 +9,7 @@ probabilities replace the first pass's inside the crop (docs/models/segmentation
 import cv2
 import numpy as np
 
+from fashionpixel import quality
 from fashionpixel.letterbox import Box, Region, bounding_region, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams, refine, work_size
@@ -44,6 +45,26 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
     return Region(int(left), int(top), min(width, round(left + rw)), min(height, round(top + rh)))
 
 
+def photo_probs(
+    probs: np.ndarray,
+    box: Box,
+    size: tuple[int, int],
+    photo_size: tuple[int, int],
+    focus: tuple[Region, np.ndarray, Box] | None = None,
+) -> np.ndarray:
+    """Canvas probabilities → C×H×W over the photo at size=(W, H) (the working size, or the quality
+    features' smaller one), the focus pass's (see labels_from_probs) pasted into its region."""
+    (ww, wh), (w, h) = size, photo_size
+    out = unletterbox(probs.astype(np.float32), box, ww, wh)
+    if focus is not None:
+        region, crop_probs, crop_box = focus
+        sx, sy = ww / w, wh / h
+        x0, y0, x1, y1 = round(region.x0 * sx), round(region.y0 * sy), round(region.x1 * sx), round(region.y1 * sy)
+        if x1 > x0 and y1 > y0:
+            out[:, y0:y1, x0:x1] = unletterbox(crop_probs.astype(np.float32), crop_box, x1 - x0, y1 - y0)
+    return out
+
+
 def labels_from_probs(
     image: np.ndarray,
     probs: np.ndarray,
@@ -58,19 +79,27 @@ def labels_from_probs(
     the photo, the crop's canvas probabilities, the crop's box): they replace the first pass there."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
-    work_probs = unletterbox(probs.astype(np.float32), box, ww, wh)
-    if focus is not None:
-        region, crop_probs, crop_box = focus
-        sx, sy = ww / w, wh / h
-        x0, y0, x1, y1 = round(region.x0 * sx), round(region.y0 * sy), round(region.x1 * sx), round(region.y1 * sy)
-        if x1 > x0 and y1 > y0:
-            work_probs[:, y0:y1, x0:x1] = unletterbox(crop_probs.astype(np.float32), crop_box, x1 - x0, y1 - y0)
+    work_probs = photo_probs(probs, box, (ww, wh), (w, h), focus)
     work_image = image if (ww, wh) == (w, h) else cv2.resize(image, (ww, wh), interpolation=cv2.INTER_AREA)
     # min_region is given in photo pixels; scale it to the working size.
     labels = refine(work_image, work_probs, crf, round(min_region * ww * wh / (w * h)), superpixels)
     if (ww, wh) != (w, h):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     return labels
+
+
+def quality_features(
+    probs: np.ndarray, box: Box, labels: np.ndarray, focus: tuple[Region, np.ndarray, Box] | None = None
+) -> tuple[str, dict[str, float]]:
+    """(task, features) of a result for fashionpixel/quality.py: its labels against the probabilities
+    they came from (both at a small size). The task follows from the classes: person (2) or fashion."""
+    h, w = labels.shape
+    size = work_size(w, h, quality.PIXELS)
+    small = photo_probs(probs, box, size, (w, h), focus)
+    labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    if len(small) == 2:
+        return "person", quality.mask_features(small[1], labels == 1)
+    return "fashion", quality.parsing_features(small, labels)
 
 
 async def segment(
@@ -83,9 +112,11 @@ async def segment(
     cpu: Cpu,
     stage: Stage,
     focus: bool = True,
+    assess: quality.Assessment | None = None,
 ) -> np.ndarray:
     """The whole segmentation of one photo → H×W uint8 labels. infer(canvas) → one task's C×h×w
-    probabilities on the canvas. `focus`: a second pass on a small foreground (see the module doc)."""
+    probabilities on the canvas. `focus`: a second pass on a small foreground (see the module doc).
+    `assess`, when given, receives the result's quality features."""
     with stage("preprocess"):
         canvas, box = await cpu(prepare, image)
     with stage("infer"):
@@ -98,8 +129,12 @@ async def segment(
         with stage("infer"):
             second = (region, await infer(crop), crop_box)
     with stage("postprocess"):
-        return await cpu(
+        labels = await cpu(
             lambda: labels_from_probs(
                 image, probs, box, crf=crf, min_region=min_region, superpixels=superpixels, focus=second
             )
         )
+    if assess is not None:
+        with stage("quality"):
+            assess.add(*await cpu(quality_features, probs, box, labels, second))
+    return labels

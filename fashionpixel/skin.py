@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from fashionpixel import keypoints as keypoint_net
-from fashionpixel import segmentation
+from fashionpixel import quality, segmentation
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.letterbox import Box, letterbox, points_to_canvas
 from fashionpixel.models import SKIN, SKIN_CHANNELS
@@ -90,12 +90,15 @@ async def regenerate(
     generate: Infer,
     cpu: Cpu,
     stage: Stage,
+    assess: quality.Assessment | None = None,
 ) -> np.ndarray:
     """The whole skin generation of one photo → H×W×4 RGBA (person with regenerated skin, alpha = person).
 
     parse(canvas) → (person probs 2×h×w, fashion probs 7×h×w) on the segmentation canvas;
     pose(canvas) → 18×h×w heatmaps on the pose canvas; generate(x) → RGB on the skin canvas.
-    `keypoints` (18×2 or 18×3, -1 = missing) and `region` (bool H×W) replace what would be derived."""
+    `keypoints` (18×2 or 18×3, -1 = missing) and `region` (bool H×W) replace what would be derived.
+    `assess`, when given, receives the quality features of what it derived: the person, the parsing
+    (when it gives the region) and the pose (when it was estimated)."""
     h, w = image.shape[:2]
     with stage("preprocess"):
         seg_canvas, seg_box = await cpu(segmentation.prepare, image)
@@ -108,13 +111,22 @@ async def regenerate(
             person_p, fashion_p = await parse(seg_canvas)
     with stage("postprocess"):
         # the silhouette is the output's alpha: the dense CRF makes it follow the photo's edges
-        person = (await cpu(lambda: segmentation.labels_from_probs(image, person_p, seg_box, crf=True))).astype(bool)
+        person = await cpu(lambda: segmentation.labels_from_probs(image, person_p, seg_box, crf=True))
+        derived = [(person_p, person)]
         if keypoints is None:
             keypoints = await cpu(keypoint_net.keypoints_from_heatmaps, heat, pose_box, w, h)
+            if assess is not None:
+                assess.add("pose", quality.pose_features(keypoints))
         if region is None:
             fashion = await cpu(segmentation.labels_from_probs, image, fashion_p, seg_box)
-            region = body_skin(fashion == SKIN_CLASS, person, keypoints)
+            derived.append((fashion_p, fashion))
+            region = body_skin(fashion == SKIN_CLASS, person > 0, keypoints)
+        person = person > 0
         x, box = await cpu(network_input, image, person | region, region, keypoints)
+    if assess is not None:
+        with stage("quality"):
+            for probs, labels in derived:
+                assess.add(*await cpu(segmentation.quality_features, probs, seg_box, labels))
     with stage("infer"):
         generated = await generate(x)
     with stage("postprocess"):

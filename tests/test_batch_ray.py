@@ -189,7 +189,7 @@ def test_503_is_retried_after_retry_after(kind):
     finally:
         server.shutdown()
         server.server_close()
-    status, code, _, _, content, ext = outcome
+    status, code, _, _, content, ext, *_ = outcome
     assert (status, code, content, ext, Answers.posts) == ("ok", 200, b"\x89PNG fake", ".png", 3)
 
 

@@ -2,6 +2,7 @@
 photo, wait for every service, check that each result image rendered; screenshots are kept in
 test-artifacts/ (docs/img/demo.png in the README is one of them)."""
 
+import re
 import shutil
 
 import pytest
@@ -38,12 +39,14 @@ def browser():
 
 
 def rendered(page, card: str) -> dict:
-    """What one result card shows: its images' natural sizes, its time and its error text."""
+    """What one result card shows: its images' natural sizes, its time, its quality and review flag,
+    and its error text."""
     return page.evaluate(
         """(id) => {
         const card = document.getElementById(`card-${id}`);
         return {sizes: [...card.querySelectorAll("img.result")].map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
-                ms: card.querySelector(".ms").textContent, error: card.querySelector(".error").textContent};
+                ms: card.querySelector(".ms").textContent, error: card.querySelector(".error").textContent,
+                quality: card.querySelector(".quality").textContent, flag: card.querySelector(".flag").textContent};
     }""",
         card,
     )
@@ -73,6 +76,8 @@ def test_demo_page_shows_every_result(stack, browser, photo, tmp_path):
         assert shown["error"] == "", f"{card}: {shown['error']}"
         assert shown["sizes"] and all(ok and w > 0 and h > 0 for ok, w, h in shown["sizes"]), (card, shown)
         assert shown["ms"].endswith(" ms"), (card, shown)
+        assert re.fullmatch(r"quality (0\.\d\d|1\.00)", shown["quality"]), (card, shown)
+        assert shown["flag"] in ("ok", "needs review"), (card, shown)
     # the result images have the photo's size (the preset pose has its own canvas: 352×512)
     h, w = photo.shape[:2]
     for card in ("parsing", "cutout", "skin", "pose"):
@@ -99,5 +104,6 @@ def test_demo_page_reports_a_bad_upload(stack, browser, tmp_path):
     page.set_input_files("#photo", str(bad))
     run_page(page)
     for card in CARDS:
-        assert rendered(page, card)["error"].startswith("415"), card
+        shown = rendered(page, card)
+        assert shown["error"].startswith("415") and shown["quality"] == shown["flag"] == "", card
     page.close()

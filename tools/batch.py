@@ -12,7 +12,10 @@ Each result is written as out/<photo stem>.<png|json> through a temporary file a
 interrupted run (Ctrl-C, a crash, a reboot) leaves only whole results; re-running the same command
 skips every photo whose result exists. A failed photo (4xx/5xx, timeout) is reported and does not stop
 the run; 503 answers are retried after their Retry-After. The report (default out/report.csv) gets one
-row per photo attempted in this run: file, status (ok|failed), HTTP status, milliseconds, detail.
+row per photo attempted in this run: file, status (ok|failed), HTTP status, milliseconds, detail, and
+how far to trust the result: quality (0..1) and needs_review (true|false), as the service said in its
+X-Quality / X-Needs-Review headers (or a JSON result's fields). --review-dir DIR also puts every
+result that needs review into DIR (same names), for a person to look at.
 
 --ray ADDRESS runs the requests as tasks on a Ray cluster (the head's host:port; run this on a machine
 of the cluster, e.g. the head, as any Ray driver): this process reads the photos, keeps at most -c
@@ -32,6 +35,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from tqdm import tqdm
@@ -42,8 +46,16 @@ RETRIES_503 = 5
 RAY_TASK_RETRIES = 3  # reruns of a task whose worker process or node died
 RAY_NODES_EVERY_S = 2.0  # how often the driver re-reads which nodes are alive
 
-# (status ok|failed, HTTP status, ms, detail, result bytes or None, result extension)
-Outcome = tuple[str, int, float, str, bytes | None, str]
+
+class Outcome(NamedTuple):
+    status: str  # ok | failed
+    http_status: int
+    ms: float
+    detail: str
+    content: bytes | None = None  # the result
+    ext: str = ""  # its extension
+    quality: str = ""  # X-Quality as the service sent it ("" when it did not)
+    needs_review: str = ""  # true | false | ""
 
 
 def photos(folder: Path) -> list[Path]:
@@ -77,10 +89,17 @@ def done(out: Path, photo: Path) -> bool:
 def _outcome(r, start: float) -> Outcome:
     """The outcome of the final answer `r` (an httpx or a requests response: the same attributes)."""
     ms = (time.perf_counter() - start) * 1000
+    json_body = r.headers.get("content-type", "").endswith("json")
     if r.status_code != 200:
-        detail = r.json().get("detail", "") if r.headers.get("content-type", "").endswith("json") else r.text[:200]
-        return "failed", r.status_code, ms, str(detail), None, ""
-    return "ok", 200, ms, "", r.content, EXTENSIONS.get(r.headers.get("content-type", "").split(";")[0], ".bin")
+        detail = r.json().get("detail", "") if json_body else r.text[:200]
+        return Outcome("failed", r.status_code, ms, str(detail))
+    quality, review = r.headers.get("x-quality", ""), r.headers.get("x-needs-review", "")
+    if json_body and not quality:
+        body = r.json()
+        if isinstance(body, dict) and "quality" in body:
+            quality, review = str(body["quality"]), str(body.get("needs_review", "")).lower()
+    ext = EXTENSIONS.get(r.headers.get("content-type", "").split(";")[0], ".bin")
+    return Outcome("ok", 200, ms, "", r.content, ext, quality, review)
 
 
 def _retry_after(r, attempt: int) -> float | None:
@@ -96,7 +115,7 @@ async def request(client: httpx.AsyncClient, url: str, params: dict, name: str, 
         try:
             r = await client.post(url, params=params, files={"image": (name, data, "application/octet-stream")})
         except httpx.HTTPError as exc:
-            return "failed", 0, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}", None, ""
+            return Outcome("failed", 0, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}")
         if (wait := _retry_after(r, attempt)) is None:
             break
         await asyncio.sleep(wait)
@@ -119,7 +138,7 @@ def request_blocking(url: str, params: dict, headers: dict, timeout: float, name
                     files={"image": (name, data, "application/octet-stream")},
                 )
             except requests.RequestException as exc:
-                return "failed", 0, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}", None, ""
+                return Outcome("failed", 0, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}")
             if (wait := _retry_after(r, attempt)) is None:
                 break
             time.sleep(wait)
@@ -132,18 +151,26 @@ def write_result(out: Path, photo: Path, content: bytes, ext: str) -> None:
     tmp.replace(out / (photo.stem + ext))
 
 
+def keep(outcome: Outcome, photo: Path, out: Path, review_dir: Path | None) -> None:
+    """A result into `out`, and into `review_dir` too when it needs review (both atomically)."""
+    if outcome.content is None:
+        return
+    if review_dir is not None and outcome.needs_review == "true":
+        write_result(review_dir, photo, outcome.content, outcome.ext)
+    write_result(out, photo, outcome.content, outcome.ext)
+
+
 async def process(
-    client: httpx.AsyncClient, url: str, params: dict, photo: Path, out: Path
-) -> tuple[str, int, float, str]:
-    """(status, HTTP status, ms, detail) for one photo; writes its result atomically when it succeeds."""
+    client: httpx.AsyncClient, url: str, params: dict, photo: Path, out: Path, review_dir: Path | None = None
+) -> Outcome:
+    """One photo's outcome; its result is written (atomically) when it succeeds."""
     try:
         data = photo.read_bytes()
     except OSError as exc:  # a list file's photo that is gone
-        return "failed", 0, 0.0, f"{type(exc).__name__}: {exc}"
-    status, code, ms, detail, content, ext = await request(client, url, params, photo.name, data)
-    if content is not None:
-        write_result(out, photo, content, ext)
-    return status, code, ms, detail
+        return Outcome("failed", 0, 0.0, f"{type(exc).__name__}: {exc}")
+    outcome = await request(client, url, params, photo.name, data)
+    keep(outcome, photo, out, review_dir)
+    return outcome
 
 
 class Report:
@@ -155,12 +182,12 @@ class Report:
         self.file = open(path, "a", newline="")
         self.writer = csv.writer(self.file)
         if new:
-            self.writer.writerow(["file", "status", "http_status", "ms", "detail"])
+            self.writer.writerow(["file", "status", "http_status", "ms", "detail", "quality", "needs_review"])
         self.bar = tqdm(total=total, unit="photo", disable=quiet)
 
-    def row(self, photo: Path, status: str, code: int, ms: float, detail: str) -> None:
-        self.failures += status != "ok"
-        self.writer.writerow([photo.name, status, code, f"{ms:.1f}", detail])
+    def row(self, photo: Path, o: Outcome) -> None:
+        self.failures += o.status != "ok"
+        self.writer.writerow([photo.name, o.status, o.http_status, f"{o.ms:.1f}", o.detail, o.quality, o.needs_review])
         self.file.flush()
         self.bar.update()
         self.bar.set_postfix(failed=self.failures)
@@ -176,8 +203,8 @@ async def run_local(args, todo: list[Path], params: dict, headers: dict, report:
 
         async def one(photo: Path):
             async with sem:
-                status, code, ms, detail = await process(client, args.url, params, photo, args.out)
-            report.row(photo, status, code, ms, detail)
+                outcome = await process(client, args.url, params, photo, args.out, args.review_dir)
+            report.row(photo, outcome)
 
         await asyncio.gather(*(one(p) for p in todo))
 
@@ -223,7 +250,7 @@ def run_ray(args, todo: list[Path], params: dict, headers: dict, report: Report)
                 try:
                     data = photo.read_bytes()
                 except OSError as exc:
-                    report.row(photo, "failed", 0, 0.0, f"{type(exc).__name__}: {exc}")
+                    report.row(photo, Outcome("failed", 0, 0.0, f"{type(exc).__name__}: {exc}"))
                     continue
                 # soft: should the node die, Ray runs the task again elsewhere.
                 ref = task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True)).remote(
@@ -239,14 +266,14 @@ def run_ray(args, todo: list[Path], params: dict, headers: dict, report: Report)
                 photo, node = inflight.pop(ref)
                 load[node] -= 1
                 try:
-                    (status, code, ms, detail, content, ext), ran_on = ray.get(ref)
+                    outcome, ran_on = ray.get(ref)
+                    outcome = Outcome(*outcome)  # the workers' copy of the class → this one
                 except ray.exceptions.RayError as exc:  # its worker died RAY_TASK_RETRIES + 1 times
-                    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                    status, code, ms, content, ran_on = "failed", 0, 0.0, None, node
-                if content is not None:
-                    write_result(args.out, photo, content, ext)
+                    outcome = Outcome("failed", 0, 0.0, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+                    ran_on = node
+                keep(outcome, photo, args.out, args.review_dir)
                 served[ran_on] += 1
-                report.row(photo, status, code, ms, detail)
+                report.row(photo, outcome)
     finally:
         for ref in inflight:
             ray.cancel(ref, force=False)
@@ -255,9 +282,10 @@ def run_ray(args, todo: list[Path], params: dict, headers: dict, report: Report)
 
 
 def run(args, every: list[Path]) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    for stale in args.out.glob(".*.part"):  # whatever an interrupted run was writing
-        stale.unlink()
+    for folder in filter(None, (args.out, args.review_dir)):
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".*.part"):  # whatever an interrupted run was writing
+            stale.unlink()
     todo = [p for p in every if not done(args.out, p)]
     skipped = len(every) - len(todo)
     params = dict(kv.split("=", 1) for kv in args.param)
@@ -298,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", "--concurrency", type=int, default=4, help="requests in flight (per node with --ray)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     ap.add_argument("--report", type=Path, help="CSV report (default <out>/report.csv; appended to)")
+    ap.add_argument("--review-dir", type=Path, help="also put the results that need review (X-Needs-Review: true) here")
     ap.add_argument(
         "--api-key", default=os.environ.get("FASHIONPIXEL_API_KEY"), help="X-API-Key (or $FASHIONPIXEL_API_KEY)"
     )

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.catalog import ServiceInfo
+from services.common import review
 from services.common.errors import install_handlers
 from services.common.idle_trim import trim_when_idle
 from services.common.keys import require_api_key
@@ -79,7 +80,7 @@ def add_middleware(app: FastAPI, service: str, settings: Settings, load: Load) -
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "X-Request-ID", "Content-Type"],
-            expose_headers=["X-Request-ID", "Server-Timing"],
+            expose_headers=["X-Request-ID", "Server-Timing", *review.HEADERS],
         )
 
 

@@ -2,8 +2,10 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fashionpixel.quality import TASKS
 
 
 class Settings(BaseSettings):
@@ -33,15 +35,45 @@ class Settings(BaseSettings):
     demo_skin_url: str = Field("", description="... the skin-generation service (empty = its host, port 8082)")
     demo_pose_transfer_url: str = Field("", description="... the pose-transfer service (empty = its host, port 8083)")
     log_level: str = Field("INFO", description="one line per request: method, route, status, ms, request id")
+    review_threshold: str = Field(
+        "",
+        description="X-Needs-Review is true when a result's quality is below this: one number for every task, "
+        "or task=number pairs (person, fashion, cutout, pose; e.g. person=0.92,pose=0.7); empty = the "
+        "thresholds chosen on validation photos (fashionpixel/quality_coefficients.json)",
+    )
+
+    @field_validator("review_threshold")
+    @classmethod
+    def _thresholds_parse(cls, value: str) -> str:
+        review_thresholds(value)
+        return value
 
     @property
     def api_key_set(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
 
     @property
+    def review_thresholds(self) -> dict[str, float]:
+        return review_thresholds(self.review_threshold)
+
+    @property
     def max_body_bytes(self) -> int:
         # Room for two image fields (skin generation takes a photo and a mask) plus form overhead.
         return 2 * self.max_upload_bytes + 1024 * 1024
+
+
+def review_thresholds(text: str) -> dict[str, float]:
+    """REVIEW_THRESHOLD as {task: threshold}; a lone number is every task's ("*")."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        task, _, value = item.rpartition("=")
+        task, threshold = task.strip() or "*", float(value)
+        if task not in ("*", *TASKS):
+            raise ValueError(f"REVIEW_THRESHOLD: unknown task {task!r}; known: {', '.join(TASKS)}")
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"REVIEW_THRESHOLD: {threshold} is not in [0, 1]")
+        out[task] = threshold
+    return out
 
 
 @lru_cache

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field, model_validator
 from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
 from fashionpixel.models import CUTOUT
 from fashionpixel.networks import infer_with
+from fashionpixel.quality import Assessment
 from services.catalog import service
+from services.common import review
 from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_png
@@ -59,13 +61,15 @@ router = APIRouter()
 @router.post(
     "/cutout",
     tags=["cutout"],
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams),
 )
 async def cutout(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
     """Cut a garment group out of a photo. Headers: `X-Garment-Fraction` (share of the photo's pixels
-    in the matte) and, with `crop`, `X-Crop-Box` (`x,y,width,height` in the photo)."""
+    in the matte), with `crop` `X-Crop-Box` (`x,y,width,height` in the photo), and how far to trust the
+    matte: `X-Quality` (its predicted Dice) and `X-Needs-Review`."""
     params, image = await read_photo_request(request, CutoutParams, settings, run)
+    assess = Assessment()
     alpha = await matte(
         image,
         params.garment,
@@ -74,8 +78,9 @@ async def cutout(request: Request, settings: Settings = Depends(get_settings), r
         infer=infer_with(run.network, CUTOUT),
         cpu=run.cpu,
         stage=run.stage,
+        assess=assess,
     )
-    headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"}
+    headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"} | review.headers(review.verdict(assess, settings))
     with run.stage("encode"):
         out = await run.cpu(compose, image, alpha, params.format, params.background())
         region = crop_region(alpha) if params.crop else None

@@ -5,7 +5,7 @@ POST /v1/pose-transfer: the person of one photo rendered in the pose of another 
 """
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fashionpixel.keypoints import estimate
@@ -13,7 +13,9 @@ from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS, draw_pose
 from fashionpixel.pose_transfer import transfer
+from fashionpixel.quality import Assessment
 from services.catalog import service
+from services.common import review
 from services.common.app import create_app
 from services.common.errors import Problem
 from services.common.forms import keypoints_array, openapi_body, parse_json, read_photo_request, read_upload, text_field
@@ -36,6 +38,10 @@ class PoseResponse(BaseModel):
     height: int
     keypoints: list[list[float]] = Field(description="18 × [x, y, score]; not found = [-1, -1, 0]")
     names: list[str] = Field(description="the keypoint names, in order")
+    quality: float = Field(
+        ge=0, le=1, description="the pose as a whole: its predicted PCK@0.1 (docs/models/quality.md); also X-Quality"
+    )
+    needs_review: bool = Field(description="quality below the pose's REVIEW_THRESHOLD; also X-Needs-Review")
 
 
 router = APIRouter()
@@ -45,24 +51,30 @@ router = APIRouter()
     "/pose",
     tags=["pose"],
     response_model=PoseResponse,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams),
 )
 async def pose(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
-    """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates."""
+    """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates,
+    each with its score, and the pose's overall `quality` (predicted PCK@0.1) and `needs_review`."""
     params, image = await read_photo_request(request, PoseParams, settings, run)
     h, w = image.shape[:2]
-    k = await estimate(image, infer=infer_with(run.network, POSE), cpu=run.cpu, stage=run.stage)
+    assess = Assessment()
+    k = await estimate(image, infer=infer_with(run.network, POSE), cpu=run.cpu, stage=run.stage, assess=assess)
+    trust = review.verdict(assess, settings)
     if params.format == "png":
         with run.stage("encode"):
             body = await run.cpu(lambda: encode_png(draw_pose(k, w, h, min_score=0)))
-        return Response(body, media_type="image/png")
-    return PoseResponse(
+        return Response(body, media_type="image/png", headers=review.headers(trust))
+    answer = PoseResponse(
         width=w,
         height=h,
         names=list(KEYPOINTS),
         keypoints=[[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in k],
+        quality=trust["quality"],
+        needs_review=trust["needs_review"],
     )
+    return JSONResponse(answer.model_dump(), headers=review.headers(trust))
 
 
 def parse_target_keypoints(text: str, settings: Settings):
@@ -83,7 +95,7 @@ def parse_target_keypoints(text: str, settings: Settings):
 @router.post(
     "/pose-transfer",
     tags=["pose"],
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body(
         {
             "source": "photo of the person and garments to render (JPEG, PNG or WebP)",
@@ -99,7 +111,9 @@ def parse_target_keypoints(text: str, settings: Settings):
 async def pose_transfer(
     request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)
 ):
-    """The source person in the target pose on white: RGB PNG of the target's size."""
+    """The source person in the target pose on white: RGB PNG of the target's size. `X-Quality` /
+    `X-Needs-Review`: of the weakest part it was built from (the source's person mask, parsing and pose;
+    a target photo's pose)."""
     upload = await read_upload(request, settings, ("source", "target", "target_keypoints"))
     keypoints_text = text_field(upload, "target_keypoints")
     target_bytes = upload.files.get("target")
@@ -117,6 +131,7 @@ async def pose_transfer(
         else:
             target_kp, size = parse_target_keypoints(keypoints_text, settings)
     network = run.network
+    assess = Assessment()
     rgb = await transfer(
         source,
         target=target,
@@ -127,10 +142,11 @@ async def pose_transfer(
         generate=infer_with(network, POSE_TRANSFER),
         cpu=run.cpu,
         stage=run.stage,
+        assess=assess,
     )
     with run.stage("encode"):
         body = await run.cpu(encode_png, rgb)
-    return Response(body, media_type="image/png")
+    return Response(body, media_type="image/png", headers=review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(

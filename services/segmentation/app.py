@@ -14,8 +14,10 @@ from pydantic import BaseModel, Field
 from fashionpixel.labels import FASHION_CLASSES, FASHION_PALETTE, PERSON_CLASSES, PERSON_PALETTE
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.networks import infer_with
+from fashionpixel.quality import Assessment
 from fashionpixel.segmentation import segment as segment_photo
 from services.catalog import service
+from services.common import review
 from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_palette_png, encode_png
@@ -56,12 +58,15 @@ router = APIRouter()
 @router.post(
     "/segment",
     tags=["segmentation"],
-    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+    responses={200: {"content": {"image/png": {}, "application/json": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams),
 )
 async def segment(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
-    """Parse a photo into classes; parameters may be query or form fields."""
+    """Parse a photo into classes; parameters may be query or form fields. Every answer says how far
+    to trust it: `X-Quality` (the predicted person IoU or, for fashion, mean IoU of this photo's parsing)
+    and `X-Needs-Review`; the JSON format also has them as `quality` and `needs_review`."""
     params, image = await read_photo_request(request, SegmentParams, settings, run)
+    assess = Assessment()
     labels = await segment_photo(
         image,
         crf=params.crf,
@@ -71,7 +76,9 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
         infer=infer_with(run.network, SEGMENTATION, params.task),
         cpu=run.cpu,
         stage=run.stage,
+        assess=assess,
     )
+    trust = review.verdict(assess, settings)
     classes, palette = TASKS[params.task]
     with run.stage("encode"):
         if params.format == "overlay":
@@ -79,7 +86,7 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
         else:
             body = await run.cpu(encode_palette_png, labels, palette)
     if params.format != "json":
-        return Response(body, media_type="image/png")
+        return Response(body, media_type="image/png", headers=review.headers(trust))
     counts = np.bincount(labels.ravel(), minlength=len(classes)) / labels.size
     return JSONResponse(
         {
@@ -89,8 +96,11 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
             "height": int(image.shape[0]),
             "class_fractions": {name: round(float(f), 6) for name, f in zip(classes, counts)},
             "mask_png": base64.b64encode(body).decode(),
+            "quality": trust["quality"],
+            "needs_review": trust["needs_review"],
             "timings_ms": {k: round(v, 2) for k, v in run.timings.ms.items()},
-        }
+        },
+        headers=review.headers(trust),
     )
 
 

@@ -11,8 +11,10 @@ from fastapi.responses import Response
 
 from fashionpixel.models import POSE, SEGMENTATION, SKIN
 from fashionpixel.networks import infer_with
+from fashionpixel.quality import Assessment
 from fashionpixel.skin import regenerate
 from services.catalog import service
+from services.common import review
 from services.common.app import create_app
 from services.common.errors import Problem
 from services.common.forms import openapi_body, parse_keypoints, read_upload, text_field
@@ -26,7 +28,7 @@ router = APIRouter()
 @router.post(
     "/skin",
     tags=["skin"],
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body(
         {
             "image": "photo of a dressed person (JPEG, PNG or WebP)",
@@ -37,7 +39,8 @@ router = APIRouter()
     ),
 )
 async def skin(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
-    """The person with regenerated skin, RGBA PNG of the photo's size, alpha = person silhouette."""
+    """The person with regenerated skin, RGBA PNG of the photo's size, alpha = person silhouette.
+    `X-Quality` / `X-Needs-Review`: of the weakest part it derived (person mask, parsing, pose)."""
     upload = await read_upload(request, settings, ("image", "skin_mask", "keypoints"))
     with run.stage("decode"):
         image = await run.cpu(decode_rgb, upload.file("image"), settings)
@@ -55,6 +58,7 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
         keypoints_text = text_field(upload, "keypoints")
         keypoints = parse_keypoints(keypoints_text, w, h) if keypoints_text is not None else None
     network = run.network
+    assess = Assessment()
     rgba = await regenerate(
         image,
         keypoints=keypoints,
@@ -64,10 +68,11 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
         generate=infer_with(network, SKIN),
         cpu=run.cpu,
         stage=run.stage,
+        assess=assess,
     )
     with run.stage("encode"):
         body = await run.cpu(encode_png, rgba)
-    return Response(body, media_type="image/png")
+    return Response(body, media_type="image/png", headers=review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(
