@@ -62,7 +62,12 @@ def ccp_unlabelled_samples() -> list[Sample]:
 
 # Pseudo-label files per kind: network output → `<name>_<suffix>.png`, in the order a teacher writes
 # them (the last marks a photo done). "seg" uses Fashionista's names, so read_labels reads both.
-PSEUDO_FILES = {"seg": {"fashion": "clothes", "person": "person"}, "garment": {"garment": "garment"}}
+# "person": MediaPipe's soft person probability (0-255), the teacher of issue 20.
+PSEUDO_FILES = {
+    "seg": {"fashion": "clothes", "person": "person"},
+    "garment": {"garment": "garment"},
+    "person": {"teacher": "teacher"},
+}
 
 
 def pseudo_done_suffix(kind: str) -> str:
@@ -130,7 +135,13 @@ def _garment_labels(sample: Sample) -> dict[str, np.ndarray]:
     return {"garment": garments, "person": read_labels(sample)[0]}
 
 
-LABELS = {"seg": _segmentation_labels, "garment": _garment_labels}
+def _teacher_labels(sample: Sample) -> dict[str, np.ndarray]:
+    """A soft person probability (0-255) from a teacher, and its 0/1 mask for the framings' anchors."""
+    soft = np.asarray(Image.open(sample.pseudo / f"{sample.name}_teacher.png"))
+    return {"teacher": soft, "person": (soft >= 128).astype(np.uint8)}
+
+
+LABELS = {"seg": _segmentation_labels, "garment": _garment_labels, "person": _teacher_labels}
 
 
 def cached(prefix: str, samples: list[Sample], make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -154,7 +165,8 @@ def build_cache(samples: list[Sample], width: int, height: int, kind: str = "seg
     """Letterboxed images, label maps and teacher keypoints (N×18×2 canvas pixels, -1 = missing) of
     `samples`, cached per (kind, set, size, split).
 
-    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only) + the person mask."""
+    kind "seg": person + fashion maps; "garment": the cutout groups (CCP only) + the person mask;
+    "person": a teacher's soft person probability + its mask (pseudo-labelled photos only)."""
 
     def make():
         columns: dict[str, list[np.ndarray]] = {"images": [], "keypoints": []}

@@ -35,9 +35,11 @@ def teacher_python() -> Path:
     return TEACHER_VENV / "bin" / "python"
 
 
-def run_teacher(photos: Path, masks: Path, landscape: bool = False) -> None:
-    """Every photo in `photos` through the teacher script, in one subprocess; its log is shown on failure."""
-    command = [str(teacher_python()), str(TEACHER_SCRIPT), str(photos), "--out", str(masks)]
+def run_teacher(photos: Path | list[Path], masks: Path, landscape: bool = False) -> None:
+    """Every photo in `photos` (a folder or files) through the teacher script, in one subprocess, each
+    mask written as `masks/<stem>.png`; its log is shown on failure."""
+    inputs = [str(p) for p in photos] if isinstance(photos, list) else [str(photos)]
+    command = [str(teacher_python()), str(TEACHER_SCRIPT), *inputs, "--out", str(masks)]
     done = subprocess.run(command + ["--landscape"] * landscape, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"the teacher failed ({done.returncode}):\n{done.stderr[-3000:]}")

@@ -27,7 +27,7 @@ from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import GEOMETRY, augmented_batch, framed_batch
-from training.datasets import build_cache, ccp_samples, fashionista_samples, with_pseudo
+from training.datasets import build_cache, ccp_samples, fashionista_samples, pseudo_samples, with_pseudo
 from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
 from training.from_onnx import freeze_batchnorm, load_onnx_weights
 from training.losses import dice_loss
@@ -100,7 +100,12 @@ def main():
     ap.add_argument(
         "--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)"
     )
+    ap.add_argument("--teacher", type=Path, help="a person-teacher folder (training.pseudo_label) to distil")
+    ap.add_argument("--teacher-batch", type=int, default=4, help="teacher-labelled photos added to each step")
+    ap.add_argument("--teacher-weight", type=float, default=1.0, help="weight of their person loss")
     args = ap.parse_args()
+    if args.teacher and args.augment != "shop":
+        ap.error("--teacher frames the teacher's photos: it needs --augment shop")
     resuming = (args.out / "last.pt").exists()
     from_onnx = bool(args.init and args.init.suffix == ".onnx")
     source = args.out / "last.pt" if resuming else None if from_onnx else args.init
@@ -123,6 +128,11 @@ def main():
     )
     val = build_cache([s for s in fash if s.split == "val"], cw, ch)
     print(f"train images {len(train['images'])}, fashionista val images {len(val['images'])}", flush=True)
+    taught = (
+        build_cache(pseudo_samples(args.teacher, "person")[: args.limit], cw, ch, "person") if args.teacher else None
+    )
+    if taught:
+        print(f"teacher-labelled images {len(taught['images'])} from {args.teacher}", flush=True)
     if args.augment == "shop":
         val_sets = framed_sets(val, VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person", "fashion"))
     else:
@@ -159,8 +169,19 @@ def main():
         # a person-only run (weight 0) does not compute the fashion loss at all
         return (person + args.fashion_weight * fashion_loss(f, yf)) if args.fashion_weight else person
 
+    def teacher_loss(p_t, soft):
+        # cross-entropy against the teacher's probability: -(q log p1 + (1 - q) log p0)
+        q = soft.float() / 255
+        logp = F.log_softmax(p_t, 1)
+        return -(q * logp[:, 1] + (1 - q) * logp[:, 0]).mean()
+
     def loss_fn(rng):
         x, yp, yf = make_batch(rng, train, args.batch, tuple(args.crop), args.augment)
+        if taught:  # one forward pass over both: the teacher's photos only train the person head
+            xt, (soft,) = framed_batch(rng, taught, args.teacher_batch, (WIDTH, HEIGHT), ("teacher",))
+            p, f = net(torch.cat([x, to_tensor(xt)]))
+            n = len(x)
+            return output_loss(p[:n], f[:n], yp, yf) + args.teacher_weight * teacher_loss(p[n:], torch.from_numpy(soft))
         if hasattr(net, "forward_with_sides"):  # u2net: fused + every side output, same loss each
             fused, sides = net.forward_with_sides(x)
             return sum(output_loss(p, f, yp, yf) for p, f in [fused, *sides])
