@@ -26,6 +26,11 @@ def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
     return letterbox(image, CANVAS_W, CANVAS_H)
 
 
+def focus_input(image: np.ndarray, region: Region) -> tuple[np.ndarray, Box]:
+    """The focus pass's network input: `region` of the photo on the canvas, and where it sits there."""
+    return prepare(image[region.y0 : region.y1, region.x0 : region.x1])
+
+
 def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region | None:
     """The photo's crop worth a second look: around the first pass's foreground (any class but 0,
     background), at the canvas's aspect; None when the foreground is absent or already large."""
@@ -125,7 +130,7 @@ async def segment(
     region = focus_region(probs, box, image.shape[1], image.shape[0]) if focus else None
     if region is not None:
         with stage("preprocess"):
-            crop, crop_box = await cpu(prepare, image[region.y0 : region.y1, region.x0 : region.x1])
+            crop, crop_box = await cpu(focus_input, image, region)
         with stage("infer"):
             second = (region, await infer(crop), crop_box)
     with stage("postprocess"):

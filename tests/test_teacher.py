@@ -1,4 +1,4 @@
-"""MediaPipe's selfie model as a reference (training/evaluate_teacher.py). It runs in .venv-teacher,
+"""MediaPipe's selfie model as a reference (training/evaluate_teacher.py) and a teacher (training/pseudo_label.py). It runs in .venv-teacher,
 which `make test` builds (`make teacher-venv`); run by hand without it, the scoring test skips (in CI it
 fails), and the command says how to build it."""
 
@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
-from training import evaluate_teacher
-from training.evaluate_teacher import TEACHER_VENV, evaluate
+from training import mediapipe_teacher
+from training.evaluate_teacher import evaluate
+from training.mediapipe_teacher import TEACHER_VENV
 
 
 def needs_teacher_venv():
@@ -24,7 +25,7 @@ def needs_teacher_venv():
 
 
 def test_a_missing_teacher_venv_says_how_to_build_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(evaluate_teacher, "TEACHER_VENV", tmp_path / ".venv-teacher")
+    monkeypatch.setattr(mediapipe_teacher, "TEACHER_VENV", tmp_path / ".venv-teacher")
     with pytest.raises(RuntimeError, match="run make teacher-venv"):
         evaluate(limit=1)
 

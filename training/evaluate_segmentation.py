@@ -32,7 +32,7 @@ from export.onnxruntime_session import onnx_session
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams
-from fashionpixel.segmentation import focus_region, labels_from_probs, prepare
+from fashionpixel.segmentation import focus_input, focus_region, labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, label_maps
 from training.framing import SHOP, add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
@@ -87,7 +87,7 @@ def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool
     for task, p in probs.items():
         region = focus_region(p, box, image.shape[1], image.shape[0])
         if region is not None:
-            crop, crop_box = prepare(image[region.y0 : region.y1, region.x0 : region.x1])
+            crop, crop_box = focus_input(image, region)
             out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
         else:
             out[task] = None

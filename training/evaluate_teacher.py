@@ -10,7 +10,6 @@ all in one subprocess, and its probability PNGs are read back and thresholded at
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -19,30 +18,12 @@ import numpy as np
 from PIL import Image
 
 from fashionpixel.labels import PERSON_CLASSES
-from training.datasets import REPO, ccp_samples, fashionista_samples, label_maps
+from training.datasets import ccp_samples, fashionista_samples, label_maps
 from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
+from training.mediapipe_teacher import run_teacher, teacher_python
 from training.metrics import confusion, summarize
 
-TEACHER_VENV = REPO / ".venv-teacher"
-TEACHER_SCRIPT = REPO / "training" / "teacher" / "mediapipe_person.py"
 SAMPLES = {"fashionista": fashionista_samples, "ccp": ccp_samples}
-
-
-def teacher_python() -> Path:
-    """The teacher venv's python; an error saying how to build it when it is missing or half built."""
-    if not (TEACHER_VENV / ".installed").exists():
-        raise RuntimeError(f"{TEACHER_VENV} is missing (or its install did not finish): run make teacher-venv")
-    return TEACHER_VENV / "bin" / "python"
-
-
-def run_teacher(photos: Path | list[Path], masks: Path, landscape: bool = False) -> None:
-    """Every photo in `photos` (a folder or files) through the teacher script, in one subprocess, each
-    mask written as `masks/<stem>.png`; its log is shown on failure."""
-    inputs = [str(p) for p in photos] if isinstance(photos, list) else [str(photos)]
-    command = [str(teacher_python()), str(TEACHER_SCRIPT), *inputs, "--out", str(masks)]
-    done = subprocess.run(command + ["--landscape"] * landscape, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"the teacher failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
 def evaluate(

@@ -359,6 +359,24 @@ def framed_sets(
     return out
 
 
+def framed_scores(
+    val_sets: dict[str, dict[str, np.ndarray]],
+    score: Callable[[dict[str, np.ndarray]], dict[str, float]],
+    averaged: tuple[str, ...],
+    name: str,
+) -> dict[str, float]:
+    """A training command's validation: `score` of each set of `framed_sets`, its keys suffixed with
+    `_<framing>` (none for full); with several framings, `name` is the mean of the scores whose keys
+    start with one of `averaged` (the score that picks the best checkpoint)."""
+    scores = {}
+    for framing, data in val_sets.items():
+        suffix = "" if framing == "full" else f"_{framing}"
+        scores |= {f"{k}{suffix}": v for k, v in score(data).items()}
+    if len(val_sets) > 1:
+        scores[name] = float(np.mean([v for k, v in scores.items() if k.startswith(averaged)]))
+    return scores
+
+
 # --- evaluation: every command's --framing ----------------------------------------------------------
 
 

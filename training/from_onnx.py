@@ -75,6 +75,11 @@ def _frozen_forward(self: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
+def is_frozen(run_args: dict) -> bool:
+    """Whether a run's BatchNorms are folded and frozen: it started from an ONNX file, or from a run that did."""
+    return bool(run_args.get("frozen_batchnorm") or str(run_args.get("init") or "").endswith(".onnx"))
+
+
 def freeze_batchnorm(net: nn.Module) -> nn.Module:
     """Every BatchNorm2d normalises with its stored statistics, in training too (scale, shift trainable)."""
     for m in net.modules():

@@ -27,6 +27,33 @@ def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentPa
     return ap
 
 
+def run(
+    args: argparse.Namespace,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched,
+    loss_fn: Callable[[np.random.Generator], torch.Tensor],
+    validate: Callable[[], dict],
+    score: str,
+    **record,
+) -> float:
+    """`train` with the options of `arguments`; the command line, and `record`, saved in each checkpoint."""
+    return train(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        net=net,
+        opt=opt,
+        sched=sched,
+        loss_fn=loss_fn,
+        validate=validate,
+        score=score,
+        val_every=args.val_every,
+        seed=args.seed,
+        args=vars(args) | {"out": str(args.out)} | record,
+    )
+
+
 def train(
     *,
     out: Path,

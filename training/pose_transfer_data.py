@@ -1,6 +1,6 @@
 """The pose-transfer training data: (source, target pose, target image) made from one photo per person.
 
-    python -m training.pose_transfer_data --pictures docs/models/img/pose_transfer_inputs.png
+    python -m training.dataset_pictures pose-transfer --pictures docs/models/img/pose_transfer_inputs.png
 
 The shared data has one pose per person, so pairs are made from that one photo (see
 docs/models/pose-transfer.md for what worked):
@@ -12,7 +12,6 @@ person on white, its parts and its keypoints. DeepFashion pairs (real pose pairs
 training.datasets.parse_pairs_csv / parse_keypoint_csv for anyone who holds those images.
 """
 
-import argparse
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from training.datasets import (
     read_image,
     read_labels,
 )
-from training.skin_data import grid, labelled
+from training.skin_data import labelled
 
 MODES = ("mirror", "geometry", "reconstruction")
 MODE_P = (0.5, 0.35, 0.15)
@@ -173,21 +172,3 @@ def real_batch(data: dict, indices) -> tuple[dict, np.ndarray, np.ndarray]:
         data["target_images"][list(indices)],
         data["target_parts"][list(indices)],
     )
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pictures", type=Path, help="draw 4 validation mirror pairs (source | pose | warp | target)")
-    args = ap.parse_args()
-    for split in ("train", "val"):
-        print(f"{split}: {len(build(split)['images'])} photos", flush=True)
-    if args.pictures:
-        val = build("val")
-        x, y, _ = batch(val, range(4), np.random.default_rng(0), "mirror")
-        rows = [[x["source"][j], x["pose"][j].max(2), x["warped"][j][..., :3], y[j]] for j in range(4)]
-        args.pictures.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.pictures), cv2.cvtColor(grid(rows), cv2.COLOR_RGB2BGR))
-
-
-if __name__ == "__main__":
-    main()

@@ -29,7 +29,7 @@ from export.onnxruntime_session import onnx_session
 from fashionpixel.models import CUTOUT, SEGMENTATION
 from fashionpixel.segmentation import labels_from_probs, prepare
 from training.datasets import PSEUDO_FILES, ccp_unlabelled_samples, pseudo_done_suffix, read_image
-from training.evaluate_teacher import run_teacher
+from training.mediapipe_teacher import run_teacher
 from training.served import predict
 
 TASKS = {"segmentation": (SEGMENTATION, "seg"), "cutout": (CUTOUT, "garment")}  # task → (network, data kind it feeds)

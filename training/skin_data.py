@@ -1,15 +1,12 @@
 """The skin-generation dataset: (generator input, target) pairs made from ../shared/data.
 
-    python -m training.skin_data --pictures docs/models/img/skin_inputs.png   # builds the cache, draws examples
+    python -m training.dataset_pictures skin --pictures docs/models/img/skin_inputs.png   # builds it, draws examples
 
 For every Fashionista and CCP photo with parsing labels and teacher keypoints: the body skin (skin
 minus head and feet, fashionpixel/skin.py) is the region to regenerate; the input is the photo with
 that region and the background white, the pose lines and the region mask; the target is the person
 on white. Everything is built at full size and letterboxed into the generator's canvas.
 """
-
-import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -54,25 +51,3 @@ def grid(rows: list[list[np.ndarray]], height: int = 192) -> np.ndarray:
         ]
         out.append(np.hstack(tiles))
     return np.vstack(out)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pictures", type=Path, help="draw 4 validation examples here (input parts | target)")
-    args = ap.parse_args()
-    for split in ("train", "val"):
-        data = build(split)
-        print(
-            f"{split}: {len(data['inputs'])} examples, mean skin-region share "
-            f"{(data['inputs'][..., 6] > 0).mean():.3f}",
-            flush=True,
-        )
-    if args.pictures:
-        val = build("val")
-        rows = [[x[..., :3], x[..., 3:6], x[..., 6], y] for x, y in zip(val["inputs"][:4], val["targets"][:4])]
-        args.pictures.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.pictures), cv2.cvtColor(grid(rows), cv2.COLOR_RGB2BGR))
-
-
-if __name__ == "__main__":
-    main()

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import torch
 
-
-def is_frozen(run_args: dict) -> bool:
-    """Whether a run's BatchNorms are folded and frozen: it started from an ONNX file, or from a run that did."""
-    return bool(run_args.get("frozen_batchnorm") or str(run_args.get("init") or "").endswith(".onnx"))
+from training.from_onnx import is_frozen
 
 
 def slim(source: Path, target: Path) -> Path:

@@ -23,14 +23,13 @@ from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, with_pseudo
-from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
-from training.from_onnx import freeze_batchnorm, load_onnx_weights
+from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_scores, framed_sets
+from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.cutout import garment_net
 from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
-from training.slim_checkpoint import is_frozen
 
 ZOOM = 1.5  # the training canvas is this much larger than the network's input
 CLASS_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2])  # "none" is most pixels and easy
@@ -146,28 +145,9 @@ def main():
         return F.cross_entropy(logits, y, weight=CLASS_WEIGHTS) + 0.5 * dice_loss(logits, y) + 0.5 * any_dice
 
     def validation():
-        scores = {}
-        for name, data in val_sets.items():
-            suffix = "" if name == "full" else f"_{name}"
-            scores |= {f"{k}{suffix}": v for k, v in validate(net, data).items()}
-        if shop:
-            scores["framed_dice"] = float(np.mean([v for k, v in scores.items() if k.startswith("all_dice")]))
-        return scores
+        return framed_scores(val_sets, lambda data: validate(net, data), ("all_dice",), "framed_dice")
 
-    loop.train(
-        out=args.out,
-        steps=args.steps,
-        batch=args.batch,
-        net=net,
-        opt=opt,
-        sched=sched,
-        loss_fn=loss_fn,
-        validate=validation,
-        score="framed_dice" if shop else "all_dice",
-        val_every=args.val_every,
-        seed=args.seed,
-        args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen},
-    )
+    loop.run(args, net, opt, sched, loss_fn, validation, "framed_dice" if shop else "all_dice", frozen_batchnorm=frozen)
 
 
 if __name__ == "__main__":

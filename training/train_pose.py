@@ -26,7 +26,7 @@ from training import loop
 from training.augment import framed_batch, photometric, random_affine, warp_image
 from training.datasets import build_cache as labelled_cache
 from training.datasets import cached, ccp_samples, fashionista_samples, keypoint_samples, read_image
-from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
+from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_scores, framed_sets
 from training.from_onnx import freeze_batchnorm, load_onnx_weights
 from training.metrics import pck
 from training.models.blocks import to_tensor
@@ -135,31 +135,15 @@ def main():
         # Peaks are a tiny part of each map: weight them up so the net does not settle on all-zero.
         return ((pred - target) ** 2 * (1 + 10 * target)).mean() * 100
 
-    def validation():
-        scores = {}
-        for name, val in val_sets.items():
-            preds = np.concatenate([predict(net, val["images"][s : s + 32]) for s in range(0, len(val["images"]), 32)])
-            found = preds[:, :, 2] >= SCORE_THRESHOLD
-            result = pck(np.where(found[..., None], preds[:, :, :2], -1), val["keypoints"])["mean"]
-            scores["pck" if name == "full" else f"pck_{name}"] = result
-        if len(val_sets) > 1:
-            scores["framed_pck"] = float(np.mean(list(scores.values())))
-        return scores
+    def scores_of(val):
+        preds = np.concatenate([predict(net, val["images"][s : s + 32]) for s in range(0, len(val["images"]), 32)])
+        found = preds[:, :, 2] >= SCORE_THRESHOLD
+        return {"pck": pck(np.where(found[..., None], preds[:, :, :2], -1), val["keypoints"])["mean"]}
 
-    loop.train(
-        out=args.out,
-        steps=args.steps,
-        batch=args.batch,
-        net=net,
-        opt=opt,
-        sched=sched,
-        loss_fn=loss_fn,
-        validate=validation,
-        score="framed_pck" if len(val_sets) > 1 else "pck",
-        val_every=args.val_every,
-        seed=args.seed,
-        args=vars(args) | {"out": str(args.out)},
-    )
+    def validation():
+        return framed_scores(val_sets, scores_of, ("pck",), "framed_pck")
+
+    loop.run(args, net, opt, sched, loss_fn, validation, "framed_pck" if len(val_sets) > 1 else "pck")
 
 
 if __name__ == "__main__":

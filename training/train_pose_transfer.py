@@ -144,20 +144,7 @@ def main():
     def validation():
         return validate(net, val_pairs, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
 
-    loop.train(
-        out=args.out,
-        steps=args.steps,
-        batch=args.batch,
-        net=net,
-        opt=opt,
-        sched=sched,
-        loss_fn=loss_fn,
-        validate=validation,
-        score="ssim",
-        val_every=args.val_every,
-        seed=args.seed,
-        args=vars(args) | {"out": str(args.out)},
-    )
+    loop.run(args, net, opt, sched, loss_fn, validation, "ssim")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,12 @@ from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, pseudo_samples, with_pseudo
-from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_sets
-from training.from_onnx import freeze_batchnorm, load_onnx_weights
+from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_scores, framed_sets
+from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
 from training.models.segmentation_archs import ARCHITECTURES, load_checkpoint
-from training.slim_checkpoint import is_frozen
 
 WIDTH, HEIGHT = CANVAS_W, CANVAS_H  # the network canvas (W×H), 2:3 like the photos
 # Background is most pixels and easy; a lower weight helped the reference study too.
@@ -188,34 +187,15 @@ def main():
         p, f = net(x)
         return output_loss(p, f, yp, yf)
 
-    def validation():
-        scores = {}
-        for name, data in val_sets.items():
-            m = validate(net, data)
-            suffix = "" if name == "full" else f"_{name}"
-            scores |= {
-                f"person_miou{suffix}": m["person"]["mean_iou"],
-                f"fashion_miou{suffix}": m["fashion"]["mean_iou"],
-            }
-        if len(val_sets) > 1:  # both tasks in every framing count alike
-            scores["framed_miou"] = float(np.mean(list(scores.values())))
-        return scores
+    def scores_of(data):
+        m = validate(net, data)
+        return {"person_miou": m["person"]["mean_iou"], "fashion_miou": m["fashion"]["mean_iou"]}
+
+    def validation():  # both tasks in every framing count alike
+        return framed_scores(val_sets, scores_of, ("person_miou", "fashion_miou"), "framed_miou")
 
     score = "framed_miou" if len(val_sets) > 1 else "fashion_miou" if args.fashion_weight else "person_miou"
-    loop.train(
-        out=args.out,
-        steps=args.steps,
-        batch=args.batch,
-        net=net,
-        opt=opt,
-        sched=sched,
-        loss_fn=loss_fn,
-        validate=validation,
-        score=score,
-        val_every=args.val_every,
-        seed=args.seed,
-        args=vars(args) | {"out": str(args.out), "frozen_batchnorm": frozen},
-    )
+    loop.run(args, net, opt, sched, loss_fn, validation, score, frozen_batchnorm=frozen)
 
 
 if __name__ == "__main__":

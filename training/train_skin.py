@@ -89,20 +89,7 @@ def main():
     def validation():  # the scheduler has counted the steps
         return validate(net, val, channels, args.mask_output, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
 
-    loop.train(
-        out=args.out,
-        steps=args.steps,
-        batch=args.batch,
-        net=net,
-        opt=opt,
-        sched=sched,
-        loss_fn=loss_fn,
-        validate=validation,
-        score="psnr",
-        val_every=args.val_every,
-        seed=args.seed,
-        args=vars(args) | {"out": str(args.out)},
-    )
+    loop.run(args, net, opt, sched, loss_fn, validation, "psnr")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable
 
-from fastapi import Request
+import numpy as np
+from fastapi import Request, Response
 
 from fashionpixel.networks import Network
+from services.common.imaging import encode_png
 from services.common.timing import Timings
 
 
@@ -25,6 +27,12 @@ class Pipeline:
 
     def stage(self, name: str):
         return self.timings.stage(name)
+
+    async def png(self, image: np.ndarray, headers: dict[str, str]) -> Response:
+        """`image` as the PNG answer, encoded on the thread pool in the "encode" stage."""
+        with self.stage("encode"):
+            body = await self.cpu(encode_png, image)
+        return Response(body, media_type="image/png", headers=headers)
 
 
 def pipeline(request: Request) -> Pipeline:

@@ -6,7 +6,6 @@ uvicorn services.cutout.app:app --port 8081
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
@@ -17,7 +16,6 @@ from services.catalog import service
 from services.common import review
 from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
-from services.common.imaging import encode_png
 from services.common.pipeline import Pipeline, pipeline
 from services.common.settings import Settings, get_settings
 
@@ -87,8 +85,7 @@ async def cutout(request: Request, settings: Settings = Depends(get_settings), r
         if region is not None:  # nothing found: the whole (empty) image rather than an error
             out = out[region.y0 : region.y1, region.x0 : region.x1]
             headers["X-Crop-Box"] = f"{region.x0},{region.y0},{region.x1 - region.x0},{region.y1 - region.y0}"
-        body = await run.cpu(encode_png, out)
-    return Response(body, media_type="image/png", headers=headers)
+    return await run.png(out, headers)
 
 
 app = create_app(

@@ -144,9 +144,7 @@ async def pose_transfer(
         stage=run.stage,
         assess=assess,
     )
-    with run.stage("encode"):
-        body = await run.cpu(encode_png, rgb)
-    return Response(body, media_type="image/png", headers=review.headers(review.verdict(assess, settings)))
+    return await run.png(rgb, review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(

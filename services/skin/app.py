@@ -7,7 +7,6 @@ the skin region (parsing) and the keypoints; the skin model then paints the regi
 """
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
 
 from fashionpixel.models import POSE, SEGMENTATION, SKIN
 from fashionpixel.networks import infer_with
@@ -18,7 +17,7 @@ from services.common import review
 from services.common.app import create_app
 from services.common.errors import Problem
 from services.common.forms import openapi_body, parse_keypoints, read_upload, text_field
-from services.common.imaging import decode_grey, decode_rgb, encode_png
+from services.common.imaging import decode_grey, decode_rgb
 from services.common.pipeline import Pipeline, pipeline
 from services.common.settings import Settings, get_settings
 
@@ -70,9 +69,7 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
         stage=run.stage,
         assess=assess,
     )
-    with run.stage("encode"):
-        body = await run.cpu(encode_png, rgba)
-    return Response(body, media_type="image/png", headers=review.headers(review.verdict(assess, settings)))
+    return await run.png(rgba, review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(
