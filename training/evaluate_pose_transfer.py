@@ -31,11 +31,11 @@ import numpy as np
 from fashionpixel.labels import FASHION_PALETTE
 from fashionpixel.models import POSE_TRANSFER
 from fashionpixel.networks import OnnxNetwork, infer_with
-from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, WHITE, transfer
+from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, transfer
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps
 from training.framing import framed_photos
-from training.metrics import image_metrics
+from training.metrics import image_metrics, mirror_pose_metrics
 from training.pose_transfer_data import build, mirror_pairs
 from training.served import evaluation_command, framing_report, onnx_network, parse_and_pose
 from training.skin_data import grid, labelled
@@ -104,9 +104,7 @@ def photo_scores(
     for framing in framings:
         full, small = [], []
         for n, (_, image, labels, _) in enumerate(framed_photos(framing, samples, label_maps)):
-            person = labels["person"].astype(bool)
             mirrored = np.ascontiguousarray(image[:, ::-1])
-            truth = np.where(person[:, ::-1, None], mirrored, np.uint8(WHITE))
             start = time.perf_counter()
             out = asyncio.run(
                 transfer(
@@ -114,9 +112,9 @@ def photo_scores(
                 )
             )
             ms += (time.perf_counter() - start) * 1000
-            full.append(image_metrics(out, truth))
-            size = (CANVAS_W, round(CANVAS_W * image.shape[0] / image.shape[1]))
-            small.append(image_metrics(*(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (out, truth))))
+            scores = mirror_pose_metrics(out, image, labels["person"], CANVAS_W)
+            full.append(scores[0])
+            small.append(scores[1])
             if (n + 1) % 40 == 0:
                 print(f"{framing}: {n + 1}/{len(samples)} photos", flush=True)
         scores[framing] = {"photo": mean(full), "photo_at_canvas": mean(small)}

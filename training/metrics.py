@@ -62,6 +62,17 @@ def image_metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, flo
     return mse, psnr, float(structural_similarity(p, t, channel_axis=2, data_range=1.0))
 
 
+def mirror_pose_metrics(out: np.ndarray, photo: np.ndarray, person: np.ndarray, canvas_width: int):
+    """Pose transfer's mirror-pose protocol (docs/models/pose-transfer.md): `out` renders the photo's
+    person in the pose of the mirrored photo; its truth is the mirrored labelled person (0/1) on white.
+    Returns image_metrics at full size and with both shrunk to `canvas_width` (the generator's own
+    resolution, to separate resolution from rendering)."""
+    truth = np.where(person[:, ::-1, None] > 0, photo[:, ::-1], np.uint8(255))
+    size = (canvas_width, round(canvas_width * photo.shape[0] / photo.shape[1]))
+    small = image_metrics(*(cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (out, truth)))
+    return image_metrics(out, truth), small
+
+
 def truth_mask(groups: np.ndarray, garment: str) -> np.ndarray:
     """A garment group's labelled pixels in a map of GARMENT_CLASSES indices (`all`: any garment)."""
     return groups > 0 if garment == "all" else groups == GARMENT_CLASSES.index(garment)
