@@ -1,0 +1,314 @@
+"""Evaluate pose transfer across people (issue 25): person A's photo in person B's pose.
+
+    python -m training.evaluate_cross_person [--model F] [--pairs N] [--threads T] [--json F] [--sheet F]
+
+The pairs are validation photos (the fixed split of training/datasets.py) that have parsing labels and
+teacher keypoints: a seeded shuffle, each source paired with the photo half the list away, so source and
+target are always different people. Each pair runs through the service's pipeline
+(fashionpixel.pose_transfer.transfer, served networks in ONNX Runtime) with the target photo as the
+target. There is no true image of A in B's pose, so the scores are what a shopper checks:
+
+- colour: the served parser (as the pipeline parses its source) finds each part on the source and on
+  the result; CIEDE2000 ΔE between the part's median CIELAB colour on each. A part found on only one
+  side is counted (`lost`: on the source only; `new`: on the result only), not scored. The headline is
+  the mean over GARMENTS.
+- texture: mean |Laplacian| inside the garments (their union, eroded off its outline) of the result
+  divided by the source's, both resized to one body height first (the result is drawn at the
+  target's scale). 1.0 = as sharp as the source.
+- silhouette: the target's teacher skeleton drawn with thick limbs; `coverage` is the share of it
+  under the parser's person mask on the result, `outside` the share of that person mask beyond a much
+  wider envelope of the skeleton. The target photo's own labelled person gives the `reference`.
+- mirror pose: every source in its mirrored pose, SSIM / PSNR as training/evaluate_pose_transfer
+  scores it (training.metrics.mirror_pose_metrics).
+"""
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from fashionpixel import segmentation
+from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
+from fashionpixel.networks import infer_with
+from fashionpixel.pose import draw_pose, found
+from fashionpixel.pose_transfer import CANVAS_W, PART_NAMES, parts_map, transfer
+from fashionpixel.stages import inline, untimed
+from training.datasets import keypoint_samples, read_image, read_labels
+from training.metrics import mirror_pose_metrics
+from training.served import REPO, onnx_network
+from training.skin_data import grid, labelled
+
+PAIRS_SEED = 25
+GARMENTS = ("t-shirt", "pants", "dress", "other clothing")  # shoes: too small to parse reliably on a blur
+MIN_PART_SHARE = 0.01  # a part counts as found when it covers this share of the person mask
+BODY_HEIGHT = 400  # px: texture is measured with the person's box this tall, so scale does not count
+EDGE = 3  # px at BODY_HEIGHT: the garment mask is eroded this much so outlines are not texture
+LIMB_WIDTH = 0.12  # × torso length: thick limbs that real people cover (98 % of them, validation masks)
+ENVELOPE_WIDTH = 0.8  # × torso length: beyond it a pixel is off the body (4 % of real people's)
+CHAINS = ((2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13), (1, 0))  # arms, legs, neck to nose
+TORSO = (2, 5, 11, 8)  # shoulders and hips, a filled quadrilateral
+SHEET_PAIRS = 12
+
+
+# --- the metrics, on arrays (tests/test_cross_person.py checks them on cases with known answers) ---
+
+
+def part_colours(image: np.ndarray, parts: np.ndarray) -> dict[str, np.ndarray]:
+    """{part name: median CIELAB colour} of the parts that cover at least MIN_PART_SHARE of the person."""
+    person = max(int((parts > 0).sum()), 1)
+    out = {}
+    for c, name in enumerate(PART_NAMES[1:], start=1):
+        mask = parts == c
+        if mask.sum() >= max(MIN_PART_SHARE * person, 20):
+            out[name] = np.median(rgb2lab(image[mask][None])[0], axis=0)
+    return out
+
+
+def colour_differences(source: dict[str, np.ndarray], result: dict[str, np.ndarray]) -> dict[str, float | str]:
+    """{part: CIEDE2000 ΔE} for parts found on both sides, 'lost' / 'new' for parts found on one side."""
+    out: dict[str, float | str] = {}
+    for name in PART_NAMES[1:]:
+        if name in source and name in result:
+            out[name] = float(deltaE_ciede2000(source[name], result[name]))
+        elif name in source or name in result:
+            out[name] = "lost" if name in source else "new"
+    return out
+
+
+def texture_energy(image: np.ndarray, region: np.ndarray, person: np.ndarray) -> float | None:
+    """Mean |Laplacian| of the grey image inside `region` (eroded by EDGE), after resizing the image so
+    the person's bounding box is BODY_HEIGHT tall; None when the region is (nearly) empty."""
+    ys = np.nonzero(person.any(1))[0]
+    if len(ys) == 0:
+        return None
+    scale = BODY_HEIGHT / (ys[-1] - ys[0] + 1)
+    size = (max(round(image.shape[1] * scale), 1), max(round(image.shape[0] * scale), 1))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    mask = cv2.resize(region.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    mask = cv2.erode(mask, np.ones((2 * EDGE + 1,) * 2, np.uint8)).astype(bool)
+    if mask.sum() < 100:
+        return None
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[mask].mean())
+
+
+def garment_mask(parts: np.ndarray) -> np.ndarray:
+    return np.isin(parts, [PART_NAMES.index(g) for g in GARMENTS])
+
+
+def texture_ratio(source, source_parts, result, result_parts) -> float | None:
+    """The result's garment texture energy over the source's (None when either has no garment)."""
+    s = texture_energy(source, garment_mask(source_parts), source_parts > 0)
+    r = texture_energy(result, garment_mask(result_parts), result_parts > 0)
+    return r / s if r is not None and s else None
+
+
+def torso_length(keypoints: np.ndarray) -> float | None:
+    """Neck to the middle of the hips seen: the body's scale."""
+    ok = found(keypoints)
+    hips = [i for i in (8, 11) if ok[i]]
+    if not ok[1] or not hips:
+        return None
+    return float(np.hypot(*(keypoints[hips, :2].mean(0) - keypoints[1, :2])))
+
+
+def skeleton_mask(keypoints: np.ndarray, shape: tuple[int, int], width: float) -> np.ndarray | None:
+    """The limbs seen drawn `width` × torso length thick, and the torso filled; None without a torso."""
+    length = torso_length(keypoints)
+    if not length:
+        return None
+    k, ok = np.round(keypoints[:, :2]).astype(np.int32), found(keypoints)
+    mask = np.zeros(shape, np.uint8)
+    for chain in CHAINS:
+        seen = [j for j in chain if ok[j]]  # a missing elbow or knee: shoulder to wrist, hip to ankle
+        for a, b in zip(seen, seen[1:]):
+            cv2.line(mask, tuple(map(int, k[a])), tuple(map(int, k[b])), 1, max(2, round(width * length)))
+    if ok[list(TORSO)].all():
+        cv2.fillPoly(mask, [k[list(TORSO)]], 1)
+    return mask.astype(bool)
+
+
+def silhouette(person: np.ndarray, keypoints: np.ndarray) -> tuple[float, float] | None:
+    """(share of the thick-limbed skeleton under the person mask, share of the person mask outside the
+    skeleton's wide envelope); None when the keypoints give no torso."""
+    limbs = skeleton_mask(keypoints, person.shape, LIMB_WIDTH)
+    if limbs is None or not limbs.any():
+        return None
+    envelope = skeleton_mask(keypoints, person.shape, ENVELOPE_WIDTH)
+    person = person.astype(bool)
+    return float((limbs & person).sum() / limbs.sum()), float((person & ~envelope).sum() / max(person.sum(), 1))
+
+
+# --- the evaluation ---
+
+
+def cross_person_pairs(n: int) -> list[tuple[tuple, tuple]]:
+    """n fixed ((source sample, keypoints), (target sample, keypoints)) pairs of different people."""
+    samples = [(s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s)]
+    order = np.random.default_rng(PAIRS_SEED).permutation(len(samples))
+    half = len(order) // 2  # sources and targets are disjoint sets for n ≤ half
+    return [(samples[order[i]], samples[order[(i + half) % len(order)]]) for i in range(min(n, len(order)))]
+
+
+def parser(parse):
+    """parse_parts(image) → (person 0/1, parts map) from the served segmentation network, parsed as
+    the pose-transfer pipeline parses its source (no CRF)."""
+
+    def parse_parts(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        canvas, box = segmentation.prepare(image)
+        person_p, fashion_p = asyncio.run(parse(canvas))
+        person = segmentation.labels_from_probs(image, person_p, box)
+        fashion = segmentation.labels_from_probs(image, fashion_p, box)
+        return person, parts_map(person, fashion)
+
+    return parse_parts
+
+
+def summary(rows: list[dict], ms: float, model: Path, mirror: list) -> dict:
+    def stats(values):
+        v = [x for x in values if x is not None]
+        return {"mean": float(np.mean(v)), "median": float(np.median(v)), "pairs": len(v)} if v else {"pairs": 0}
+
+    by_part = {}
+    for name in PART_NAMES[1:]:
+        got = [r["colour"].get(name) for r in rows]
+        by_part[name] = stats([d for d in got if isinstance(d, float)]) | {
+            "lost": got.count("lost"),
+            "new": got.count("new"),
+        }
+    garment_de = [r["colour"][g] for r in rows for g in GARMENTS if isinstance(r["colour"].get(g), float)]
+    full, small = (np.mean([m[i] for m in mirror], axis=0) for i in (0, 1))
+    mirror_scores = {
+        setting: {"photos": len(mirror), "mse": float(s[0]), "psnr": float(s[1]), "ssim": float(s[2])}
+        for setting, s in (("photo", full), ("photo_at_canvas", small))
+    }
+    return {
+        "model": str(model.resolve().relative_to(REPO) if model.resolve().is_relative_to(REPO) else model),
+        "pairs": len(rows),
+        "seed": PAIRS_SEED,
+        "colour_delta_e": {
+            "garments": stats(garment_de),
+            "garments_lost": sum(r["colour"].get(g) == "lost" for r in rows for g in GARMENTS),
+            "by_part": by_part,
+        },
+        "texture_ratio": stats([r["texture_ratio"] for r in rows]),
+        "silhouette": {
+            "coverage": stats([r["coverage"] for r in rows]),
+            "outside": stats([r["outside"] for r in rows]),
+            "reference_coverage": stats([r["reference"][0] for r in rows if r["reference"]]),
+            "reference_outside": stats([r["reference"][1] for r in rows if r["reference"]]),
+        },
+        "mirror_pose": mirror_scores,
+        "ms_per_pair": ms,
+        "per_pair": rows,
+    }
+
+
+def contact_sheet(shown: list[list[np.ndarray]], path: Path, height: int = 224) -> None:
+    """Pairs as source | target photo with its skeleton | result, three pairs a row, as a JPEG."""
+    gap = np.full((height, 8, 3), 255, np.uint8)
+    rows = [grid([[t for pair in shown[i : i + 3] for t in (*pair, gap)]], height) for i in range(0, len(shown), 3)]
+    width = max(r.shape[1] for r in rows)
+    sheet = np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+
+
+def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Path | None) -> dict:
+    files = {SEGMENTATION: SEGMENTATION.onnx_path(repository), POSE: POSE.onnx_path(repository), POSE_TRANSFER: model}
+    network = onnx_network(files, threads)
+    parse, pose, generate = (infer_with(network, m) for m in (SEGMENTATION, POSE, POSE_TRANSFER))
+    parse_parts = parser(parse)
+
+    def run(source, target):
+        return asyncio.run(
+            transfer(source, target=target, parse=parse, pose=pose, generate=generate, cpu=inline, stage=untimed)
+        )
+
+    rows, mirror, shown, ms = [], [], [], 0.0
+    for n, ((a, _), (b, b_kp)) in enumerate(cross_person_pairs(pairs)):
+        source, target = read_image(a), read_image(b)
+        start = time.perf_counter()
+        result = run(source, target)
+        ms += (time.perf_counter() - start) * 1000
+        _, source_parts = parse_parts(source)
+        result_person, result_parts = parse_parts(result)
+        fit = silhouette(result_person, b_kp)
+        rows.append(
+            {
+                "source": f"{a.dataset}/{a.name}",
+                "target": f"{b.dataset}/{b.name}",
+                "colour": colour_differences(part_colours(source, source_parts), part_colours(result, result_parts)),
+                "texture_ratio": texture_ratio(source, source_parts, result, result_parts),
+                "coverage": fit[0] if fit else None,
+                "outside": fit[1] if fit else None,
+                "reference": silhouette(read_labels(b)[0], b_kp),
+            }
+        )
+        mirror.append(
+            mirror_pose_metrics(run(source, np.ascontiguousarray(source[:, ::-1])), source, read_labels(a)[0], CANVAS_W)
+        )
+        if n < SHEET_PAIRS:
+            skeleton = draw_pose(b_kp, target.shape[1], target.shape[0])
+            posed = np.where(skeleton.any(2, keepdims=True), skeleton, target // 2 + 64)  # skeleton on a faded photo
+            shown.append([source, posed.astype(np.uint8), result])
+        if (n + 1) % 20 == 0:
+            print(f"{n + 1}/{pairs} pairs", flush=True)
+    if sheet and shown:
+        contact_sheet(shown, sheet)
+    return summary(rows, ms / max(len(rows), 1), model, mirror)
+
+
+def table(report: dict) -> str:
+    """The headline numbers as a Markdown table (the model card's)."""
+
+    def cell(s):
+        return f"{s['mean']:.3f} (median {s['median']:.3f}, {s['pairs']} pairs)" if s["pairs"] else "n/a"
+
+    c, sil, m = report["colour_delta_e"], report["silhouette"], report["mirror_pose"]["photo"]
+    lines = [
+        "| measure | value |",
+        "|---|---|",
+        f"| garment colour ΔE2000 (lower is better) | {cell(c['garments'])} |",
+        f"| garments found on the source, lost on the result | {c['garments_lost']} |",
+        f"| texture ratio result / source (1 = as sharp) | {cell(report['texture_ratio'])} |",
+        f"| skeleton coverage (real target photo: {sil['reference_coverage'].get('mean', 0):.3f}) | "
+        f"{cell(sil['coverage'])} |",
+        f"| person outside the body envelope (real: {sil['reference_outside'].get('mean', 0):.3f}) | "
+        f"{cell(sil['outside'])} |",
+        f"| mirror pose SSIM / PSNR dB ({m['photos']} sources) | {m['ssim']:.4f} / {m['psnr']:.2f} |",
+        "",
+        "| part | ΔE2000 mean | on both | lost | new |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in c["by_part"].items():
+        mean = f"{s['mean']:.1f}" if s["pairs"] else "n/a"
+        lines.append(f"| {name} | {mean} | {s['pairs']} | {s['lost']} | {s['new']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=POSE_TRANSFER.onnx_path(REPO / "model_repository"))
+    ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
+    ap.add_argument("--pairs", type=int, default=80)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--sheet", type=Path, help="contact sheet (JPEG) of the first 12 pairs")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    report = evaluate(args.model, args.repository, args.pairs, args.threads, args.sheet)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    print(table(report))
+    print(f"{report['pairs']} pairs in {report['wall_seconds']:.0f} s ({report['ms_per_pair']:.0f} ms a transfer)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
