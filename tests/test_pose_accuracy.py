@@ -53,3 +53,31 @@ def test_mirrored_photo_gives_mirrored_keypoints(pose, data_dir):
         agree += int((np.linalg.norm(a[both] - b[both], axis=1) <= 0.1 * scale).sum())
         total += int(both.sum())
     assert total > 100 and agree / total >= 0.85
+
+
+def test_focus_pass_finds_a_small_person(pose, data_dir):
+    """A person at ~30 % of the frame (training.framing's `small`): the second look finds the keypoints
+    the first pass misses; on a full photo it does not look again (same answer)."""
+    from training.datasets import keypoint_samples, label_maps
+    from training.framing import framed_photos
+    from training.skin_data import labelled
+
+    def post(image, focus):
+        r = pose.post(
+            "/v1/pose",
+            params={"focus": focus},
+            files={"image": ("p.jpg", encode(image, quality=95), "image/jpeg")},
+        )
+        assert r.status_code == 200
+        k = np.array(r.json()["keypoints"], dtype=np.float32)
+        return np.where(k[:, 2:3] > 0, k[:, :2], -1)
+
+    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:12]
+    small = [(image, truth) for _, image, _, truth in framed_photos("small", samples, label_maps)]
+    truths = np.stack([t for _, t in small])
+    plain = pck(np.stack([post(img, "false") for img, _ in small]), truths)["mean"]
+    focused = pck(np.stack([post(img, "true") for img, _ in small]), truths)["mean"]
+    print("small framing PCK@0.1 without / with the focus pass", plain, focused)
+    assert focused >= plain + 0.15
+    full, _ = val_photos(1)[0]
+    assert np.array_equal(post(full, "false"), post(full, "true"))

@@ -9,7 +9,8 @@ at the served score threshold, on the keypoints still in the frame (the teacher'
 with the photo; those that leave it no longer count), and `shop`, the mean over the shop framings.
 Framings crop and paste by the labelled person, so they use the labelled validation photos
 (Fashionista + labelled CCP); `full` alone keeps every validation photo with keypoints, the
-published number. `--pictures` draws full photos only.
+published number. `--pictures` draws full photos only. The service's focus pass (a second look at a
+small person, fashionpixel.keypoints) is on, as it is by default; `--no-focus` turns it off.
 """
 
 import argparse
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionpixel.keypoints import SCORE_THRESHOLD, keypoints_from_heatmaps, prepare
+from fashionpixel.keypoints import SCORE_THRESHOLD
+from fashionpixel.keypoints import estimate as pipeline_estimate
 from fashionpixel.models import POSE
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS
+from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps, read_image
 from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import pck
@@ -66,19 +69,19 @@ def mirror(image: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return image, truth
 
 
-def estimate(infer, photos, flip: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """N×18×3 keypoints (x, y, score) of (photo, teacher keypoints) pairs, mirrored with `flip`, their
-    N×18×2 truths and the network's total ms (`infer`: the pose network as the pipelines call it).
-    Threshold 0 here: every peak with its score, so that the thresholds can be applied afterwards."""
+def estimate(infer, photos, flip: bool, focus: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """N×18×3 keypoints (x, y, score) of (photo, teacher keypoints) pairs through the service's pipeline,
+    mirrored with `flip`, their N×18×2 truths and the pipeline's total ms (`infer`: the pose network as
+    the pipelines call it). Threshold 0 here: every peak with its score, so that the thresholds can be
+    applied afterwards."""
     preds, truths, ms = [], [], 0.0
     for image, truth in photos:
         if flip:
             image, truth = mirror(image, truth)
-        canvas, box = prepare(image)
         start = time.perf_counter()
-        heatmaps = asyncio.run(infer(canvas))
+        found = pipeline_estimate(image, infer=infer, cpu=inline, stage=untimed, focus=focus, threshold=0.0)
+        preds.append(asyncio.run(found))
         ms += (time.perf_counter() - start) * 1000
-        preds.append(keypoints_from_heatmaps(heatmaps, box, image.shape[1], image.shape[0], threshold=0.0))
         truths.append(truth)
     return np.stack(preds), np.stack(truths), ms
 
@@ -91,13 +94,13 @@ def at(preds: np.ndarray, truths: np.ndarray, threshold: float) -> tuple[dict, f
     return result, float((missing & found).sum() / max(missing.sum(), 1))
 
 
-def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool) -> dict:
+def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool, focus: bool) -> dict:
     """PCK@0.1 in each framing, on the labelled validation photos (the framings need the person mask)."""
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     report = {}
     for name in framings:
         photos = ((image, truth) for _, image, _, truth in framed_photos(name, samples, label_maps))
-        preds, truths, ms = estimate(infer, photos, flip)
+        preds, truths, ms = estimate(infer, photos, flip, focus)
         result, false_positives = at(preds, truths, SCORE_THRESHOLD)
         report[name] = {
             "images": len(samples),
@@ -111,6 +114,7 @@ def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool)
     return {
         "images": len(samples),
         "flipped": flip,
+        "focus": focus,
         "threshold": SCORE_THRESHOLD,
         "framings": report,
         "shop": {"pck@0.1": shop_mean({k: v["pck@0.1"] for k, v in report.items()})},
@@ -125,12 +129,13 @@ def evaluate(
     pictures: Path | None = None,
     framings: tuple[str, ...] = ("full",),
     threads: int = 2,
+    focus: bool = True,
 ) -> dict:
     infer = infer_with(onnx_network({POSE: model}, threads), POSE)
     if framings != ("full",):
-        return in_framings(infer, framings, limit, flip)
+        return in_framings(infer, framings, limit, flip, focus)
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]
-    preds, truths, ms = estimate(infer, ((read_image(s), truth) for s, truth in samples), flip)
+    preds, truths, ms = estimate(infer, ((read_image(s), truth) for s, truth in samples), flip, focus)
     result, false_positives = at(preds, truths, SCORE_THRESHOLD)
     if pictures:
         found = preds[..., 2] >= SCORE_THRESHOLD
@@ -142,6 +147,7 @@ def evaluate(
     return {
         "images": len(samples),
         "flipped": flip,
+        "focus": focus,
         "threshold": SCORE_THRESHOLD,
         "pck@0.1": result["mean"],
         "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
@@ -162,6 +168,7 @@ def main():
     ap.add_argument("--json", type=Path)
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos to this PNG")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-focus", action="store_true", help="without the service's focus pass on a small person")
     add_framing_argument(ap)
     args = ap.parse_args()
     report = evaluate(
@@ -171,6 +178,7 @@ def main():
         pictures=args.pictures,
         framings=chosen_framings(args.framing),
         threads=args.threads,
+        focus=not args.no_focus,
     )
     if "framings" in report:
         print(

@@ -30,6 +30,11 @@ class PoseParams(BaseModel):
         pattern="^(json|png)$",
         description="json: keypoints; png: the OpenPose-style limb image of the photo's size",
     )
+    focus: bool = Field(
+        True,
+        description="a second network pass on a crop around a person who fills little of the photo "
+        "(a wide shot, a small figure on a padded canvas)",
+    )
 
 
 class PoseResponse(BaseModel):
@@ -60,7 +65,8 @@ async def pose(request: Request, settings: Settings = Depends(get_settings), run
     params, image = await read_photo_request(request, PoseParams, settings, run)
     h, w = image.shape[:2]
     assess = Assessment()
-    k = await estimate(image, infer=infer_with(run.network, POSE), cpu=run.cpu, stage=run.stage, assess=assess)
+    infer = infer_with(run.network, POSE)
+    k = await estimate(image, infer=infer, cpu=run.cpu, stage=run.stage, assess=assess, focus=params.focus)
     trust = review.verdict(assess, settings)
     if params.format == "png":
         with run.stage("encode"):
