@@ -1,6 +1,7 @@
 """Evaluate pose transfer across people (issue 25): person A's photo in person B's pose.
 
     python -m training.evaluate_cross_person [--model F] [--pairs N] [--threads T] [--json F] [--sheet F]
+    python -m training.evaluate_cross_person --warp-only   # the part-wise warp alone: what copying keeps
 
 The pairs are validation photos (the fixed split of training/datasets.py) that have parsing labels and
 teacher keypoints: a seeded shuffle, each source paired with the photo half the list away, so source and
@@ -17,7 +18,9 @@ target. There is no true image of A in B's pose, so the scores are what a shoppe
   target's scale). 1.0 = as sharp as the source.
 - silhouette: the target's teacher skeleton drawn with thick limbs; `coverage` is the share of it
   under the parser's person mask on the result, `outside` the share of that person mask beyond a much
-  wider envelope of the skeleton. The target photo's own labelled person gives the `reference`.
+  wider envelope of the skeleton. The target photo's own labelled person gives the `reference`; a pair
+  whose reference covers less than TRUSTED_SKELETON of it (the teacher found another person, or none)
+  is counted in `untrusted_skeletons` and left out.
 - mirror pose: every source in its mirrored pose, SSIM / PSNR as training/evaluate_pose_transfer
   scores it (training.metrics.mirror_pose_metrics).
 """
@@ -25,6 +28,7 @@ target. There is no true image of A in B's pose, so the scores are what a shoppe
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -49,6 +53,7 @@ MIN_PART_SHARE = 0.01  # a part counts as found when it covers this share of the
 BODY_HEIGHT = 400  # px: texture is measured with the person's box this tall, so scale does not count
 EDGE = 3  # px at BODY_HEIGHT: the garment mask is eroded this much so outlines are not texture
 LIMB_WIDTH = 0.12  # × torso length: thick limbs that real people cover (98 % of them, validation masks)
+TRUSTED_SKELETON = 0.8  # a teacher skeleton its own photo's labelled person covers less of is wrong
 ENVELOPE_WIDTH = 0.8  # × torso length: beyond it a pixel is off the body (4 % of real people's)
 CHAINS = ((2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13), (1, 0))  # arms, legs, neck to nose
 TORSO = (2, 5, 11, 8)  # shoulders and hips, a filled quadrilateral
@@ -169,7 +174,7 @@ def parser(parse):
     return parse_parts
 
 
-def summary(rows: list[dict], ms: float, model: Path, mirror: list) -> dict:
+def summary(rows: list[dict], ms: float, model: str, mirror: list) -> dict:
     def stats(values):
         v = [x for x in values if x is not None]
         return {"mean": float(np.mean(v)), "median": float(np.median(v)), "pairs": len(v)} if v else {"pairs": 0}
@@ -181,6 +186,7 @@ def summary(rows: list[dict], ms: float, model: Path, mirror: list) -> dict:
             "lost": got.count("lost"),
             "new": got.count("new"),
         }
+    trusted = [r for r in rows if r["reference"] and r["reference"][0] >= TRUSTED_SKELETON]
     garment_de = [r["colour"][g] for r in rows for g in GARMENTS if isinstance(r["colour"].get(g), float)]
     full, small = (np.mean([m[i] for m in mirror], axis=0) for i in (0, 1))
     mirror_scores = {
@@ -188,7 +194,7 @@ def summary(rows: list[dict], ms: float, model: Path, mirror: list) -> dict:
         for setting, s in (("photo", full), ("photo_at_canvas", small))
     }
     return {
-        "model": str(model.resolve().relative_to(REPO) if model.resolve().is_relative_to(REPO) else model),
+        "model": model,
         "pairs": len(rows),
         "seed": PAIRS_SEED,
         "colour_delta_e": {
@@ -198,10 +204,11 @@ def summary(rows: list[dict], ms: float, model: Path, mirror: list) -> dict:
         },
         "texture_ratio": stats([r["texture_ratio"] for r in rows]),
         "silhouette": {
-            "coverage": stats([r["coverage"] for r in rows]),
-            "outside": stats([r["outside"] for r in rows]),
-            "reference_coverage": stats([r["reference"][0] for r in rows if r["reference"]]),
-            "reference_outside": stats([r["reference"][1] for r in rows if r["reference"]]),
+            "coverage": stats([r["coverage"] for r in trusted]),
+            "outside": stats([r["outside"] for r in trusted]),
+            "reference_coverage": stats([r["reference"][0] for r in trusted]),
+            "reference_outside": stats([r["reference"][1] for r in trusted]),
+            "untrusted_skeletons": len(rows) - len(trusted),
         },
         "mirror_pose": mirror_scores,
         "ms_per_pair": ms,
@@ -219,10 +226,16 @@ def contact_sheet(shown: list[list[np.ndarray]], path: Path, height: int = 224) 
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
 
 
-def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Path | None) -> dict:
+async def warp_alone(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The part-wise warp as the result (white where it has no pixels): what copying alone keeps."""
+    return inputs["warped"][..., :3]
+
+
+def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Path | None, warp: bool = False) -> dict:
     files = {SEGMENTATION: SEGMENTATION.onnx_path(repository), POSE: POSE.onnx_path(repository), POSE_TRANSFER: model}
     network = onnx_network(files, threads)
     parse, pose, generate = (infer_with(network, m) for m in (SEGMENTATION, POSE, POSE_TRANSFER))
+    generate = warp_alone if warp else generate
     parse_parts = parser(parse)
 
     def run(source, target):
@@ -261,26 +274,28 @@ def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Pat
             print(f"{n + 1}/{pairs} pairs", flush=True)
     if sheet and shown:
         contact_sheet(shown, sheet)
-    return summary(rows, ms / max(len(rows), 1), model, mirror)
+    name = "part-wise warp alone" if warp else os.path.relpath(model.resolve(), REPO)
+    return summary(rows, ms / max(len(rows), 1), name, mirror)
 
 
 def table(report: dict) -> str:
     """The headline numbers as a Markdown table (the model card's)."""
 
-    def cell(s):
-        return f"{s['mean']:.3f} (median {s['median']:.3f}, {s['pairs']} pairs)" if s["pairs"] else "n/a"
+    def cell(s, counted="pairs"):
+        return f"{s['mean']:.3f} (median {s['median']:.3f}, {s['pairs']} {counted})" if s["pairs"] else "n/a"
 
     c, sil, m = report["colour_delta_e"], report["silhouette"], report["mirror_pose"]["photo"]
     lines = [
         "| measure | value |",
         "|---|---|",
-        f"| garment colour ΔE2000 (lower is better) | {cell(c['garments'])} |",
+        f"| garment colour ΔE2000 (lower is better) | {cell(c['garments'], 'garments')} |",
         f"| garments found on the source, lost on the result | {c['garments_lost']} |",
         f"| texture ratio result / source (1 = as sharp) | {cell(report['texture_ratio'])} |",
         f"| skeleton coverage (real target photo: {sil['reference_coverage'].get('mean', 0):.3f}) | "
         f"{cell(sil['coverage'])} |",
         f"| person outside the body envelope (real: {sil['reference_outside'].get('mean', 0):.3f}) | "
         f"{cell(sil['outside'])} |",
+        f"| pairs left out of the silhouette (wrong teacher skeleton) | {sil['untrusted_skeletons']} |",
         f"| mirror pose SSIM / PSNR dB ({m['photos']} sources) | {m['ssim']:.4f} / {m['psnr']:.2f} |",
         "",
         "| part | ΔE2000 mean | on both | lost | new |",
@@ -300,9 +315,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path, help="contact sheet (JPEG) of the first 12 pairs")
+    ap.add_argument("--warp-only", action="store_true", help="score the part-wise warp alone, not the generator")
     args = ap.parse_args()
     start = time.perf_counter()
-    report = evaluate(args.model, args.repository, args.pairs, args.threads, args.sheet)
+    report = evaluate(args.model, args.repository, args.pairs, args.threads, args.sheet, args.warp_only)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(table(report))
     print(f"{report['pairs']} pairs in {report['wall_seconds']:.0f} s ({report['ms_per_pair']:.0f} ms a transfer)")
