@@ -91,12 +91,28 @@ def edge_radius(width: int, height: int) -> int:
 
 
 def refine_edges(image: np.ndarray, prob: np.ndarray, method: str, threshold: float = THRESHOLD) -> np.ndarray:
-    """H×W float alpha in [0, 1]: the thresholded mask, its boundary band softened by `method`."""
+    """H×W float alpha in [0, 1]: the thresholded mask, its boundary band softened by `method`.
+
+    Only the garment's box is worked on: far from the mask alpha is 0 whatever the method, and the
+    filters read the photo no further than 2 × radius from the band (a guided filter's window of
+    windows), which itself reaches radius beyond the mask. So the mask's box + 3 × radius gives the band
+    the values that filtering the whole photo gives (tests/test_big_photos.py), at the cost of the box:
+    on a 3000×4500 product photo (worked on at 1633×2449) the guided filter was ~60 % of post-processing."""
     mask = (prob >= threshold).astype(np.uint8)
     if method == "none" or not mask.any():
         return mask.astype(np.float32)
     h, w = mask.shape
     radius = edge_radius(w, h)
+    x, y, bw, bh = cv2.boundingRect(mask)  # the box of the mask's pixels
+    pad = 3 * radius + 1
+    crop = (slice(max(0, y - pad), min(h, y + bh + pad)), slice(max(0, x - pad), min(w, x + bw + pad)))
+    alpha = np.zeros((h, w), np.float32)
+    alpha[crop] = _soft_band(image[crop], mask[crop], radius, method)
+    return alpha
+
+
+def _soft_band(image: np.ndarray, mask: np.ndarray, radius: int, method: str) -> np.ndarray:
+    """refine_edges on a crop that holds the whole band with its context."""
     inside, reach = _band(mask, radius)
     if method == "guided":
         # The filter lets alpha follow the photo's own edges within `radius`; eps sets how strong an
@@ -132,15 +148,27 @@ def _matting(image: np.ndarray, inside: np.ndarray, reach: np.ndarray) -> np.nda
     return out
 
 
-def compose(image: np.ndarray, alpha: np.ndarray, output: str, background: tuple[int, int, int] | None) -> np.ndarray:
-    """The response image: "mask" → grey alpha; "rgba" → photo + alpha, or flattened on `background`."""
+def compose(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    output: str,
+    background: tuple[int, int, int] | None,
+    clear: bool = False,
+) -> np.ndarray:
+    """The response image: "mask" → grey alpha; "rgba" → photo + alpha, or flattened on `background`.
+    `clear`: colour 0 under fully transparent pixels (alpha 0), as rembg does. Nothing shows there, and
+    the runs of zeros make the PNG of a 3000×4500 cutout ~3× smaller and ~2× faster to encode
+    (docs/benchmarks.md, "Big photos")."""
     a8 = np.round(alpha * 255).astype(np.uint8)
     if output == "mask":
         return a8
     if background is not None:
         a = alpha[..., None]
         return np.round(image * a + np.array(background, np.float32) * (1 - a)).astype(np.uint8)
-    return np.dstack([image, a8])
+    # OpenCV's copyTo (into a new, zeroed image where the mask is 0) and merge: ~10× faster than
+    # np.dstack and a boolean index on 13.5 megapixels.
+    rgb = cv2.copyTo(image, a8) if clear else image
+    return cv2.merge([*cv2.split(rgb), a8])
 
 
 async def matte(
