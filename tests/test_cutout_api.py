@@ -37,8 +37,10 @@ def test_rgba_default_is_the_photo_with_a_garment_alpha(cut, photo):
     img = png(post(cut, encode(photo, "PNG")))
     assert img.mode == "RGBA" and img.size == (photo.shape[1], photo.shape[0])
     rgba = np.asarray(img)
-    assert np.array_equal(rgba[..., :3], photo)  # colours untouched, only alpha added
     alpha = rgba[..., 3]
+    shows = alpha > 0
+    assert np.array_equal(rgba[shows, :3], photo[shows])  # colours untouched wherever any shows
+    assert not rgba[~shows, :3].any()  # and 0 where nothing does (as rembg: a smaller, faster PNG)
     assert 0.05 < (alpha > 127).mean() < 0.6  # a dressed person: some of the photo, not all of it
     assert (alpha == 0).mean() > 0.3
 
@@ -64,6 +66,29 @@ def test_matting_is_compiled_before_the_service_needs_it():
     ).stdout
     assert "[cache] data loaded" in log, log[-2000:]
     assert "saved" not in log, f"compiled at import (cold numba cache):\n{log[-2000:]}"
+
+
+def test_webp_output_is_the_same_matte(cut, photo):
+    """output=webp: lossy colour, the alpha exactly the PNG's; bg flattens as with PNG."""
+    data = encode(photo, "PNG")
+    png_rgba = np.asarray(png(post(cut, data)))
+    r = post(cut, data, {"output": "webp"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/webp"
+    assert r.headers["x-quality"] and r.headers["x-garment-fraction"]
+    img = Image.open(io.BytesIO(r.content))
+    assert img.format == "WEBP" and img.mode == "RGBA" and img.size == (photo.shape[1], photo.shape[0])
+    webp = np.asarray(img)
+    assert np.array_equal(webp[..., 3], png_rgba[..., 3])  # lossless alpha
+    shows = webp[..., 3] > 0
+    assert np.abs(webp[..., :3].astype(int) - photo)[shows].mean() < 3  # quality 90 colour
+    r = cut.post("/v1/cutout", files={"image": ("p.png", data, "image/png")}, data={"output": "webp", "bg": "#ffffff"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+    flat = Image.open(io.BytesIO(r.content))
+    assert flat.mode == "RGB" and flat.size == (photo.shape[1], photo.shape[0])
+    r = post(cut, data, {"output": "webp", "crop": "true"})
+    x, y, w, h = map(int, r.headers["x-crop-box"].split(","))
+    assert Image.open(io.BytesIO(r.content)).size == (w, h)
 
 
 def test_refinements_soften_only_the_edges(cut, photo):
@@ -164,6 +189,9 @@ def test_bad_images(cut, name, data, status):
         {"bg": "#ffffff", "format": "mask"},
         {"refine": "magic"},
         {"focus": "2"},
+        {"output": "gif"},
+        {"output": "WEBP "},
+        {"output": "webp", "format": "mask"},
     ],
 )
 def test_bad_parameters(cut, photo, params):
@@ -176,7 +204,9 @@ def test_health_metrics_and_openapi(cut, photo):
     post(cut, encode(photo))
     assert 'route="/v1/cutout",service="cutout",status="200"' in cut.get("/metrics").text
     schema = cut.get("/openapi.json").json()["paths"]["/v1/cutout"]["post"]["requestBody"]["content"]
-    assert {"image", "garment", "format", "crop", "bg"} <= set(schema["multipart/form-data"]["schema"]["properties"])
+    assert {"image", "garment", "format", "crop", "bg", "output"} <= set(
+        schema["multipart/form-data"]["schema"]["properties"]
+    )
 
 
 # measured 0.880 (docs/models/cutout.md, defaults); the margin is for JPEG handling and held-back photos

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import Request, Response
 
 from fashionpixel.networks import Network
-from services.common.imaging import encode_png
+from services.common.imaging import ENCODERS
 from services.common.timing import Timings
 
 
@@ -28,11 +28,13 @@ class Pipeline:
     def stage(self, name: str):
         return self.timings.stage(name)
 
-    async def png(self, image: np.ndarray, headers: dict[str, str]) -> Response:
-        """`image` as the PNG answer, encoded on the thread pool in the "encode" stage."""
+    async def png(self, image: np.ndarray, headers: dict[str, str], output: str = "png") -> Response:
+        """`image` as the answer, PNG (or `output`: a format of imaging.ENCODERS), encoded on the thread
+        pool in the "encode" stage."""
+        encode, media_type = ENCODERS[output]
         with self.stage("encode"):
-            body = await self.cpu(encode_png, image)
-        return Response(body, media_type="image/png", headers=headers)
+            body = await self.cpu(encode, image)
+        return Response(body, media_type=media_type, headers=headers)
 
 
 def pipeline(request: Request) -> Pipeline:
