@@ -111,14 +111,17 @@ def encode_png(image: np.ndarray) -> bytes:
 
 WEBP_MAX_SIDE = 16383  # the format's own limit
 WEBP_QUALITY = 90  # lossy colour, what shops serve; alpha stays lossless (libwebp's default for it)
-WEBP_METHOD = 0  # libwebp's fastest effort; see encode_webp
+WEBP_METHOD = 2  # libwebp's effort (0-6); see encode_webp
 
 
 def encode_webp(image: np.ndarray) -> bytes:
     """RGB or RGBA uint8 → WebP: lossy colour at WEBP_QUALITY with lossless alpha, so the matte arrives
-    exactly as in the PNG. Measured on a 3000×4500 cutout (docs/benchmarks.md, "Big photos"): lossless
-    WebP was larger than our PNG (3.9 against 2.4 MB) and no faster, so it is lossy colour; method 0
-    (~0.8 s, 1.0 MB) rather than method 2 (~1.2 s, 0.35 MB), since latency is what this option is for."""
+    exactly as in the PNG. What WebP buys here is bytes, not time. Measured on a 3000×4500 cutout with
+    clear colour (python -m bench.big_photo --levers; docs/benchmarks.md, "Big photos"), against our PNG's
+    ~340 ms / 2.4 MB: lossless WebP ~360 ms / 3.9 MB (larger: no reason to use it); lossy colour with
+    lossless alpha ~780 ms / 1.0 MB at method 0 (libwebp then barely compresses the alpha plane: 0.8 MB of
+    it), ~1130 ms / 0.35 MB at method 2, ~1150 ms / 0.40 MB at method 1, ~1430 ms / 0.34 MB at method 3.
+    Method 2: a seventh of the PNG's bytes, for a file a shop serves many times."""
     h, w = image.shape[:2]
     if max(w, h) > WEBP_MAX_SIDE:
         raise Problem(
