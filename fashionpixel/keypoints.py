@@ -9,7 +9,7 @@ keypoints are the answer.
 import numpy as np
 
 from fashionpixel import quality
-from fashionpixel.letterbox import Box, Region, letterbox
+from fashionpixel.letterbox import Box, Region, focus_crop, letterbox
 from fashionpixel.models import HEATMAP_STRIDE as STRIDE  # STRIDE: also the training's
 from fashionpixel.models import POSE
 from fashionpixel.pose import decode_heatmaps
@@ -52,14 +52,7 @@ def focus_region(keypoints: np.ndarray, width: int, height: int) -> Region | Non
     tall = max(y1 - y0, (x1 - x0) / 2, 1.0)
     x0, x1 = x0 - FOCUS_MARGIN[0] * tall, x1 + FOCUS_MARGIN[0] * tall
     y0, y1 = y0 - FOCUS_MARGIN[1] * tall, y1 + FOCUS_MARGIN[1] * tall
-    aspect = CANVAS_W / CANVAS_H
-    rw = max(x1 - x0, (y1 - y0) * aspect)
-    rh = rw / aspect
-    if rw * rh > FOCUS_MAX_AREA * width * height:
-        return None
-    left = min(max((x0 + x1 - rw) / 2, 0), max(width - rw, 0))
-    top = min(max((y0 + y1 - rh) / 2, 0), max(height - rh, 0))
-    return Region(int(left), int(top), min(width, round(left + rw)), min(height, round(top + rh)))
+    return focus_crop(x0, y0, x1, y1, CANVAS_W / CANVAS_H, width, height, FOCUS_MAX_AREA)
 
 
 async def estimate(

@@ -89,3 +89,18 @@ def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | N
     return Region(
         max(0, xs.min() - grow), max(0, ys.min() - grow), min(w, xs.max() + 1 + grow), min(h, ys.max() + 1 + grow)
     )
+
+
+def focus_crop(
+    x0: float, y0: float, x1: float, y1: float, aspect: float, width: int, height: int, max_area: float
+) -> Region | None:
+    """A focus pass's crop: the box (x0, y0)-(x1, y1) widened or heightened to a canvas's aspect (W/H),
+    centred on it and kept inside the photo; None when it would cover more than `max_area` of the photo
+    (the person is already large: a second look would not see them any larger)."""
+    rw = max(x1 - x0, (y1 - y0) * aspect)
+    rh = rw / aspect
+    if rw * rh > max_area * width * height:
+        return None
+    left = min(max((x0 + x1 - rw) / 2, 0), max(width - rw, 0))
+    top = min(max((y0 + y1 - rh) / 2, 0), max(height - rh, 0))
+    return Region(int(left), int(top), min(width, round(left + rw)), min(height, round(top + rh)))

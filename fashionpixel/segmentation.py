@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from fashionpixel import quality
-from fashionpixel.letterbox import Box, Region, bounding_region, letterbox, unletterbox
+from fashionpixel.letterbox import Box, Region, bounding_region, focus_crop, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams, refine, work_size
 from fashionpixel.stages import Cpu, Infer, Stage
@@ -40,14 +40,7 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
         return None
     scale = width / box.w  # canvas → photo pixels
     x0, y0, x1, y1 = (v * scale for v in (found.x0, found.y0, found.x1, found.y1))
-    aspect = CANVAS_W / CANVAS_H
-    rw = max(x1 - x0, (y1 - y0) * aspect)
-    rh = rw / aspect
-    if rw * rh > FOCUS_MAX_AREA * width * height:
-        return None
-    left = min(max((x0 + x1 - rw) / 2, 0), max(width - rw, 0))
-    top = min(max((y0 + y1 - rh) / 2, 0), max(height - rh, 0))
-    return Region(int(left), int(top), min(width, round(left + rw)), min(height, round(top + rh)))
+    return focus_crop(x0, y0, x1, y1, CANVAS_W / CANVAS_H, width, height, FOCUS_MAX_AREA)
 
 
 def photo_probs(

@@ -27,17 +27,9 @@ def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentPa
     return ap
 
 
-def run(
-    args: argparse.Namespace,
-    net: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    sched,
-    loss_fn: Callable[[np.random.Generator], torch.Tensor],
-    validate: Callable[[], dict],
-    score: str,
-    **record,
-) -> float:
-    """`train` with the options of `arguments`; the command line, and `record`, saved in each checkpoint."""
+def run(args: argparse.Namespace, net, opt, sched, loss_fn, validate, score: str, **record) -> float:
+    """`train` (see its parameters) with the options of `arguments`; the command line, and `record`, saved
+    in each checkpoint."""
     return train(
         out=args.out,
         steps=args.steps,
