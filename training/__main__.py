@@ -80,6 +80,22 @@ RECIPES = {
             "training.train_segmentation --out runs/seg-shop2 --init runs/seg-shop/last.pt "
             "--augment shop --steps 1500 --lr 2e-4 --val-every 500 --threads 1",
         ],
+        # issue 20, second session: MediaPipe's soft person masks as a teacher against a control with as
+        # many photos per step, both from checkpoints/segmentation-shop.pt (the card's table; neither served)
+        "train-shop-teacher": [
+            "training.pseudo_label --task person-teacher --out runs/teacher-ccp",
+            "training.train_segmentation --out runs/seg-teacher --init checkpoints/segmentation-shop.pt "
+            "--augment shop --steps 1000 --lr 2e-4 --val-every 250 --threads 1 --teacher runs/teacher-ccp "
+            "--teacher-batch 4",
+            "training.train_segmentation --out runs/seg-control --init checkpoints/segmentation-shop.pt "
+            "--augment shop --steps 1000 --lr 2e-4 --val-every 250 --threads 1 --batch 12",
+        ],
+        # WiSE-FT: half the served weights, half the control's, exported beside the served model
+        "average-shop": [
+            "training.weight_average --tuned runs/seg-control/best.pt --alpha 0.5 --out runs/seg-wise/control-a50.pt",
+            "export.export_segmentation --checkpoint runs/seg-wise/control-a50.pt --name seg_control_a50 "
+            "--repository runs/seg-cmp",
+        ],
         # every framing (training/framing.py) and the shop mean
         "evaluate-framings": [
             "training.evaluate_segmentation --framing all --post none crf --focus "
@@ -128,6 +144,15 @@ RECIPES = {
             "--augment shop --steps 1400 --batch 16 --lr 5e-4 --val-every 350 --threads 1",
             "export.export_pose --checkpoint runs/pose-shop/best.pt",
         ],
+        # the served file since the evening of 2026-11-29: train-shop's network continued twice more
+        "train-shop-continued": [
+            "training.train_pose --out runs/pose-shop2 --init model_repository/pose/1/model.onnx "
+            "--augment shop --steps 1600 --batch 16 --lr 4e-4 --val-every 400 --threads 1",
+            "export.export_pose --checkpoint runs/pose-shop2/best.pt --repository runs/pose-cmp",
+            "training.train_pose --out runs/pose-shop3 --init runs/pose-cmp/pose/1/model.onnx "
+            "--augment shop --steps 1200 --batch 16 --lr 3e-4 --val-every 400 --threads 1",
+            "export.export_pose --checkpoint runs/pose-shop3/best.pt",
+        ],
         "evaluate-framings": ["training.evaluate_pose --framing all --json docs/models/pose_framings.json"],
     },
     "pose_transfer": {
@@ -145,6 +170,11 @@ RECIPES = {
         "evaluate": [
             "training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
             "--pictures docs/models/img/pose_transfer_examples.png"
+        ],
+        # issue 25: person A's photo in person B's pose, 80 validation pairs (the baseline in the card)
+        "evaluate-cross-person": [
+            "training.evaluate_cross_person --pairs 80 --threads 1 --json docs/models/pose_transfer_cross_person.json "
+            "--sheet docs/models/img/pose_transfer_cross_person.jpg"
         ],
     },
     # issue 22: the quality models and review thresholds over the served segmentation, cutout and pose
