@@ -112,9 +112,9 @@ def photo_scores(
                 )
             )
             ms += (time.perf_counter() - start) * 1000
-            scores = mirror_pose_metrics(out, image, labels["person"], CANVAS_W)
-            full.append(scores[0])
-            small.append(scores[1])
+            at_full, at_canvas = mirror_pose_metrics(out, image, labels["person"], CANVAS_W)
+            full.append(at_full)
+            small.append(at_canvas)
             if (n + 1) % 40 == 0:
                 print(f"{framing}: {n + 1}/{len(samples)} photos", flush=True)
         scores[framing] = {"photo": mean(full), "photo_at_canvas": mean(small)}
