@@ -27,7 +27,7 @@ from fashionpixel.models import CUTOUT
 from fashionpixel.networks import infer_with
 from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, read_garments, read_labels
-from training.framing import add_framing_argument, chosen_framings, framed_photos, shop_mean
+from training.framing import add_framing_argument, add_split_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import Tally, truth_mask
 from training.served import onnx_network
 
@@ -169,12 +169,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=CUTOUT.onnx_path(Path("model_repository")))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument(
-        "--split",
-        choices=["val", "train"],
-        default="val",
-        help="train: the photos the network learned from (is it underfitting?)",
-    )
+    add_split_argument(ap)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
     add_framing_argument(ap)

@@ -34,7 +34,7 @@ from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import focus_input, focus_region, labels_from_probs, prepare
 from training.datasets import ccp_samples, fashionista_samples, label_maps
-from training.framing import SHOP, add_framing_argument, chosen_framings, framed_photos, shop_mean
+from training.framing import SHOP, add_framing_argument, add_split_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
 from training.served import predict
 
@@ -216,12 +216,7 @@ def main():
     ap.add_argument("--mirror", action="store_true", help="test-time flip: average with the mirrored canvas")
     ap.add_argument("--dataset", choices=["fashionista", "ccp"], default="fashionista")
     ap.add_argument("--post", nargs="+", default=["none"], choices=list(VARIANTS))
-    ap.add_argument(
-        "--split",
-        choices=["val", "train"],
-        default="val",
-        help="train: the photos the network learned from (is it underfitting?)",
-    )
+    add_split_argument(ap)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     add_framing_argument(ap)

@@ -392,6 +392,17 @@ def add_framing_argument(ap) -> None:
     )
 
 
+def add_split_argument(ap) -> None:
+    """The evaluation commands' `--split`: the validation photos, or the training photos to see whether
+    a network underfits (scores its training photos like unseen ones)."""
+    ap.add_argument(
+        "--split",
+        choices=["val", "train"],
+        default="val",
+        help="train: the photos the network learned from (is it underfitting?)",
+    )
+
+
 def chosen_framings(names: list[str]) -> tuple[str, ...]:
     return FRAMINGS if "all" in names else tuple(dict.fromkeys(names))
 

@@ -36,6 +36,18 @@ class ResBlock(nn.Module):
         return torch.relu(self.conv2(self.conv1(x)) + self.skip(x))
 
 
+def add_residual_encoder(net: nn.Module, widths: tuple[int, ...]) -> None:
+    """The residual encoder PoseNet and SegNet share, set as net.stem (1/2) and net.enc1-enc4 (1/4 to
+    1/32, dilated at the two deepest): attributes of the network itself, so that its weights keep the
+    names the served files and checkpoints were saved under."""
+    w0, w1, w2, w3, w4 = widths
+    net.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
+    net.enc1 = ResBlock(w0, w1, stride=2)  # 1/4
+    net.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))  # 1/8
+    net.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
+    net.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
+
+
 class ImageInput(nn.Module):
     """uint8 NHWC RGB (what the services send) → normalised float NCHW, inside the exported graph."""
 

@@ -6,18 +6,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from fashionpixel.keypoints import STRIDE  # noqa: F401 - one definition, shared with the services (train_pose imports it from here)
-from training.models.blocks import ImageInput, ResBlock, conv_bn
+from training.models.blocks import ImageInput, add_residual_encoder, conv_bn
 
 
 class PoseNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = (24, 32, 64, 96, 160), decoder: int = 64, keypoints: int = 18):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
-        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
-        self.enc1 = ResBlock(w0, w1, stride=2)  # 1/4
-        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))  # 1/8
-        self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
-        self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
+        add_residual_encoder(self, widths)
         self.lat4, self.lat3 = nn.Conv2d(w4, decoder, 1), nn.Conv2d(w3, decoder, 1)
         self.lat2, self.lat1 = nn.Conv2d(w2, decoder, 1), nn.Conv2d(w1, decoder, 1)
         self.smooth3, self.smooth2, self.smooth1 = (

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.models.blocks import ImageInput, ResBlock, conv_bn
+from training.models.blocks import ImageInput, add_residual_encoder, conv_bn
 
 
 class SegNet(nn.Module):
@@ -18,11 +18,7 @@ class SegNet(nn.Module):
     ):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
-        self.stem = nn.Sequential(conv_bn(3, w0, stride=2), conv_bn(w0, w0))  # 1/2
-        self.enc1 = ResBlock(w0, w1, stride=2)  # 1/4
-        self.enc2 = nn.Sequential(ResBlock(w1, w2, stride=2), ResBlock(w2, w2))  # 1/8
-        self.enc3 = nn.Sequential(ResBlock(w2, w3, stride=2), ResBlock(w3, w3, dilation=2))  # 1/16
-        self.enc4 = nn.Sequential(ResBlock(w3, w4, stride=2), ResBlock(w4, w4, dilation=2))  # 1/32
+        add_residual_encoder(self, widths)
         # Global context: the whole-image average tells the decoder what kind of photo this is.
         self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w4, w4, 1), nn.ReLU(inplace=True))
         self.lat4 = nn.Conv2d(w4, decoder, 1)
