@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-deps test-deps up test test-fast lint lock bench bench-tune bench-rembg teacher-venv clean
+.PHONY: help setup system-deps test-deps up test test-fast lint lock bench bench-big bench-tune bench-rembg teacher-venv clean
 
 help:
 	@echo "make up         start Triton (CPU) and the services; Ctrl-C stops them"
 	@echo "make test       lint, then the whole test suite (make test-fast: without the slow tests)"
 	@echo "make lint       ruff check + ruff format --check (settings: pyproject.toml)"
 	@echo "make bench      latency/throughput table → docs/benchmarks.md; make bench-tune: the tuning sweep → docs/tuning.md"
+	@echo "make bench-big  a 3000×4500 photo through cutout and skin: p50, stages, bytes (docs/benchmarks.md, Big photos)"
 	@echo
 	@echo "Training, export, evaluation: .venv/bin/python -m training <model> <recipe> [arguments]"
 	@echo "  (the older make names still work: make train-pose, make evaluate-framings, ...)"
@@ -102,6 +103,10 @@ clean:
 
 bench: setup system-deps
 	$(PY) -m bench.run
+
+# A 3000×4500 product photo through /v1/cutout (PNG and WebP) and /v1/skin, and each lever in-process.
+bench-big: setup system-deps
+	$(PY) -m bench.big_photo --levers
 
 # rembg's HTTP server needs numpy 2, so it lives in a venv of its own, pinned by bench/requirements-rembg.lock.
 .venv-rembg/.installed: bench/requirements-rembg.lock

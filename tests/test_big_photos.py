@@ -96,6 +96,13 @@ def test_compose_clears_colour_only_where_nothing_shows():
     assert np.array_equal(cleared[..., 3], kept[..., 3]) and cleared.dtype == np.uint8
     shows = cleared[..., 3] > 0
     assert np.array_equal(cleared[shows, :3], image[shows]) and not cleared[~shows, :3].any()
+    nothing = cutout.compose(image, np.zeros_like(alpha), "rgba", None, clear=True)
+    assert nothing.shape == (60, 40, 4) and not nothing.any()
+    # the grey alpha is np.round(alpha * 255), halves included
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.random(2000), (np.arange(511) / 2 / 255), [0.0, 1.0]]).astype(np.float32)
+    soft = np.resize(values, (60, 40))
+    assert np.array_equal(cutout.compose(image, soft, "mask", None), np.round(soft * 255).astype(np.uint8))
     # mask and a flattened background do not depend on it
     for output, bg in (("mask", None), ("rgba", (255, 255, 255))):
         assert np.array_equal(
