@@ -44,7 +44,8 @@ STAGES = ("decode", "preprocess", "infer", "postprocess", "quality", "encode")
 # (name, service, path, query)
 VARIANTS = [
     ("cutout, PNG (defaults)", "cutout", "/v1/cutout", {}),
-    ("cutout, output=webp", "cutout", "/v1/cutout", {"output": "webp"}),
+    ("cutout, PNG, clear=true", "cutout", "/v1/cutout", {"clear": "true"}),
+    ("cutout, output=webp", "cutout", "/v1/cutout", {"output": "webp", "clear": "true"}),
     ("skin", "skin-generation", "/v1/skin", {}),
 ]
 
@@ -241,7 +242,7 @@ def main():
                 targets += [
                     (f"{label}, {args.before}", before[svc][0], path, q)
                     for label, svc, path, q in VARIANTS
-                    if "webp" not in q.get("output", "")
+                    if not q.keys() & {"output", "clear"}  # parameters the code before did not have
                 ]
             results = measure(targets, body, args.requests)
         finally:

@@ -114,6 +114,10 @@ def refine_edges(image: np.ndarray, prob: np.ndarray, method: str, threshold: fl
 def _soft_band(image: np.ndarray, mask: np.ndarray, radius: int, method: str) -> np.ndarray:
     """refine_edges on a crop that holds the whole band with its context."""
     inside, reach = _band(mask, radius)
+    if method == "matting" and (not inside.any() or reach.all()):
+        # matting needs some sure garment and some sure background: a garment thinner than the band, or one
+        # whose band reaches every edge of the photo, is refined by the guided filter instead
+        method = "guided"
     if method == "guided":
         # The filter lets alpha follow the photo's own edges within `radius`; eps sets how strong an
         # edge must be to be followed (in squared 0..255 grey levels).

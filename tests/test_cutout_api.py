@@ -38,11 +38,14 @@ def test_rgba_default_is_the_photo_with_a_garment_alpha(cut, photo):
     assert img.mode == "RGBA" and img.size == (photo.shape[1], photo.shape[0])
     rgba = np.asarray(img)
     alpha = rgba[..., 3]
-    shows = alpha > 0
-    assert np.array_equal(rgba[shows, :3], photo[shows])  # colours untouched wherever any shows
-    assert not rgba[~shows, :3].any()  # and 0 where nothing does (as rembg: a smaller, faster PNG)
+    assert np.array_equal(rgba[..., :3], photo)  # the photo's colours everywhere, as the contract says
     assert 0.05 < (alpha > 127).mean() < 0.6  # a dressed person: some of the photo, not all of it
     assert (alpha == 0).mean() > 0.3
+    cleared = np.asarray(png(post(cut, encode(photo, "PNG"), {"clear": "true"})))
+    assert np.array_equal(cleared[..., 3], alpha)  # the same matte
+    shows = alpha > 0
+    assert np.array_equal(cleared[shows, :3], photo[shows])  # colours untouched wherever any shows
+    assert not cleared[~shows, :3].any()  # and 0 where nothing does (as rembg: a smaller, faster PNG)
 
 
 def test_mask_format_is_the_alpha(cut, photo):

@@ -245,3 +245,17 @@ def test_the_research_cli_runs_each_recipe_as_written(capsys):
     # the Makefile's older names run recipes that exist
     calls = re.findall(r"-m training (\S+) (\S+)$", (REPO / "Makefile").read_text(), re.M)
     assert len(calls) >= 25 and all(recipe in RECIPES[model.replace("-", "_")] for model, recipe in calls)
+
+
+@pytest.mark.parametrize("share", ["tiny", "everything"])
+def test_matting_falls_back_where_the_trimap_has_no_sure_side(share):
+    """pymatting needs sure garment and sure background: a garment thinner than the edge band, or one that
+    fills the photo, gets the guided filter's edges instead of a ValueError (a 500)."""
+    from fashionpixel.cutout import refine_edges
+
+    image = (np.random.default_rng(0).random((300, 200, 3)) * 255).astype(np.uint8)
+    prob = np.ones((300, 200), np.float32) if share == "everything" else np.zeros((300, 200), np.float32)
+    if share == "tiny":
+        prob[150:153, 100:103] = 1
+    alpha = refine_edges(image, prob, "matting")
+    assert np.array_equal(alpha, refine_edges(image, prob, "guided"))

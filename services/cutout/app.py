@@ -39,6 +39,12 @@ class CutoutParams(BaseModel):
     refine: Literal[REFINEMENTS] = Field(
         "guided", description="edge refinement: guided filter, closed-form alpha matting, or none"
     )
+    clear: bool = Field(
+        False,
+        description="format=rgba: colour 0 under fully transparent pixels (as rembg does). Nothing shows there; "
+        "a 3000x4500 cutout's PNG is ~3x smaller and ~1.5x faster to encode. Off: the photo's colours everywhere, "
+        "as the contract says (a retoucher can widen the matte later)",
+    )
     output: Literal["png", "webp"] = Field(
         "png",
         description="file format of format=rgba: png, or webp (lossy colour at quality 90, the alpha lossless: "
@@ -89,7 +95,7 @@ async def cutout(request: Request, settings: Settings = Depends(get_settings), r
     )
     headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"} | review.headers(review.verdict(assess, settings))
     with run.stage("encode"):
-        out = await run.cpu(compose, image, alpha, params.format, params.background(), True)
+        out = await run.cpu(compose, image, alpha, params.format, params.background(), params.clear)
         region = crop_region(alpha) if params.crop else None
         if region is not None:  # nothing found: the whole (empty) image rather than an error
             out = out[region.y0 : region.y1, region.x0 : region.x1]
