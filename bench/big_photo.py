@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.run import parse_server_timing
+from bench.common import parse_server_timing
 from runtime.stack import Ports, Stack, free_port
 from services.catalog import service
 from tests.images import encode

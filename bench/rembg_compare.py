@@ -29,7 +29,7 @@ import onnx
 from onnx import TensorProto, helper
 from PIL import Image
 
-from bench.run import REMBG_SECTION, load
+from bench.common import REMBG_SECTION, load
 from runtime.stack import Ports, Stack, free_port
 from training.datasets import ccp_samples, read_garments
 from training.metrics import Tally, truth_mask

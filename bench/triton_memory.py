@@ -18,27 +18,15 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 
-from export.triton_config import SPECS, cpu_config
-from runtime.stack import REPO, Ports, Stack, tree_mb
+from bench.common import repository_copy
+from runtime.stack import Ports, Stack, tree_mb
 
 TYPES = {"TYPE_UINT8": ("UINT8", np.uint8), "TYPE_FP32": ("FP32", np.float32)}
-
-
-def repository_copy(where: Path, **spec_changes) -> Path:
-    """model_repository/ under `where`: the committed ONNX files, CPU configs written from the specs
-    with `spec_changes` (e.g. max_queue_delay_us=0, cpu_parameters={"enable_mem_pattern": "0"})."""
-    repo = where / "model_repository"
-    for name, spec in SPECS.items():
-        (repo / name / "1").mkdir(parents=True)
-        (repo / name / "1" / "model.onnx").symlink_to(REPO / "model_repository" / name / "1" / "model.onnx")
-        (repo / name / "config.pbtxt").write_text(cpu_config(replace(spec, **spec_changes)))
-    return repo
 
 
 def model_inputs(client: grpcclient.InferenceServerClient, model: str) -> list[grpcclient.InferInput]:

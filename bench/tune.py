@@ -24,8 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench.run import ENDPOINTS, load, photo
-from bench.triton_memory import repository_copy
+from bench.common import ENDPOINTS, load, photo, repository_copy
 from runtime.stack import REPO, Ports, Stack, tree_mb
 from services.catalog import SERVICES
 
