@@ -28,7 +28,7 @@ class Pipeline:
     def stage(self, name: str):
         return self.timings.stage(name)
 
-    async def png(self, image: np.ndarray, headers: dict[str, str], output: str = "png") -> Response:
+    async def image(self, image: np.ndarray, headers: dict[str, str], output: str = "png") -> Response:
         """`image` as the answer, PNG (or `output`: a format of imaging.ENCODERS), encoded on the thread
         pool in the "encode" stage."""
         encode, media_type = ENCODERS[output]

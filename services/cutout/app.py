@@ -100,7 +100,7 @@ async def cutout(request: Request, settings: Settings = Depends(get_settings), r
         if region is not None:  # nothing found: the whole (empty) image rather than an error
             out = out[region.y0 : region.y1, region.x0 : region.x1]
             headers["X-Crop-Box"] = f"{region.x0},{region.y0},{region.x1 - region.x0},{region.y1 - region.y0}"
-    return await run.png(out, headers, params.output)
+    return await run.image(out, headers, params.output)
 
 
 app = create_app(

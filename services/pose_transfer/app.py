@@ -150,7 +150,7 @@ async def pose_transfer(
         stage=run.stage,
         assess=assess,
     )
-    return await run.png(rgb, review.headers(review.verdict(assess, settings)))
+    return await run.image(rgb, review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(

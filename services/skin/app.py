@@ -69,7 +69,7 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
         stage=run.stage,
         assess=assess,
     )
-    return await run.png(rgba, review.headers(review.verdict(assess, settings)))
+    return await run.image(rgba, review.headers(review.verdict(assess, settings)))
 
 
 app = create_app(
