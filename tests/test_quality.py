@@ -56,14 +56,13 @@ def test_every_model_reads_features_the_pipelines_compute():
 
 def test_coefficients_were_fitted_on_the_served_networks():
     """The scores are fitted to the networks' own probabilities: a replaced file needs a refit."""
-    import hashlib
-
     from fashionpixel.models import MODELS
     from tests.conftest import REPO
+    from training.served import file_md5
 
     fitted = json.loads(quality.COEFFICIENTS.read_text())["onnx_md5"]
     for name, md5 in fitted.items():
-        served = hashlib.md5(MODELS[name].onnx_path(REPO / "model_repository").read_bytes()).hexdigest()
+        served = file_md5(MODELS[name].onnx_path(REPO / "model_repository"))
         assert served == md5, f"{name} changed since the fit: run `python -m training quality fit`"
 
 

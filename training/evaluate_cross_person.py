@@ -27,7 +27,6 @@ target. There is no true image of A in B's pose, so the scores are what a shoppe
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import time
@@ -44,8 +43,8 @@ from fashionpixel.pose import draw_pose, found
 from fashionpixel.pose_transfer import CANVAS_W, PART_NAMES, parts_map, transfer
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, read_image, read_labels
-from training.metrics import mirror_pose_metrics
-from training.served import REPO, onnx_network
+from training.metrics import mean_image_metrics, mirror_pose_metrics
+from training.served import REPO, file_md5, onnx_network
 from training.skin_data import grid, labelled
 
 PAIRS_SEED = 25
@@ -192,10 +191,8 @@ def summary(rows: list[dict], ms: float, model: str, mirror: list) -> dict:
         }
     trusted = [r for r in rows if r["reference"] and r["reference"][0] >= TRUSTED_SKELETON]
     garment_de = [r["colour"][g] for r in rows for g in GARMENTS if isinstance(r["colour"].get(g), float)]
-    full, small = (np.mean([m[i] for m in mirror], axis=0) for i in (0, 1))
     mirror_scores = {
-        setting: {"photos": len(mirror), "mse": float(s[0]), "psnr": float(s[1]), "ssim": float(s[2])}
-        for setting, s in (("photo", full), ("photo_at_canvas", small))
+        setting: mean_image_metrics([m[i] for m in mirror]) for i, setting in enumerate(("photo", "photo_at_canvas"))
     }
     return {
         "model": model,
@@ -281,7 +278,7 @@ def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Pat
     name = "part-wise warp alone" if warp else os.path.relpath(model.resolve(), REPO)
     report = summary(rows, ms / max(len(rows), 1), name, mirror)
     # the three networks' MD5s: the served files change (a new pose network changes every score)
-    report["networks"] = {m.name: hashlib.md5(f.read_bytes()).hexdigest() for m, f in files.items()}
+    report["networks"] = {m.name: file_md5(f) for m, f in files.items()}
     return report
 
 

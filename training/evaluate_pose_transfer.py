@@ -35,7 +35,7 @@ from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, transfer
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps
 from training.framing import framed_photos
-from training.metrics import image_metrics, mirror_pose_metrics
+from training.metrics import image_metrics, mean_image_metrics, mirror_pose_metrics
 from training.pose_transfer_data import build, mirror_pairs
 from training.served import evaluation_command, framing_report, onnx_network, parse_and_pose
 from training.skin_data import grid, labelled
@@ -95,10 +95,6 @@ def photo_scores(
     the pipeline calls it)."""
     parse, heatmaps = parse_and_pose(repository, threads)
 
-    def mean(rows):
-        mse, psnr, ssim = np.mean(rows, axis=0)
-        return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
-
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     scores, ms = {}, 0.0
     for framing in framings:
@@ -117,7 +113,7 @@ def photo_scores(
             small.append(at_canvas)
             if (n + 1) % 40 == 0:
                 print(f"{framing}: {n + 1}/{len(samples)} photos", flush=True)
-        scores[framing] = {"photo": mean(full), "photo_at_canvas": mean(small)}
+        scores[framing] = {"photo": mean_image_metrics(full), "photo_at_canvas": mean_image_metrics(small)}
     return scores, ms / max(len(samples) * len(framings), 1)
 
 

@@ -42,7 +42,7 @@ from fashionpixel.stages import inline
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments, read_labels
 from training.framing import FRAMINGS, framed_photos
 from training.metrics import confusion, pck, summarize
-from training.served import REPO, onnx_network
+from training.served import REPO, file_md5, onnx_network
 
 
 def service_defaults() -> tuple[dict, dict]:
@@ -111,9 +111,7 @@ class Networks:
             infer_with(network, POSE),
         )
         self.memo: dict[bytes, tuple] = {}
-        self.files = {
-            m.name: hashlib.md5(m.onnx_path(repository).read_bytes()).hexdigest() for m in (SEGMENTATION, CUTOUT, POSE)
-        }
+        self.files = {m.name: file_md5(m.onnx_path(repository)) for m in (SEGMENTATION, CUTOUT, POSE)}
 
     def segmentation(self, task: str):
         index = SEGMENTATION.output_names.index(task)

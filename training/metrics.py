@@ -62,6 +62,12 @@ def image_metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, flo
     return mse, psnr, float(structural_similarity(p, t, channel_axis=2, data_range=1.0))
 
 
+def mean_image_metrics(rows: list[tuple[float, float, float]]) -> dict:
+    """image_metrics of several photos averaged: {photos, mse, psnr, ssim}."""
+    mse, psnr, ssim = np.mean(rows, axis=0)
+    return {"photos": len(rows), "mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
+
+
 def mirror_pose_metrics(out: np.ndarray, photo: np.ndarray, person: np.ndarray, canvas_width: int):
     """Pose transfer's mirror-pose protocol (docs/models/pose-transfer.md): `out` renders the photo's
     person in the pose of the mirrored photo; its truth is the mirrored labelled person (0/1) on white.

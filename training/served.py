@@ -4,6 +4,7 @@ pipelines end to end (skin generation, pose transfer) with its shop framings; an
 prediction (several networks, ± test-time flipping) for the evaluation and the pseudo-labeller."""
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,11 @@ def with_mirror(canvas: np.ndarray) -> np.ndarray:
 def merge_mirror(probs: np.ndarray) -> np.ndarray:
     """Average a with_mirror batch's 2xCxHxW probabilities into one CxHxW (the classes have no left/right)."""
     return (probs[0].astype(np.float32) + probs[1, :, :, ::-1].astype(np.float32)) / 2
+
+
+def file_md5(path: Path) -> str:
+    """A served file's MD5: reports and the quality coefficients record which networks they measured."""
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_network(files: dict[Model, Path], threads: int) -> OnnxNetwork:
