@@ -18,10 +18,8 @@ from fashionpixel.stages import Cpu, Infer, Stage
 CANVAS_W, CANVAS_H = POSE.canvas
 SCORE_THRESHOLD = 0.25  # a heatmap peak below this is "not found" (chosen on validation data)
 FOCUS_SEEN = 0.1  # the peaks that place the person for the focus pass: weaker ones count (a small person scores low)
-FOCUS_MARGIN = (
-    0.3,
-    0.25,
-)  # the keypoints' box grown by these shares of its height (x, y): keypoints stop at the eyes and ankles
+# the keypoints' box grown by these shares of its height (x, y): keypoints stop at the eyes and ankles
+FOCUS_MARGIN = (0.3, 0.25)
 FOCUS_MAX_AREA = 0.35  # look again only when that crop is at most this share of the photo
 
 

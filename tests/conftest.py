@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 
 
+# A training command's smallest run (with --limit): two steps of two photos, validated once
+TINY_RUN = ("--batch", "2", "--steps", "2", "--val-every", "2")
+
+
 def default_ctrl_c() -> None:
     """preexec_fn for a child the test interrupts with SIGINT: a shell that starts jobs without job
     control (e.g. `cmd &` in a script) makes them ignore SIGINT, and the child would inherit that."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_RUN
 from training import mediapipe_teacher
 from training.evaluate_teacher import evaluate
 from training.mediapipe_teacher import TEACHER_VENV
@@ -76,12 +76,7 @@ def test_teacher_soft_masks_are_written_resumed_and_distilled(data_dir, tmp_path
         "2",
         "--limit",
         "3",
-        "--batch",
-        "2",
-        "--steps",
-        "2",
-        "--val-every",
-        "2",
+        *TINY_RUN,
     )
     assert "teacher-labelled images 3" in trained
     assert "done; best validation framed_miou" in trained  # validated in the shop framings

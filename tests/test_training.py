@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_RUN
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -222,12 +222,7 @@ def test_garment_pseudo_labels_train_the_cutout_network(data_dir, tmp_path):
         str(labels),
         "--limit",
         "2",
-        "--batch",
-        "2",
-        "--steps",
-        "2",
-        "--val-every",
-        "2",
+        *TINY_RUN,
     )
     assert r.returncode == 0, r.stderr
     assert "pseudo-labelled images 2" in r.stdout

@@ -62,8 +62,10 @@ class Settings(BaseSettings):
         return 2 * self.max_upload_bytes + 1024 * 1024
 
 
+@lru_cache
 def review_thresholds(text: str) -> dict[str, float]:
-    """REVIEW_THRESHOLD as {task: threshold}; a lone number is every task's ("*")."""
+    """REVIEW_THRESHOLD as {task: threshold}; a lone number is every task's ("*"). Cached: every answer
+    reads it (do not change the dict)."""
     out = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         task, _, value = item.rpartition("=")
