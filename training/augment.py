@@ -89,13 +89,16 @@ def framed_batch(
     canvas: tuple[int, int],
     label_keys: tuple[str, ...],
     person_key: str = "person",
+    modes: tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """`batch` random photos of `data` (images, label maps, `person_key` mask and keypoints at one size,
     larger than the canvas so zooms stay sharp) in random shop framings (training.framing.random_frame),
     letterboxed into canvas=(W, H) exactly as the service letterboxes a photo, then colour-jittered.
-    `label_keys` may name "keypoints": N×18×2 canvas pixels, -1 where a keypoint left the frame."""
+    `label_keys` may name "keypoints": N×18×2 canvas pixels, -1 where a keypoint left the frame.
+    `modes`: random_frame's fill modes (default all)."""
     from training.framing import random_frame
 
+    extra = {"fill_modes": modes} if modes else {}
     images, labels = [], {k: [] for k in label_keys}
     keys = tuple(dict.fromkeys((*(k for k in label_keys if k != "keypoints"), person_key)))
     for i in rng.integers(0, len(data["images"]), batch):
@@ -107,6 +110,7 @@ def framed_batch(
             canvas,
             person_key,
             others=data["images"],
+            **extra,
         )
         fitted, box = letterbox(picture, *canvas)
         images.append(photometric(rng, fitted))

@@ -29,6 +29,11 @@ WHITE, STUDIO_GREY = 255, 200
 SMALL_HEIGHT = 0.3  # the small person's height as a share of the frame's
 SHOP_CACHE = (400, 600)  # W×H of the photos the training framings crop from (Fashionista's own size)
 VALIDATION_FRAMINGS = ("full", "waist-up", "square", "small")  # what the training commands validate on
+# a crop specialist (`--augment crops`): the framings that cut the person, and the training modes making them
+CROP_FRAMINGS = ("waist-up", "knee-up", "no-head")
+CROP_MODES = ("zoom", "pad")
+# the trainers' framed augmentations: name → (random_frame's fill modes, None = all; the framings validated)
+FRAMED = {"shop": (None, VALIDATION_FRAMINGS), "crops": (CROP_MODES, CROP_FRAMINGS)}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from training import loop
 from training.augment import framed_batch, photometric, random_affine, warp_image
 from training.datasets import build_cache as labelled_cache
 from training.datasets import cached, ccp_samples, fashionista_samples, keypoint_samples, read_image
-from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_scores, framed_sets
+from training.framing import FRAMED, SHOP_CACHE, framed_scores, framed_sets
 from training.from_onnx import freeze_batchnorm, load_onnx_weights
 from training.metrics import pck
 from training.models.blocks import to_tensor
@@ -87,9 +87,10 @@ def main():
     ap = loop.arguments(__doc__, "runs/pose", steps=2400, batch=16)
     ap.add_argument(
         "--augment",
-        choices=["full", "shop"],
+        choices=["full", *FRAMED],
         default="full",
-        help="shop: most of each batch in random shop framings (see above)",
+        help="shop: most of each batch in random shop framings (see above); crops: in person-anchored "
+        "crops only (the crop specialist), validated on waist-up, knee-up and no-head",
     )
     ap.add_argument("--init", type=Path, help="the served .onnx file to continue from (BatchNorms folded and frozen)")
     args = ap.parse_args()
@@ -97,7 +98,7 @@ def main():
     samples = keypoint_samples()[: args.limit]
     train = build_cache([x for x in samples if x[0].split == "train"])
     val_sets = {"full": build_cache([x for x in samples if x[0].split == "val"] or samples[:2])}
-    if args.augment == "shop":  # the photos with person labels, at the size the framings crop from
+    if args.augment in FRAMED:  # the photos with person labels, at the size the framings crop from
 
         def both(split):  # per set, so the segmentation trainer's caches are reused
             parts = [
@@ -107,8 +108,8 @@ def main():
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
         shop_train = both("train")
-        val_sets = framed_sets(both("val"), VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person",))
-    print(f"train photos {len(train['images'])}, validation photos {len(val_sets['full']['images'])}", flush=True)
+        val_sets = framed_sets(both("val"), FRAMED[args.augment][1], (WIDTH, HEIGHT), ("person",))
+    print(f"train photos {len(train['images'])}, validation photos {len(next(iter(val_sets.values()))['images'])}")
 
     torch.manual_seed(args.seed)
     net = PoseNet()
@@ -120,14 +121,17 @@ def main():
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
 
-    framed = round(0.7 * args.batch) if args.augment == "shop" else 0
+    framed = round(0.7 * args.batch) if args.augment in FRAMED else 0
+    modes = FRAMED[args.augment][0] if framed else None
 
     def loss_fn(rng):
         idx = rng.integers(0, len(train["images"]), args.batch - framed)
         pairs = [augment(rng, train["images"][i], train["keypoints"][i]) for i in idx]
         images, points = [p[0] for p in pairs], [p[1] for p in pairs]
         if framed:
-            shop_images, (shop_points,) = framed_batch(rng, shop_train, framed, (WIDTH, HEIGHT), ("keypoints",))
+            shop_images, (shop_points,) = framed_batch(
+                rng, shop_train, framed, (WIDTH, HEIGHT), ("keypoints",), modes=modes
+            )
             images, points = [*images, *shop_images], [*points, *shop_points]
         x = to_tensor(np.stack(images))
         target = torch.from_numpy(np.stack([heatmaps(k) for k in points]))
@@ -143,7 +147,7 @@ def main():
     def validation():
         return framed_scores(val_sets, scores_of, ("pck",), "framed_pck")
 
-    loop.run(args, net, opt, sched, loss_fn, validation, "framed_pck" if len(val_sets) > 1 else "pck")
+    loop.run(args, net, opt, sched, loss_fn, validation, "framed_pck" if args.augment in FRAMED else "pck")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from fashionpixel.segmentation import CANVAS_H, CANVAS_W
 from training import loop
 from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, pseudo_samples, with_pseudo
-from training.framing import SHOP_CACHE, VALIDATION_FRAMINGS, framed_scores, framed_sets
+from training.framing import FRAMED, SHOP_CACHE, framed_scores, framed_sets
 from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
@@ -41,8 +41,10 @@ FASHION_WEIGHTS = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0])
 
 
 def make_batch(rng, data, batch: int, crop: tuple[int, int], geometry: str = "full"):
-    if geometry == "shop":  # random shop framings, letterboxed into the whole canvas as the service does
-        images, (persons, fashions) = framed_batch(rng, data, batch, (WIDTH, HEIGHT), ("person", "fashion"))
+    if geometry in FRAMED:  # random shop framings, letterboxed into the whole canvas as the service does
+        images, (persons, fashions) = framed_batch(
+            rng, data, batch, (WIDTH, HEIGHT), ("person", "fashion"), modes=FRAMED[geometry][0]
+        )
     else:
         images, (persons, fashions) = augmented_batch(rng, data, batch, crop, ("person", "fashion"), geometry=geometry)
     return to_tensor(images), torch.from_numpy(persons).long(), torch.from_numpy(fashions).long()
@@ -90,11 +92,12 @@ def main():
     )
     ap.add_argument(
         "--augment",
-        choices=[*GEOMETRY, "shop"],
+        choices=[*GEOMETRY, *FRAMED],
         default="full",
         help="geometric augmentation: full (scale 0.7-1.3, ±10°, ±10%% shift), "
         "light (0.9-1.1, ±3°, ±3%%) or shop (training.framing's random shop framings on the "
-        "whole canvas, --crop unused; validation in four framings)",
+        "whole canvas, --crop unused; validation in four framings) or crops (only person-anchored "
+        "crops: the crop specialist; validation on waist-up, knee-up and no-head)",
     )
     ap.add_argument(
         "--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)"
@@ -103,8 +106,8 @@ def main():
     ap.add_argument("--teacher-batch", type=int, default=4, help="teacher-labelled photos added to each step")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="weight of their person loss")
     args = ap.parse_args()
-    if args.teacher and args.augment != "shop":
-        ap.error("--teacher frames the teacher's photos: it needs --augment shop")
+    if args.teacher and args.augment not in FRAMED:
+        ap.error("--teacher frames the teacher's photos: it needs --augment shop or crops")
     resuming = (args.out / "last.pt").exists()
     from_onnx = bool(args.init and args.init.suffix == ".onnx")
     source = args.out / "last.pt" if resuming else None if from_onnx else args.init
@@ -113,7 +116,7 @@ def main():
 
     fash, ccp = fashionista_samples()[: args.limit], ccp_samples()[: args.limit]
     # shop framings zoom into the photo: they crop from a larger cache so that zooms stay sharp
-    cw, ch = SHOP_CACHE if args.augment == "shop" else (WIDTH, HEIGHT)
+    cw, ch = SHOP_CACHE if args.augment in FRAMED else (WIDTH, HEIGHT)
     train = with_pseudo(
         [
             build_cache([s for s in fash if s.split == "train"], cw, ch),
@@ -132,8 +135,8 @@ def main():
     )
     if taught:
         print(f"teacher-labelled images {len(taught['images'])} from {args.teacher}", flush=True)
-    if args.augment == "shop":
-        val_sets = framed_sets(val, VALIDATION_FRAMINGS, (WIDTH, HEIGHT), ("person", "fashion"))
+    if args.augment in FRAMED:
+        val_sets = framed_sets(val, FRAMED[args.augment][1], (WIDTH, HEIGHT), ("person", "fashion"))
     else:
         val_sets = {"full": val}
 
