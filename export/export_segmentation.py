@@ -1,6 +1,7 @@
 """Export a segmentation checkpoint to model_repository/<name>/<version>/model.onnx.
 
     python -m export.export_segmentation --checkpoint runs/segmentation/best.pt [--version 1] [--name NAME]
+    python -m export.export_segmentation --checkpoint runs/seg-crops/best.pt --name segmentation_crops
 
 The architecture is the one the checkpoint's args record (`--arch` of train_segmentation; SegNet for
 checkpoints from before that option). The Triton model name defaults to `segmentation` (the served
@@ -44,8 +45,9 @@ def main(argv: list[str] | None = None) -> Path:
     args = ap.parse_args(argv)
     arch, net = load(args.checkpoint)
     name = args.name or (SEGMENTATION.name if arch == "segnet" else f"segmentation_{arch}")
-    # a candidate is the served model under another name: the same tensors, so every evaluation takes it
-    spec = SPECS[SEGMENTATION.name]
+    # a served name (segmentation, segmentation_crops) has its spec; a candidate is the served model
+    # under another name: the same tensors, so every evaluation takes it
+    spec = SPECS.get(name) or SPECS[SEGMENTATION.name]
     spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, name=name))
     print(f"architecture {arch}")
     return export_model(spec, SegNetServing(net), args.repository, args.version, PARITY_ATOL)

@@ -82,11 +82,17 @@ def export_command(
     serving: Callable,
     default_checkpoint: Path,
     atol: float,
+    also: tuple[ModelSpec, ...] = (),
 ) -> None:
     """The export command shared by every model: checkpoint → ONNX (+ parity) → Triton configs.
-    `build` gets the training arguments the checkpoint recorded (e.g. its architecture)."""
-    args = export_arguments(doc, default_checkpoint).parse_args()
+    `build` gets the training arguments the checkpoint recorded (e.g. its architecture). `also`: other
+    served models of the same network and tensors (a crop specialist), chosen with --name."""
+    ap = export_arguments(doc, default_checkpoint)
+    by_name = {s.model.name: s for s in (spec, *also)}
+    if also:
+        ap.add_argument("--name", choices=list(by_name), default=spec.model.name, help="the Triton model to write")
+    args = ap.parse_args()
     checkpoint = torch.load(args.checkpoint, weights_only=False)
     net = build(checkpoint.get("args", {}))
     net.load_state_dict(checkpoint["model"])
-    export_model(spec, serving(net), args.repository, args.version, atol)
+    export_model(by_name[getattr(args, "name", spec.model.name)], serving(net), args.repository, args.version, atol)

@@ -36,8 +36,9 @@ class ModelSpec:
     cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
 
 
-# Every served model as Triton serves it: the sweep's settings above suit them all.
-SPECS = {name: ModelSpec(model) for name, model in MODELS.items()}
+# Every served model as Triton serves it: the sweep's settings above suit them all, except that a crop
+# specialist, called for some photos only, has one instance (one arena less in memory).
+SPECS = {name: ModelSpec(model, cpu_instances=1 if name.endswith("_crops") else 2) for name, model in MODELS.items()}
 
 
 def _tensors(kind: str, tensors) -> str:

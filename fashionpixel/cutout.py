@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from fashionpixel import quality
+from fashionpixel.keypoints import SMALL_SHARE, locate_person
 from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.letterbox import Box, Region, bounding_region, unletterbox
 from fashionpixel.refine import work_size
@@ -194,10 +195,13 @@ async def matte(
     cpu: Cpu,
     stage: Stage,
     assess: quality.Assessment | None = None,
+    pose: Infer | None = None,
 ) -> np.ndarray:
     """The whole cutout of one photo: H×W float alpha of `garment`, at the photo's size.
     infer(canvas H×W×3 uint8) → 5×H×W group probabilities. `assess`, when given, receives the
-    matte's quality features (task "cutout", whichever the garment)."""
+    matte's quality features (task "cutout", whichever the garment). `pose`, the pose network's
+    heatmaps: where the focus pass looks when the first pass finds almost no outfit (a small person on
+    a busy background, fashionpixel.keypoints.locate_person)."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
     with stage("preprocess"):
@@ -208,7 +212,7 @@ async def matte(
     with stage("postprocess"):
         prob = await cpu(lambda: to_photo(garment_probability(probs, garment), box, ww, wh))
         threshold = THRESHOLDS.get(garment, THRESHOLD)
-        region = None
+        region, small = None, False
         if focus:  # zoom in when the whole outfit is small (a small person), not when one garment is
             outfit = (
                 prob
@@ -216,6 +220,9 @@ async def matte(
                 else await cpu(lambda: to_photo(garment_probability(probs, "all"), box, ww, wh))
             )
             region = focus_region(outfit, THRESHOLDS["all"])
+            small = pose is not None and np.count_nonzero(outfit >= THRESHOLDS["all"]) < SMALL_SHARE * outfit.size
+    if focus and small:
+        region = await locate_person(work, infer=pose, cpu=cpu, stage=stage) or region
     if region is not None:
         with stage("preprocess"):
             canvas, box = await cpu(prepare, work[region.y0 : region.y1, region.x0 : region.x1])

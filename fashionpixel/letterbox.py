@@ -92,14 +92,17 @@ def bounding_region(mask: np.ndarray, margin: float, pad: int = 0) -> Region | N
 
 
 def focus_crop(
-    x0: float, y0: float, x1: float, y1: float, aspect: float, width: int, height: int, max_area: float
+    x0: float, y0: float, x1: float, y1: float, canvas: tuple[int, int], width: int, height: int, min_gain: float
 ) -> Region | None:
-    """A focus pass's crop: the box (x0, y0)-(x1, y1) widened or heightened to a canvas's aspect (W/H),
-    centred on it and kept inside the photo; None when it would cover more than `max_area` of the photo
-    (the person is already large: a second look would not see them any larger)."""
-    rw = max(x1 - x0, (y1 - y0) * aspect)
-    rh = rw / aspect
-    if rw * rh > max_area * width * height:
+    """A focus pass's crop: the box (x0, y0)-(x1, y1) widened or heightened to the canvas's aspect (W/H),
+    centred on it and kept inside the photo; None when the network would see it less than `min_gain`
+    times larger than in the whole photo letterboxed into the canvas (a second look would not see the
+    person much larger). A square or landscape photo is letterboxed small, so a person there gains
+    from a crop that a portrait photo's would not."""
+    cw, ch = canvas
+    rw = max(x1 - x0, (y1 - y0) * cw / ch)
+    rh = rw * ch / cw
+    if (cw / rw) / min(cw / width, ch / height) < min_gain:
         return None
     left = min(max((x0 + x1 - rw) / 2, 0), max(width - rw, 0))
     top = min(max((y0 + y1 - rh) / 2, 0), max(height - rh, 0))

@@ -3,7 +3,7 @@ the canvas it sees, and its tensors. The services and the evaluations call the n
 entries (fashionpixel/networks.py); tests/test_model_registry.py checks the committed Triton configs
 and ONNX files against them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,8 @@ SEGMENTATION = Model(
         Tensor("fashion", "FP16", chw(len(FASHION_CLASSES), SEGMENTATION_CANVAS)),
     ),
 )
+# the crop specialist (fashionpixel/segmentation.py): the same tensors, trained on product crops only
+SEGMENTATION_CROPS = replace(SEGMENTATION, name="segmentation_crops")
 CUTOUT = Model(
     "cutout",
     SEGMENTATION_CANVAS,
@@ -90,6 +92,7 @@ POSE = Model(
     inputs=(Tensor("image", "UINT8", hwc(POSE_CANVAS, 3)),),
     outputs=(Tensor("heatmaps", "FP16", chw(len(KEYPOINTS), POSE_CANVAS, HEATMAP_STRIDE)),),
 )
+POSE_CROPS = replace(POSE, name="pose_crops")  # the crop specialist (fashionpixel/keypoints.py)
 POSE_TRANSFER = Model(  # the inputs of fashionpixel/pose_transfer.network_inputs
     "pose_transfer",
     GENERATOR_CANVAS,
@@ -102,4 +105,4 @@ POSE_TRANSFER = Model(  # the inputs of fashionpixel/pose_transfer.network_input
     outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),),
 )
 
-MODELS = {m.name: m for m in (SEGMENTATION, CUTOUT, SKIN, POSE, POSE_TRANSFER)}
+MODELS = {m.name: m for m in (SEGMENTATION, SEGMENTATION_CROPS, CUTOUT, SKIN, POSE, POSE_CROPS, POSE_TRANSFER)}

@@ -4,12 +4,21 @@ letterbox the photo into the canvas, and turn canvas probabilities into full-siz
 Focus pass: a person who fills little of the photo (a wide lifestyle shot, a small figure on a
 padded canvas) covers a few dozen canvas pixels. When the first pass finds the foreground in a small
 part of the photo, the network looks again at a crop around it, at the canvas's aspect, and its
-probabilities replace the first pass's inside the crop (docs/models/segmentation.md, shop framings)."""
+probabilities replace the first pass's inside the crop (docs/models/segmentation.md, shop framings).
+When the first pass finds little foreground, the pose network says where to look
+(fashionpixel.keypoints.locate_person): on a busy background the parser's own first pass often
+mistakes the background for the small person.
+
+Crop specialist: a product photo often cuts the person at the hips, the knees or the chin. When the
+photo does (`cut_by_frame`: the first pass's foreground reaches its top or bottom edge, and the pose
+network finds the neck but no ankle or nothing of the face), a second network trained on such crops
+only (`segmentation_crops`) answers instead: the general network stays the one for full figures,
+where it is best."""
 
 import cv2
 import numpy as np
 
-from fashionpixel import quality
+from fashionpixel import keypoints, quality
 from fashionpixel.letterbox import Box, Region, bounding_region, focus_crop, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.refine import CrfParams, refine, work_size
@@ -19,7 +28,14 @@ CANVAS_W, CANVAS_H = SEGMENTATION.canvas
 # Post-processing runs at most at this size; labels are then resized (nearest) to the photo's size.
 MAX_WORK_PIXELS = 1_000_000
 FOCUS_MARGIN = 0.1  # the focus crop: the foreground's box grown by this share of its longer side
-FOCUS_MAX_AREA = 0.35  # focus only when that crop is at most this share of the photo (≥ 1.7× zoom a side)
+# focus when the crop is seen ≥ 1.25× larger a side than in the first pass: chosen on the validation
+# photos (docs/models/segmentation.md); a padded square photo's person gains 1.5×
+FOCUS_MIN_GAIN = 1.25
+# the pose network is asked whether the frame cuts the person only when the foreground's width along
+# the photo's top or bottom edge is at least this share of its widest row (nearly every crop; about a
+# quarter of full figures, whose feet touch the edge; the pose network then says no)
+CROP_EDGE = 0.05
+EDGE_ROWS = 0.02  # the edge band, as a share of the photo's height
 
 
 def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
@@ -40,7 +56,32 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
         return None
     scale = width / box.w  # canvas → photo pixels
     x0, y0, x1, y1 = (v * scale for v in (found.x0, found.y0, found.x1, found.y1))
-    return focus_crop(x0, y0, x1, y1, CANVAS_W / CANVAS_H, width, height, FOCUS_MAX_AREA)
+    return focus_crop(x0, y0, x1, y1, SEGMENTATION.canvas, width, height, FOCUS_MIN_GAIN)
+
+
+def touches_edge(probs: np.ndarray, box: Box) -> bool:
+    """Whether the first pass's foreground (any class but 0, background) runs out of the photo at its
+    top or bottom edge, as in a waist-up, knee-up or chin-down product crop (or at a full figure's feet)."""
+    foreground = probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
+    widths = foreground.sum(1)
+    widest = widths.max()
+    if widest == 0:
+        return False
+    k = max(2, round(EDGE_ROWS * len(widths)))
+    return bool(max(widths[:k].mean(), widths[-k:].mean()) >= CROP_EDGE * widest)
+
+
+async def cut_by_frame(image: np.ndarray, probs: np.ndarray, box: Box, *, pose: Infer, cpu: Cpu, stage: Stage) -> bool:
+    """Whether the photo cuts the person: the first pass's foreground touches the top or bottom edge and
+    the pose network's keypoints say so (fashionpixel.keypoints.cut_by_frame)."""
+    if not touches_edge(probs, box):
+        return False
+    return keypoints.cut_by_frame(await keypoints.look(image, infer=pose, cpu=cpu, stage=stage))
+
+
+def foreground_share(probs: np.ndarray, box: Box) -> float:
+    """The share of the photo the first pass calls foreground (any class but 0, background)."""
+    return float((probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5).mean())
 
 
 def photo_probs(
@@ -111,16 +152,29 @@ async def segment(
     stage: Stage,
     focus: bool = True,
     assess: quality.Assessment | None = None,
+    infer_crops: Infer | None = None,
+    pose: Infer | None = None,
 ) -> np.ndarray:
     """The whole segmentation of one photo → H×W uint8 labels. infer(canvas) → one task's C×h×w
-    probabilities on the canvas. `focus`: a second pass on a small foreground (see the module doc).
-    `assess`, when given, receives the result's quality features."""
+    probabilities on the canvas; infer_crops, the crop specialist's; pose, the pose network's heatmaps,
+    which say whether the frame cuts the person and where a small one is (see the module doc); the
+    specialist needs it. `focus`: a second pass on a small foreground. `assess`, when given, receives
+    the result's quality features."""
     with stage("preprocess"):
         canvas, box = await cpu(prepare, image)
     with stage("infer"):
         probs = await infer(canvas)
+    if (
+        infer_crops is not None
+        and pose is not None
+        and await cut_by_frame(image, probs, box, pose=pose, cpu=cpu, stage=stage)
+    ):
+        with stage("infer"):
+            probs = await infer_crops(canvas)
     second = None
     region = focus_region(probs, box, image.shape[1], image.shape[0]) if focus else None
+    if focus and pose is not None and foreground_share(probs, box) < keypoints.SMALL_SHARE:
+        region = await keypoints.locate_person(image, infer=pose, cpu=cpu, stage=stage) or region
     if region is not None:
         with stage("preprocess"):
             crop, crop_box = await cpu(focus_input, image, region)

@@ -3,7 +3,7 @@ the networks each calls."""
 
 from dataclasses import dataclass
 
-from fashionpixel.models import CUTOUT, POSE, POSE_TRANSFER, SEGMENTATION, SKIN, Model
+from fashionpixel.models import CUTOUT, POSE, POSE_CROPS, POSE_TRANSFER, SEGMENTATION, SEGMENTATION_CROPS, SKIN, Model
 
 
 @dataclass(frozen=True)
@@ -16,15 +16,17 @@ class ServiceInfo:
 
 
 SERVICES = (
-    ServiceInfo("segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", (SEGMENTATION,)),
-    ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT,)),
+    ServiceInfo(
+        "segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", (SEGMENTATION, SEGMENTATION_CROPS)
+    ),
+    ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT, POSE)),
     ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (SEGMENTATION, POSE, SKIN)),
     ServiceInfo(
         "pose-transfer",
         "services.pose_transfer.app:app",
         8083,
         "POSE_TRANSFER_PORT",
-        (SEGMENTATION, POSE, POSE_TRANSFER),
+        (SEGMENTATION, POSE, POSE_CROPS, POSE_TRANSFER),
     ),
 )
 

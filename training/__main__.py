@@ -154,6 +154,20 @@ RECIPES = {
             "export.export_pose --checkpoint runs/pose-shop3/best.pt",
         ],
         "evaluate-framings": ["training.evaluate_pose --framing all --json docs/models/pose_framings.json"],
+        # issue 20, 2026-11-30: the crop specialist (model_repository/pose_crops), from a fourth shop run
+        # of the served file (not served itself: docs/models/pose.md)
+        "train-crops": [
+            "training.train_pose --out runs/pose-shop4 --init model_repository/pose/1/model.onnx "
+            "--augment shop --steps 1200 --batch 16 --lr 3e-4 --val-every 400 --threads 1",
+            "export.export_pose --checkpoint runs/pose-shop4/best.pt --repository runs/pose-cmp4",
+            "training.train_pose --out runs/pose-crops --init runs/pose-cmp4/pose/1/model.onnx "
+            "--augment crops --steps 2000 --batch 16 --lr 3e-4 --val-every 500 --threads 1",
+            "export.export_pose --checkpoint runs/pose-crops/best.pt --name pose_crops",
+        ],
+        "evaluate-crops": [
+            "training.evaluate_pose --framing all --crops model_repository/pose_crops/1/model.onnx "
+            "--json docs/models/pose_framings_crops.json"
+        ],
     },
     "pose_transfer": {
         # four stages, each from the last one's best; the fourth is the served model

@@ -9,6 +9,8 @@ labels — pooled over all pixels, and the median/mean per photo over photos whe
 present in the labels — and the boundary F-score (boundary pixels within 2 px count as matched).
 Also ms per photo of each variant for `all` (network runs included) and a threshold sweep of the first pass.
 `--split train` scores the photos the network was trained on instead (is it underfitting?).
+The focus variants ask the served pose network where a small person is, as the service does
+(fashionpixel.keypoints.locate_person); `--no-locate` leaves it out.
 """
 
 import argparse
@@ -23,7 +25,7 @@ import numpy as np
 
 from fashionpixel import cutout
 from fashionpixel.cutout import GARMENTS
-from fashionpixel.models import CUTOUT
+from fashionpixel.models import CUTOUT, POSE
 from fashionpixel.networks import infer_with
 from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, read_garments, read_labels
@@ -47,7 +49,9 @@ GROUP_VARIANTS = (
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
-def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pictures: Path | None) -> dict:
+def score_photos(
+    infer, infer_memo, memo: dict, photos, variants: list[str], pictures: Path | None, locate=None
+) -> dict:
     """Every variant's Dice / boundary F per group over (photo, garment-group map) pairs."""
     tallies = {v: {g: Tally() for g in GARMENTS} for v in variants}
     sweep = {t: Tally() for t in SWEEP}
@@ -69,6 +73,7 @@ def score_photos(infer, infer_memo, memo: dict, photos, variants: list[str], pic
                         cpu=inline,
                         infer=infer if g == "all" else infer_memo,
                         stage=untimed,
+                        pose=locate,
                     )
                 )
                 if g == "all":
@@ -104,10 +109,13 @@ def evaluate(
     pictures: Path | None,
     split: str = "val",
     framings: tuple[str, ...] = ("full",),
+    locate: bool = True,
 ) -> dict:
     """The report of one framing (`full`) or, with several, one per framing under `framings` and their
     `shop` mean (Dice of `all` per variant over the shop framings)."""
-    garment = infer_with(onnx_network({CUTOUT: model}, threads), CUTOUT)
+    pose = POSE.onnx_path(Path("model_repository"))
+    network = onnx_network({CUTOUT: model} | ({POSE: pose} if locate else {}), threads)
+    garment, locator = infer_with(network, CUTOUT), locate and infer_with(network, POSE)
     memo: dict[bytes, np.ndarray] = {}
 
     async def infer(canvas):
@@ -129,8 +137,8 @@ def evaluate(
         shots = pictures and (
             pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}")
         )
-        per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots)
-    head = {"model": str(model), "split": split}
+        per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots, locator or None)
+    head = {"model": str(model), "split": split} | ({"locate": str(pose)} if locate else {})
     if framings == ("full",):
         return head | per["full"]
     shop = {v: shop_mean({f: r["variants"][v]["all"]["dice"] for f, r in per.items()}) for v in variants}
@@ -173,11 +181,19 @@ def main():
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
     add_framing_argument(ap)
+    ap.add_argument("--no-locate", action="store_true", help="the focus pass without the pose network's help")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write photo | cutout pictures here (PNG)")
     args = ap.parse_args()
     report = evaluate(
-        args.model, args.variants, args.limit, args.threads, args.pictures, args.split, chosen_framings(args.framing)
+        args.model,
+        args.variants,
+        args.limit,
+        args.threads,
+        args.pictures,
+        args.split,
+        chosen_framings(args.framing),
+        not args.no_locate,
     )
     for name, part in report.get("framings", {"full": report}).items():
         print(f"=== framing {name}, {part['photos']} photos")

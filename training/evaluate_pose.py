@@ -11,6 +11,7 @@ Framings crop and paste by the labelled person, so they use the labelled validat
 (Fashionista + labelled CCP); `full` alone keeps every validation photo with keypoints, the
 published number. `--pictures` draws full photos only. The service's focus pass (a second look at a
 small person, fashionpixel.keypoints) is on, as it is by default; `--no-focus` turns it off.
+`--crops MODEL` adds the service's crop specialist (fashionpixel.keypoints.cut_by_frame routes to it).
 """
 
 import argparse
@@ -23,7 +24,7 @@ import numpy as np
 
 from fashionpixel.keypoints import SCORE_THRESHOLD
 from fashionpixel.keypoints import estimate as pipeline_estimate
-from fashionpixel.models import POSE
+from fashionpixel.models import POSE, POSE_CROPS
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS
 from fashionpixel.stages import inline, untimed
@@ -69,17 +70,19 @@ def mirror(image: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return image, truth
 
 
-def estimate(infer, photos, flip: bool, focus: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+def estimate(infer, photos, flip: bool, focus: bool = True, infer_crops=None) -> tuple[np.ndarray, np.ndarray, float]:
     """N×18×3 keypoints (x, y, score) of (photo, teacher keypoints) pairs through the service's pipeline,
     mirrored with `flip`, their N×18×2 truths and the pipeline's total ms (`infer`: the pose network as
     the pipelines call it). Threshold 0 here: every peak with its score, so that the thresholds can be
-    applied afterwards."""
+    applied afterwards. `infer_crops`: the crop specialist, routed to as the service does."""
     preds, truths, ms = [], [], 0.0
     for image, truth in photos:
         if flip:
             image, truth = mirror(image, truth)
         start = time.perf_counter()
-        found = pipeline_estimate(image, infer=infer, cpu=inline, stage=untimed, focus=focus, threshold=0.0)
+        found = pipeline_estimate(
+            image, infer=infer, cpu=inline, stage=untimed, focus=focus, threshold=0.0, infer_crops=infer_crops
+        )
         preds.append(asyncio.run(found))
         ms += (time.perf_counter() - start) * 1000
         truths.append(truth)
@@ -94,13 +97,13 @@ def at(preds: np.ndarray, truths: np.ndarray, threshold: float) -> tuple[dict, f
     return result, float((missing & found).sum() / max(missing.sum(), 1))
 
 
-def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool, focus: bool) -> dict:
+def in_framings(infer, framings: tuple[str, ...], limit: int | None, flip: bool, focus: bool, infer_crops=None) -> dict:
     """PCK@0.1 in each framing, on the labelled validation photos (the framings need the person mask)."""
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     report = {}
     for name in framings:
         photos = ((image, truth) for _, image, _, truth in framed_photos(name, samples, label_maps))
-        preds, truths, ms = estimate(infer, photos, flip, focus)
+        preds, truths, ms = estimate(infer, photos, flip, focus, infer_crops)
         result, false_positives = at(preds, truths, SCORE_THRESHOLD)
         report[name] = {
             "images": len(samples),
@@ -130,12 +133,14 @@ def evaluate(
     framings: tuple[str, ...] = ("full",),
     threads: int = 2,
     focus: bool = True,
+    crops: Path | None = None,
 ) -> dict:
-    infer = infer_with(onnx_network({POSE: model}, threads), POSE)
+    network = onnx_network({POSE: model} | ({POSE_CROPS: crops} if crops else {}), threads)
+    infer, infer_crops = infer_with(network, POSE), crops and infer_with(network, POSE_CROPS)
     if framings != ("full",):
-        return in_framings(infer, framings, limit, flip, focus)
+        return in_framings(infer, framings, limit, flip, focus, infer_crops) | {"crops": str(crops)}
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]
-    preds, truths, ms = estimate(infer, ((read_image(s), truth) for s, truth in samples), flip, focus)
+    preds, truths, ms = estimate(infer, ((read_image(s), truth) for s, truth in samples), flip, focus, infer_crops)
     result, false_positives = at(preds, truths, SCORE_THRESHOLD)
     if pictures:
         found = preds[..., 2] >= SCORE_THRESHOLD
@@ -148,6 +153,7 @@ def evaluate(
         "images": len(samples),
         "flipped": flip,
         "focus": focus,
+        "crops": str(crops),
         "threshold": SCORE_THRESHOLD,
         "pck@0.1": result["mean"],
         "per_keypoint": dict(zip(KEYPOINTS, result["per_keypoint"])),
@@ -169,6 +175,7 @@ def main():
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos to this PNG")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-focus", action="store_true", help="without the service's focus pass on a small person")
+    ap.add_argument("--crops", type=Path, help="the crop specialist's ONNX file, routed to as the service does")
     add_framing_argument(ap)
     args = ap.parse_args()
     report = evaluate(
@@ -179,6 +186,7 @@ def main():
         framings=chosen_framings(args.framing),
         threads=args.threads,
         focus=not args.no_focus,
+        crops=args.crops,
     )
     if "framings" in report:
         print(

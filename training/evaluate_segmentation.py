@@ -18,10 +18,14 @@ person's outline (`person_errors_at_outline`): outline jitter, against whole reg
 
 `--framing` (training/framing.py) scores the photos in shop framings (`all`: every framing and the
 `shop` mean); `--focus` adds the service's focus pass (a second look at a person who fills little of
-the photo, fashionpixel/segmentation.py), which the service runs by default.
+the photo, fashionpixel/segmentation.py), which the service runs by default, with the served pose
+network locating a small person as the service does (`--no-locate`: without it). `--crops MODEL` adds the
+service's crop specialist: a photo that cuts the person (fashionpixel.segmentation.cut_by_frame, which
+asks the served pose network) is answered by MODEL instead; the report counts them.
 """
 
 import argparse
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -29,14 +33,24 @@ from pathlib import Path
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
+from fashionpixel import keypoints
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
-from fashionpixel.models import SEGMENTATION
+from fashionpixel.models import POSE, SEGMENTATION
+from fashionpixel.networks import infer_with
 from fashionpixel.refine import CrfParams
-from fashionpixel.segmentation import focus_input, focus_region, labels_from_probs, prepare
+from fashionpixel.segmentation import (
+    cut_by_frame,
+    focus_input,
+    focus_region,
+    foreground_share,
+    labels_from_probs,
+    prepare,
+)
+from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, fashionista_samples, label_maps
 from training.framing import SHOP, add_framing_argument, add_split_argument, chosen_framings, framed_photos, shop_mean
 from training.metrics import OUTLINE_PX, confusion, near_outline, summarize
-from training.served import predict
+from training.served import onnx_network, predict
 
 VARIANTS = {
     "none": dict(crf=False, min_region=0, superpixels=False),
@@ -80,12 +94,15 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool) -> dict:
+def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool, locate=None) -> dict:
     """Per task, the service's focus pass (fashionpixel.segmentation.focus_region): (region, crop
-    probabilities, crop box) where the task's foreground is small, else None."""
+    probabilities, crop box) where the task's foreground is small, else None. `locate`: the pose
+    network (an Infer), asked where a small person is as the service asks it."""
     out = {}
     for task, p in probs.items():
         region = focus_region(p, box, image.shape[1], image.shape[0])
+        if locate is not None and foreground_share(p, box) < keypoints.SMALL_SHARE:
+            region = asyncio.run(keypoints.locate_person(image, infer=locate, cpu=inline, stage=untimed)) or region
         if region is not None:
             crop, crop_box = focus_input(image, region)
             out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
@@ -94,22 +111,48 @@ def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool
     return out
 
 
+def route_crops(crops: list, image, canvas: np.ndarray, box, probs: dict, mirror: bool, pose) -> tuple[dict, int]:
+    """The service's crop routing per task: (probabilities, how many tasks the specialist answered)."""
+    routed = [
+        task
+        for task, p in probs.items()
+        if asyncio.run(cut_by_frame(image, p, box, pose=pose, cpu=inline, stage=untimed))
+    ]
+    if not routed:
+        return probs, 0
+    special = predict(crops, canvas, mirror)
+    return {task: special[task] if task in routed else p for task, p in probs.items()}, len(routed)
+
+
 def score_photos(
-    sessions: list, photos, variants: list[str], mirror: bool = False, pictures: Path | None = None, focus: bool = False
+    sessions: list,
+    photos,
+    variants: list[str],
+    mirror: bool = False,
+    pictures: Path | None = None,
+    focus: bool = False,
+    crops: list | None = None,
+    pose=None,
+    locate: bool = True,
 ) -> dict:
-    """Per-variant person and fashion scores over (photo, {person, fashion} labels) pairs, and ms/image."""
+    """Per-variant person and fashion scores over (photo, {person, fashion} labels) pairs, and ms/image.
+    `crops`: the crop specialist's sessions; `pose`: the pose network (routing, and with `locate`
+    finding a small person; see the module doc)."""
     cms = {v: {"person": np.zeros((2, 2), np.int64), "fashion": np.zeros((7, 7), np.int64)} for v in variants}
     at_outline = {v: 0 for v in variants}  # wrong person pixels near the labelled outline (all of them: cms)
     ms = {v: 0.0 for v in variants} | {"network": 0.0}
     cases = []  # (fashion mIoU of one photo, photo, truth, prediction) for the pictures
-    n = 0
+    n = routed = 0
     for image, truth in photos:
         n += 1
         outline = near_outline(truth["person"])
         canvas, box = prepare(image)
         start = time.perf_counter()
         probs = predict(sessions, canvas, mirror)
-        second = focus_pass(sessions, image, probs, box, mirror) if focus else {}
+        if crops:
+            probs, tasks = route_crops(crops, image, canvas, box, probs, mirror, pose)
+            routed += tasks
+        second = focus_pass(sessions, image, probs, box, mirror, pose if locate else None) if focus else {}
         ms["network"] += (time.perf_counter() - start) * 1000
         for v in variants:
             for task, classes in (("person", 2), ("fashion", 7)):
@@ -135,6 +178,7 @@ def score_photos(
 
     return {
         "images": n,
+        **({"routed_to_crops": routed / 2 / max(n, 1)} if crops else {}),
         "ms_per_image": {k: round(v / max(n, 1), 1) for k, v in ms.items()},
         "results": {
             v: {"person": person_summary(v), "fashion": summarize(cms[v]["fashion"], FASHION_CLASSES)} for v in variants
@@ -153,13 +197,20 @@ def evaluate(
     split: str = "val",
     framings: tuple[str, ...] = ("full",),
     focus: bool = False,
+    crops: Path | None = None,
+    locate: bool = True,
 ) -> dict:
     """The report of one framing (`full`: the photos as they are) or, with several, one per framing
     under `framings` and their `shop` mean (mean IoU per variant and task over the shop framings)."""
     sessions = [onnx_session(m, threads) for m in models]
+    specialist = [onnx_session(crops, threads)] if crops else None
+    pose_file = POSE.onnx_path(Path("model_repository"))
+    pose = infer_with(onnx_network({POSE: pose_file}, threads), POSE)
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
     samples = [s for s in samples if s.split == split][:limit]
     head = {"dataset": dataset, "split": split, "model": " + ".join(map(str, models)), "mirror": mirror, "focus": focus}
+    head |= {"crops": str(crops)} if crops else {}
+    head |= {"pose": str(pose_file)} if crops or (focus and locate) else {}
 
     per = {}
     for f in framings:
@@ -167,7 +218,7 @@ def evaluate(
         shots = pictures and (
             pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}")
         )
-        per[f] = score_photos(sessions, photos, variants, mirror, shots, focus)
+        per[f] = score_photos(sessions, photos, variants, mirror, shots, focus, specialist, pose, locate)
     if framings == ("full",):
         return head | per["full"]
     shop = {
@@ -189,9 +240,10 @@ def print_report(report: dict) -> None:
         for variant, tasks in report["shop"].items():
             print(f"[{variant}] person {tasks['person']:.4f}  fashion {tasks['fashion']:.4f}")
         return
+    routed = f", {report['routed_to_crops']:.0%} to the crop specialist" if "routed_to_crops" in report else ""
     print(
         f"{report['dataset']} {report['split']} split, {report['images']} images; "
-        f"network {report['ms_per_image']['network']} ms/image"
+        f"network {report['ms_per_image']['network']} ms/image{routed}"
     )
     for variant, res in report["results"].items():
         f, p = res["fashion"], res["person"]
@@ -221,6 +273,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     add_framing_argument(ap)
     ap.add_argument("--focus", action="store_true", help="the service's focus pass: a second look at a small person")
+    ap.add_argument("--no-locate", action="store_true", help="the focus pass without the pose network's help")
+    ap.add_argument("--crops", type=Path, help="the crop specialist's ONNX file, routed to as the service does")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--pictures", type=Path, help="write the 3 best and 3 worst photos (fashion) to this PNG")
     args = ap.parse_args()
@@ -235,6 +289,8 @@ def main():
         args.split,
         chosen_framings(args.framing),
         args.focus,
+        args.crops,
+        not args.no_locate,
     )
     print_report(report)
     if args.json:

@@ -4,7 +4,7 @@
 
 1. Training photos (Fashionista for the person, fashion and pose tasks; labelled CCP for the garment
    cutout), each in two framings of training/framing.py (round robin), through exactly the services'
-   pipelines at their defaults, in-process (ONNX Runtime, the served files of model_repository/): each
+   pipelines at their defaults (crop specialists and the pose network's help included), in-process (ONNX Runtime, the served files of model_repository/): each
    result's quality features and its measured quality (person IoU, the photo's fashion mean IoU, Dice
    of the `all` matte, PCK@0.1 against the teacher keypoints).
 2. Per task, a ridge regression of the measured quality on the features.
@@ -36,7 +36,7 @@ from scipy.stats import mannwhitneyu, spearmanr
 
 from fashionpixel import cutout, keypoints, quality, segmentation
 from fashionpixel.labels import FASHION_CLASSES
-from fashionpixel.models import CUTOUT, POSE, SEGMENTATION
+from fashionpixel.models import CUTOUT, POSE, POSE_CROPS, SEGMENTATION, SEGMENTATION_CROPS
 from fashionpixel.networks import infer_with
 from fashionpixel.stages import inline
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments, read_labels
@@ -99,27 +99,27 @@ class Clock:
             self.ms[name] += (time.perf_counter() - start) * 1000
 
 
+SERVED = (SEGMENTATION, SEGMENTATION_CROPS, CUTOUT, POSE, POSE_CROPS)
+
+
 class Networks:
-    """The served networks in-process; the segmentation network runs once per canvas, its person and
+    """The served networks in-process; a segmentation network runs once per canvas, its person and
     fashion outputs shared by the two tasks' runs of a photo (as if Triton answered both)."""
 
     def __init__(self, repository: Path, threads: int):
-        network = onnx_network({m: m.onnx_path(repository) for m in (SEGMENTATION, CUTOUT, POSE)}, threads)
-        self.both, self.cutout, self.pose = (
-            infer_with(network, SEGMENTATION),
-            infer_with(network, CUTOUT),
-            infer_with(network, POSE),
-        )
-        self.memo: dict[bytes, tuple] = {}
-        self.files = {m.name: file_md5(m.onnx_path(repository)) for m in (SEGMENTATION, CUTOUT, POSE)}
+        network = onnx_network({m: m.onnx_path(repository) for m in SERVED}, threads)
+        self.cutout, self.pose, self.pose_crops = (infer_with(network, m) for m in (CUTOUT, POSE, POSE_CROPS))
+        self.parsers = {m: infer_with(network, m) for m in (SEGMENTATION, SEGMENTATION_CROPS)}
+        self.memo: dict[tuple[str, bytes], tuple] = {}
+        self.files = {m.name: file_md5(m.onnx_path(repository)) for m in SERVED}
 
-    def segmentation(self, task: str):
-        index = SEGMENTATION.output_names.index(task)
+    def segmentation(self, task: str, model=SEGMENTATION):
+        index = model.output_names.index(task)
 
         async def infer(canvas):
-            key = hashlib.md5(canvas.tobytes()).digest()
+            key = (model.name, hashlib.md5(canvas.tobytes()).digest())
             if key not in self.memo:
-                self.memo[key] = await self.both(canvas)
+                self.memo[key] = await self.parsers[model](canvas)
             return self.memo[key][index]
 
         return infer
@@ -176,7 +176,13 @@ def fashionista_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
         for task in ("person", "fashion"):
             clock = Clock()
             labels, features = run(
-                segmentation.segment, clock, image=image, infer=nets.segmentation(task), **SEGMENT_DEFAULTS
+                segmentation.segment,
+                clock,
+                image=image,
+                infer=nets.segmentation(task),
+                infer_crops=nets.segmentation(task, SEGMENTATION_CROPS),
+                pose=nets.pose,
+                **SEGMENT_DEFAULTS,
             )
             if task == "person":
                 measured = person_iou(labels, truth["person"])
@@ -185,7 +191,7 @@ def fashionista_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
                 measured = measured["mean_iou"]
             rows.append(row(task, framing, s.name, features, measured, clock))
         clock = Clock()
-        k, features = run(keypoints.estimate, clock, image=image, infer=nets.pose)
+        k, features = run(keypoints.estimate, clock, image=image, infer=nets.pose, infer_crops=nets.pose_crops)
         rows.append(row("pose", framing, s.name, features, keypoint_pck(k, teacher), clock))
     return [r for r in rows if r]
 
@@ -199,7 +205,7 @@ def ccp_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
     rows = []
     for s, image, truth, _ in framed_photos(framing, samples, read):
         clock = Clock()
-        alpha, features = run(cutout.matte, clock, image=image, infer=nets.cutout, **CUTOUT_DEFAULTS)
+        alpha, features = run(cutout.matte, clock, image=image, infer=nets.cutout, pose=nets.pose, **CUTOUT_DEFAULTS)
         rows.append(row("cutout", framing, s.name, features, dice(alpha, truth["garment"]), clock))
     return [r for r in rows if r]
 

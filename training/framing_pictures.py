@@ -2,10 +2,12 @@
 networks make of it, through the service's pipeline (segmentation: default CRF; cutout: defaults).
 
     python -m training.framing_pictures --task segmentation --before OLD.onnx --after NEW.onnx \
-        --out docs/models/img/segmentation_framings.png [--photo 0]
+        --out docs/models/img/segmentation_framings.png [--photo 0] [--crops SPECIALIST.onnx] [--locate]
 
 Rows are the framings; columns: the framed photo, its labels (pose: the teacher's keypoints), the
-`before` result, the `after` result.
+`before` result, the `after` result. Both run the service's pipeline with the focus pass; `after` also
+with the crop specialist `--crops` (segmentation, pose) and, with `--locate`, the served pose network
+finding a small person (segmentation, cutout), as the service runs them.
 """
 
 import argparse
@@ -18,10 +20,10 @@ import numpy as np
 from fashionpixel import cutout
 from fashionpixel.keypoints import estimate
 from fashionpixel.labels import FASHION_PALETTE
-from fashionpixel.models import CUTOUT, POSE, SEGMENTATION
+from fashionpixel.models import CUTOUT, POSE, POSE_CROPS, SEGMENTATION, SEGMENTATION_CROPS
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import draw_pose
-from fashionpixel.segmentation import labels_from_probs, prepare
+from fashionpixel.segmentation import segment
 from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments
 from training.framing import FRAMINGS, framed_photos
@@ -30,18 +32,18 @@ from training.served import onnx_network
 GARMENT_PALETTE = np.array([[0, 0, 0], [40, 120, 255], [30, 180, 80], [220, 40, 160], [255, 220, 0]], np.uint8)
 
 
-def segmentation_view(infer, image: np.ndarray) -> np.ndarray:
-    """The fashion parsing drawn in its palette; `infer`: the network's `fashion` output, as the pipelines call it."""
-    canvas, box = prepare(image)
-    fashion = asyncio.run(infer(canvas))
-    return FASHION_PALETTE[labels_from_probs(image, fashion, box, crf=True)]
+def segmentation_view(nets: dict, image: np.ndarray) -> np.ndarray:
+    """The fashion parsing drawn in its palette; `nets`: infer (the `fashion` output), infer_crops, pose."""
+    labels = segment(image, crf=True, min_region=0, superpixels=False, cpu=inline, stage=untimed, **nets)
+    return FASHION_PALETTE[asyncio.run(labels)]
 
 
-def cutout_view(infer, image: np.ndarray) -> np.ndarray:
-    """The garments on a checkerboard; `infer`: the cutout network as the pipelines call it."""
-    alpha = asyncio.run(
-        cutout.matte(image, "all", focus=True, refine="guided", infer=infer, cpu=inline, stage=untimed)
-    )[..., None]
+def cutout_view(nets: dict, image: np.ndarray) -> np.ndarray:
+    """The garments on a checkerboard; `nets`: infer (the cutout network), pose."""
+    nets = {k: v for k, v in nets.items() if k != "infer_crops"}
+    alpha = asyncio.run(cutout.matte(image, "all", focus=True, refine="guided", cpu=inline, stage=untimed, **nets))[
+        ..., None
+    ]
     h, w = alpha.shape[:2]
     yy, xx = np.mgrid[:h, :w]
     board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 255, 200).astype(np.float32)
@@ -54,9 +56,10 @@ def limbs_over(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     return np.where(drawn.any(2, keepdims=True), drawn, image // 2 + 64).astype(np.uint8)
 
 
-def pose_view(infer, image: np.ndarray) -> np.ndarray:
+def pose_view(nets: dict, image: np.ndarray) -> np.ndarray:
     """The estimated keypoints (the service's pipeline and threshold) as limbs over the photo."""
-    return limbs_over(image, asyncio.run(estimate(image, infer=infer, cpu=inline, stage=untimed)))
+    nets = {k: v for k, v in nets.items() if k != "pose"}
+    return limbs_over(image, asyncio.run(estimate(image, cpu=inline, stage=untimed, **nets)))
 
 
 def main():
@@ -66,6 +69,8 @@ def main():
     ap.add_argument("--after", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--photo", type=int, default=0, help="which validation photo")
+    ap.add_argument("--crops", type=Path, help="`after` with this crop specialist (segmentation, pose)")
+    ap.add_argument("--locate", action="store_true", help="`after` with the served pose network's search")
     args = ap.parse_args()
     if args.task == "segmentation":
         samples, view, model, outputs, read = (
@@ -94,7 +99,15 @@ def main():
 
     val = [s for s in samples if s.split == "val"]
     pair = [val[args.photo], val[(args.photo + 1) % len(val)]]  # the second lends the small framing its backdrop
-    before, after = (infer_with(onnx_network({model: file}, 2), model, *outputs) for file in (args.before, args.after))
+    crops_model = {SEGMENTATION: SEGMENTATION_CROPS, POSE: POSE_CROPS}.get(model)
+    files = {POSE: POSE.onnx_path(Path("model_repository")), model: args.after} | (
+        {crops_model: args.crops} if args.crops else {}
+    )
+    served = onnx_network(files, 2)
+    before = {"infer": infer_with(onnx_network({model: args.before}, 2), model, *outputs)}
+    after = {"infer": infer_with(served, model, *outputs)}
+    after |= {"infer_crops": infer_with(served, crops_model, *outputs)} if args.crops else {}
+    after |= {"pose": infer_with(served, POSE)} if args.locate or args.crops else {}
     rows = []
     for name in FRAMINGS:
         _, image, labels, keypoints = next(iter(framed_photos(name, pair, read)))

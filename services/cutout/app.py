@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, model_validator
 
 from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
-from fashionpixel.models import CUTOUT
+from fashionpixel.models import CUTOUT, POSE
 from fashionpixel.networks import infer_with
 from fashionpixel.quality import Assessment
 from services.catalog import service
@@ -92,6 +92,7 @@ async def cutout(request: Request, settings: Settings = Depends(get_settings), r
         cpu=run.cpu,
         stage=run.stage,
         assess=assess,
+        pose=infer_with(run.network, POSE),
     )
     headers = {"X-Garment-Fraction": f"{float(alpha.mean()):.6f}"} | review.headers(review.verdict(assess, settings))
     with run.stage("encode"):

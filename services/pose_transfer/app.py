@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fashionpixel.keypoints import estimate
-from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
+from fashionpixel.models import POSE, POSE_CROPS, POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS, draw_pose
 from fashionpixel.pose_transfer import transfer
@@ -65,8 +65,15 @@ async def pose(request: Request, settings: Settings = Depends(get_settings), run
     params, image = await read_photo_request(request, PoseParams, settings, run)
     h, w = image.shape[:2]
     assess = Assessment()
-    infer = infer_with(run.network, POSE)
-    k = await estimate(image, infer=infer, cpu=run.cpu, stage=run.stage, assess=assess, focus=params.focus)
+    k = await estimate(
+        image,
+        infer=infer_with(run.network, POSE),
+        cpu=run.cpu,
+        stage=run.stage,
+        assess=assess,
+        focus=params.focus,
+        infer_crops=infer_with(run.network, POSE_CROPS),
+    )
     trust = review.verdict(assess, settings)
     if params.format == "png":
         with run.stage("encode"):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fashionpixel.labels import FASHION_CLASSES, FASHION_PALETTE, PERSON_CLASSES, PERSON_PALETTE
-from fashionpixel.models import SEGMENTATION
+from fashionpixel.models import POSE, SEGMENTATION, SEGMENTATION_CROPS
 from fashionpixel.networks import infer_with
 from fashionpixel.quality import Assessment
 from fashionpixel.segmentation import segment as segment_photo
@@ -40,7 +40,7 @@ class SegmentParams(BaseModel):
     focus: bool = Field(
         True,
         description="a second network pass on a crop around a person who fills little "
-        "of the photo (a wide shot, a small figure on a padded canvas)",
+        "of the photo (a wide shot, a small figure on a padded canvas), found with the pose network's help",
     )
 
 
@@ -74,6 +74,8 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
         superpixels=params.superpixels,
         focus=params.focus,
         infer=infer_with(run.network, SEGMENTATION, params.task),
+        infer_crops=infer_with(run.network, SEGMENTATION_CROPS, params.task),
+        pose=infer_with(run.network, POSE),
         cpu=run.cpu,
         stage=run.stage,
         assess=assess,

@@ -1,0 +1,204 @@
+"""Issue 20's routing in the pipelines: the crop specialists answer photos that cut the person, and
+the pose network says where a small person is. Pure decisions on made-up maps first, then the
+pipelines with recording networks, then the served networks on real validation photos."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from fashionpixel import keypoints, segmentation
+from fashionpixel.letterbox import Box
+from fashionpixel.stages import inline, untimed
+
+BOX = Box(0, 0, 40, 60)  # the whole 40×60 canvas is photo
+
+
+def person_probs(rows: slice, cols: slice) -> np.ndarray:
+    """2×60×40 person probabilities: a person on `rows` × `cols`."""
+    p = np.zeros((2, 60, 40), np.float32)
+    p[1, rows, cols] = 1
+    p[0] = 1 - p[1]
+    return p
+
+
+def test_a_foreground_at_the_top_or_bottom_edge_touches_it():
+    assert segmentation.touches_edge(person_probs(slice(5, 60), slice(10, 30)), BOX)  # cut at the hips
+    assert segmentation.touches_edge(person_probs(slice(0, 50), slice(10, 30)), BOX)  # cut at the chin
+    assert not segmentation.touches_edge(person_probs(slice(5, 55), slice(10, 30)), BOX)  # a full figure
+    assert not segmentation.touches_edge(person_probs(slice(0, 0), slice(0, 0)), BOX)  # nobody
+    # the photo's edge is the letterbox box's, not the canvas's: below the photo is padding
+    canvas = np.concatenate([person_probs(slice(5, 60), slice(10, 30)), person_probs(slice(0, 0), slice(0, 0))], 1)
+    assert segmentation.touches_edge(canvas, BOX)  # the photo is the top half: it touches its bottom
+    assert not segmentation.touches_edge(canvas, Box(0, 0, 40, 120))  # a photo as tall as the canvas: not
+
+
+def test_foreground_share():
+    assert segmentation.foreground_share(person_probs(slice(0, 30), slice(0, 40)), BOX) == pytest.approx(0.5)
+
+
+def pose(found: tuple[int, ...]) -> np.ndarray:
+    k = np.zeros((18, 3), np.float32)
+    k[list(found), :2] = 10
+    k[list(found), 2] = 0.9
+    return k
+
+
+def test_keypoints_cut_by_frame():
+    everything = tuple(range(18))
+    assert not keypoints.cut_by_frame(pose(everything))
+    waist_up = tuple(i for i in everything if i not in (9, 10, 12, 13))
+    assert keypoints.cut_by_frame(pose(waist_up))
+    no_head = tuple(i for i in everything if i not in keypoints.FACE)
+    assert keypoints.cut_by_frame(pose(no_head))
+    assert not keypoints.cut_by_frame(pose(()))  # nobody: nothing to route
+
+
+class Recorder:
+    """A network that answers `answer` and counts its calls."""
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, 0
+
+    async def __call__(self, canvas):
+        self.calls += 1
+        return self.answer
+
+
+def run_segment(image, general, crops, pose):
+    return asyncio.run(
+        segmentation.segment(
+            image,
+            crf=False,
+            min_region=0,
+            superpixels=False,
+            infer=general,
+            cpu=inline,
+            stage=untimed,
+            infer_crops=crops,
+            pose=pose,
+        )
+    )
+
+
+def canvas_probs(rows: slice, cols: slice) -> np.ndarray:
+    w, h = segmentation.CANVAS_W, segmentation.CANVAS_H
+    p = np.zeros((2, h, w), np.float16)
+    p[1, rows, cols] = 1
+    p[0] = 1 - p[1]
+    return p
+
+
+def heatmaps_of(found: tuple[int, ...]) -> np.ndarray:
+    """The pose network's 18×64×48 heatmaps with a sure peak for each keypoint in `found`."""
+    h = np.zeros((18, 64, 48), np.float16)
+    for i in found:
+        h[i, 10 + 2 * i, 24] = 0.9
+    return h
+
+
+def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_only_when_it_helps():
+    image = np.full((384, 256, 3), 128, np.uint8)
+    everything = tuple(range(18))
+    waist_up = tuple(i for i in everything if i not in (9, 10, 12, 13))
+    looks_around = 1 + len(keypoints.windows(256, 384))  # the whole photo and each window
+    cases = {  # first pass, what the pose network sees → (specialist calls, pose network calls)
+        "full figure": (canvas_probs(slice(20, 360), slice(60, 200)), everything, 0, 0),
+        "cut at the hips": (canvas_probs(slice(20, 384), slice(60, 200)), waist_up, 1, 1),
+        "feet on the edge": (canvas_probs(slice(20, 384), slice(60, 200)), everything, 0, 1),
+        "small or nobody": (canvas_probs(slice(200, 220), slice(100, 110)), (), 0, looks_around),
+    }
+    for name, (first, seen, crops_calls, pose_calls) in cases.items():
+        general, crops, pose = (
+            Recorder(first),
+            Recorder(canvas_probs(slice(0, 384), slice(0, 256))),
+            Recorder(heatmaps_of(seen)),
+        )
+        labels = run_segment(image, general, crops, pose)
+        assert (crops.calls, pose.calls) == (crops_calls, pose_calls), name
+        if crops_calls:
+            assert labels.all(), "the specialist's answer is the result"
+    # without the pose network or a specialist the pipeline is what it was
+    assert run_segment(image, Recorder(cases["cut at the hips"][0]), None, None).shape == (384, 256)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_served_routing_on_real_framings(data_dir):
+    """The served networks in-process on real validation photos: waist-up crops go to the specialist,
+    full photos stay with the general network, and the pose network finds small people the parser's
+    first pass misses (all 97 photos: docs/models/segmentation.md, "Crop specialist")."""
+    from pathlib import Path
+
+    from export.onnxruntime_session import onnx_session
+    from fashionpixel.models import POSE, SEGMENTATION
+    from fashionpixel.networks import infer_with
+    from training.datasets import fashionista_samples, label_maps
+    from training.framing import framed_photos
+    from training.served import onnx_network, predict
+
+    repo = Path(__file__).resolve().parents[1] / "model_repository"
+    sessions = [onnx_session(SEGMENTATION.onnx_path(repo), 2)]
+    pose = infer_with(onnx_network({POSE: POSE.onnx_path(repo)}, 2), POSE)
+    samples = [s for s in fashionista_samples() if s.split == "val"][:20]
+    routed, found = {}, 0
+    for framing in ("full", "waist-up", "small"):
+        n = 0
+        for _, image, labels, _ in framed_photos(framing, samples, label_maps):
+            canvas, box = segmentation.prepare(image)
+            probs = predict(sessions, canvas)["person"]
+            n += asyncio.run(segmentation.cut_by_frame(image, probs, box, pose=pose, cpu=inline, stage=untimed))
+            if framing == "small" and segmentation.foreground_share(probs, box) < keypoints.SMALL_SHARE:
+                region = asyncio.run(keypoints.locate_person(image, infer=pose, cpu=inline, stage=untimed))
+                ys, xs = np.nonzero(labels["person"])
+                found += (
+                    region is not None and region.x0 <= xs.mean() < region.x1 and region.y0 <= ys.mean() < region.y1
+                )
+        routed[framing] = n / len(samples)
+    print("share routed to the crop specialist", routed, "small people located", found)
+    assert routed["waist-up"] >= 0.85 and routed["full"] <= 0.1
+    assert found >= 10
+
+
+def test_focus_crop_looks_again_where_the_network_would_see_the_person_larger():
+    from fashionpixel.letterbox import focus_crop
+
+    canvas = (256, 384)
+    # a portrait photo whose person fills it: a crop would not be seen larger
+    assert focus_crop(50, 20, 350, 580, canvas, 400, 600, 1.25) is None
+    # the same person padded to a white square: letterboxed at 2/3 of the size, so a crop gains ~1.5x
+    r = focus_crop(150, 20, 450, 580, canvas, 600, 600, 1.25)
+    assert r is not None and r.y1 - r.y0 >= 560 and abs((r.x1 - r.x0) / (r.y1 - r.y0) - 2 / 3) < 0.01
+    assert focus_crop(150, 20, 450, 580, canvas, 600, 600, 1.7) is None  # the gain is 1.6
+    # a small person: a crop inside the photo, at the canvas's aspect
+    r = focus_crop(500, 300, 560, 480, canvas, 800, 600, 1.25)
+    assert r is not None and 0 <= r.x0 < 500 and r.x1 > 560 and 0 <= r.y0 <= 300 and r.y1 >= 480
+
+
+def test_windows_tile_the_photo_with_overlap():
+    for w, h in ((800, 600), (400, 600), (1200, 400)):
+        ws = keypoints.windows(w, h)
+        covered = np.zeros((h, w), bool)
+        for r in ws:
+            assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 < r.y1 <= h
+            assert r.y1 - r.y0 == round(h * keypoints.LOCATE_WINDOW)
+            covered[r.y0 : r.y1, r.x0 : r.x1] = True
+        assert covered.all() and len(ws) >= 4
+
+
+def test_locate_person_keeps_the_surest_look():
+    """A made-up pose network that sees a person only in the window at the photo's lower right."""
+    image = np.zeros((600, 800, 3), np.uint8)
+    image[400:, 600:] = 255  # what "the person" looks like to this network
+
+    async def network(canvas):  # peaks on the bright pixels, as sure as the canvas is bright
+        bright = canvas[..., 0] == 255
+        heatmaps = np.zeros((18, 64, 48), np.float16)
+        if bright.any():
+            ys, xs = np.nonzero(bright[::4, ::4])
+            for i in range(18):
+                heatmaps[i, ys[i * len(ys) // 18], xs[i * len(xs) // 18]] = bright.mean()
+        return heatmaps
+
+    region = asyncio.run(keypoints.locate_person(image, infer=network, cpu=inline, stage=untimed))
+    assert region is not None and region.x0 <= 700 < region.x1 and region.y0 <= 500 < region.y1
