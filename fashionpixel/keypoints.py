@@ -33,6 +33,7 @@ NECK, ANKLES, FACE = 1, (10, 13), (0, 14, 15, 16, 17)  # KEYPOINTS' indices (fas
 # 0.02 and 0.01. There the parsers' first pass often takes a busy background for the small person.
 SMALL_SHARE = 0.05
 LOCATE_WINDOW = 0.6  # locate_person's windows: this share of the photo's height
+LOCATE_MAX_AREA = 0.35  # locate_person's crop covers at most this share of the photo
 STRONGEST = 8  # a look's strength: the mean score of its 8 strongest peaks
 LOOK_AGAIN = 0.3  # estimate's focus pass searches the windows too when the first look is weaker than this
 
@@ -115,7 +116,10 @@ async def locate_person(
     h, w = image.shape[:2]
     whole = first if first is not None else await look(image, infer=infer, cpu=cpu, stage=stage)
     looks = [whole] + [await look(image, r, infer=infer, cpu=cpu, stage=stage) for r in windows(w, h)]
-    return focus_region(max(looks, key=strength), w, h)
+    region = focus_region(max(looks, key=strength), w, h)
+    # a person found across most of a wide photo is not small: more likely a look gone astray
+    small = region is not None and (region.x1 - region.x0) * (region.y1 - region.y0) <= LOCATE_MAX_AREA * w * h
+    return region if small else None
 
 
 async def estimate(

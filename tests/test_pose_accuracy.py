@@ -81,3 +81,18 @@ def test_focus_pass_finds_a_small_person(pose, data_dir):
     assert focused >= plain + 0.1  # measured on these 12 photos: 0.38 -> 0.53 (all 234: 0.44 -> 0.66)
     full, _ = val_photos(1)[0]
     assert np.array_equal(post(full, "false"), post(full, "true"))
+
+
+def test_waist_up_crops_go_to_the_crop_specialist(pose, data_dir):
+    """Issue 20: waist-up product crops over HTTP, scored on the keypoints still in the frame. The crop
+    specialist (model_repository/pose_crops) answers them; measured in-process on all 234 labelled
+    validation photos: 0.9035 (the general network alone: 0.863, docs/models/pose.md)."""
+    from training.datasets import keypoint_samples, label_maps
+    from training.framing import framed_photos
+    from training.skin_data import labelled
+
+    samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:40]
+    crops = [(image, truth) for _, image, _, truth in framed_photos("waist-up", samples, label_maps)]
+    result = pck(np.stack([estimate(pose, img) for img, _ in crops]), np.stack([t for _, t in crops]))
+    print("waist-up PCK@0.1", result["mean"])
+    assert result["mean"] >= 0.86

@@ -96,6 +96,16 @@ RECIPES = {
             "export.export_segmentation --checkpoint runs/seg-wise/control-a50.pt --name seg_control_a50 "
             "--repository runs/seg-cmp",
         ],
+        # issue 20, 2026-11-30: the crop specialist (model_repository/segmentation_crops), from the control
+        "train-crops": [
+            "training.train_segmentation --out runs/seg-crops --init checkpoints/segmentation-shop.pt --augment crops "
+            "--steps 1200 --lr 3e-4 --val-every 300 --threads 1 --batch 12",
+            "export.export_segmentation --checkpoint runs/seg-crops/best.pt --name segmentation_crops",
+        ],
+        "evaluate-crops": [
+            "training.evaluate_segmentation --crops model_repository/segmentation_crops/1/model.onnx --framing all "
+            "--post none crf --focus --json docs/models/segmentation_framings_crops.json"
+        ],
         # every framing (training/framing.py) and the shop mean
         "evaluate-framings": [
             "training.evaluate_segmentation --framing all --post none crf --focus "
