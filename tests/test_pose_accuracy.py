@@ -85,8 +85,9 @@ def test_focus_pass_finds_a_small_person(pose, data_dir):
 
 def test_waist_up_crops_go_to_the_crop_specialist(pose, data_dir):
     """Issue 20: waist-up product crops over HTTP, scored on the keypoints still in the frame. The crop
-    specialist (model_repository/pose_crops) answers them; measured in-process on all 234 labelled
-    validation photos: 0.9035 (the general network alone: 0.863, docs/models/pose.md)."""
+    specialist (model_repository/pose_crops) answers them. Measured in-process on these 40 photos: 0.836
+    (the general network alone: 0.785); on all 234: 0.9035 (alone: 0.863, docs/models/pose.md). The
+    floor sits above what the general network alone scores here."""
     from training.datasets import keypoint_samples, label_maps
     from training.framing import framed_photos
     from training.skin_data import labelled
@@ -95,4 +96,4 @@ def test_waist_up_crops_go_to_the_crop_specialist(pose, data_dir):
     crops = [(image, truth) for _, image, _, truth in framed_photos("waist-up", samples, label_maps)]
     result = pck(np.stack([estimate(pose, img) for img, _ in crops]), np.stack([t for _, t in crops]))
     print("waist-up PCK@0.1", result["mean"])
-    assert result["mean"] >= 0.86
+    assert result["mean"] >= 0.81
