@@ -89,10 +89,9 @@ def export_command(
     served models of the same network and tensors (a crop specialist), chosen with --name."""
     ap = export_arguments(doc, default_checkpoint)
     by_name = {s.model.name: s for s in (spec, *also)}
-    if also:
-        ap.add_argument("--name", choices=list(by_name), default=spec.model.name, help="the Triton model to write")
+    ap.add_argument("--name", choices=list(by_name), default=spec.model.name, help="the Triton model to write")
     args = ap.parse_args()
     checkpoint = torch.load(args.checkpoint, weights_only=False)
     net = build(checkpoint.get("args", {}))
     net.load_state_dict(checkpoint["model"])
-    export_model(by_name[getattr(args, "name", spec.model.name)], serving(net), args.repository, args.version, atol)
+    export_model(by_name[args.name], serving(net), args.repository, args.version, atol)

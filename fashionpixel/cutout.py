@@ -60,6 +60,13 @@ def focus_region(prob: np.ndarray, threshold: float = THRESHOLD) -> Region | Non
     return region if area <= FOCUS_MAX_FRACTION * prob.size else None
 
 
+def outfit_focus(outfit: np.ndarray) -> tuple[Region | None, bool]:
+    """The focus pass's region around the whole outfit (focus_region), and whether the outfit is so
+    small that the pose network should say where the person is (fashionpixel.keypoints.SMALL_SHARE)."""
+    threshold = THRESHOLDS["all"]
+    return focus_region(outfit, threshold), np.count_nonzero(outfit >= threshold) < SMALL_SHARE * outfit.size
+
+
 def _at_least(r: Region, min_w: int, min_h: int, w: int, h: int) -> Region:
     """`r` grown about its centre to at least min_w × min_h, shifted to stay inside w × h."""
 
@@ -219,9 +226,8 @@ async def matte(
                 if garment == "all"
                 else await cpu(lambda: to_photo(garment_probability(probs, "all"), box, ww, wh))
             )
-            region = focus_region(outfit, THRESHOLDS["all"])
-            small = pose is not None and np.count_nonzero(outfit >= THRESHOLDS["all"]) < SMALL_SHARE * outfit.size
-    if focus and small:
+            region, small = await cpu(outfit_focus, outfit)
+    if small and pose is not None:
         region = await locate_person(work, infer=pose, cpu=cpu, stage=stage) or region
     if region is not None:
         with stage("preprocess"):

@@ -47,11 +47,15 @@ def focus_input(image: np.ndarray, region: Region) -> tuple[np.ndarray, Box]:
     return prepare(image[region.y0 : region.y1, region.x0 : region.x1])
 
 
+def foreground(probs: np.ndarray, box: Box) -> np.ndarray:
+    """The first pass's foreground (any class but 0, background) over the photo's part of the canvas."""
+    return probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
+
+
 def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region | None:
-    """The photo's crop worth a second look: around the first pass's foreground (any class but 0,
-    background), at the canvas's aspect; None when the foreground is absent or already large."""
-    foreground = probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
-    found = bounding_region(foreground, FOCUS_MARGIN, pad=2)
+    """The photo's crop worth a second look: around the first pass's foreground, at the canvas's
+    aspect; None when the foreground is absent or already large."""
+    found = bounding_region(foreground(probs, box), FOCUS_MARGIN, pad=2)
     if found is None:
         return None
     scale = width / box.w  # canvas → photo pixels
@@ -60,10 +64,9 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
 
 
 def touches_edge(probs: np.ndarray, box: Box) -> bool:
-    """Whether the first pass's foreground (any class but 0, background) runs out of the photo at its
-    top or bottom edge, as in a waist-up, knee-up or chin-down product crop (or at a full figure's feet)."""
-    foreground = probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
-    widths = foreground.sum(1)
+    """Whether the first pass's foreground runs out of the photo at its top or bottom edge, as in a
+    waist-up, knee-up or chin-down product crop (or at a full figure's feet)."""
+    widths = foreground(probs, box).sum(1)
     widest = widths.max()
     if widest == 0:
         return False
@@ -80,8 +83,19 @@ async def cut_by_frame(image: np.ndarray, probs: np.ndarray, box: Box, *, pose: 
 
 
 def foreground_share(probs: np.ndarray, box: Box) -> float:
-    """The share of the photo the first pass calls foreground (any class but 0, background)."""
-    return float((probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5).mean())
+    """The share of the photo the first pass calls foreground."""
+    return float(foreground(probs, box).mean())
+
+
+async def focus_target(
+    image: np.ndarray, probs: np.ndarray, box: Box, *, pose: Infer | None, cpu: Cpu, stage: Stage
+) -> Region | None:
+    """Where the focus pass looks, if anywhere: around the first pass's foreground (focus_region), or,
+    when that is almost nothing, where the pose network finds a small person (see the module doc)."""
+    region = focus_region(probs, box, image.shape[1], image.shape[0])
+    if pose is not None and foreground_share(probs, box) < keypoints.SMALL_SHARE:
+        region = await keypoints.locate_person(image, infer=pose, cpu=cpu, stage=stage) or region
+    return region
 
 
 def photo_probs(
@@ -172,9 +186,7 @@ async def segment(
         with stage("infer"):
             probs = await infer_crops(canvas)
     second = None
-    region = focus_region(probs, box, image.shape[1], image.shape[0]) if focus else None
-    if focus and pose is not None and foreground_share(probs, box) < keypoints.SMALL_SHARE:
-        region = await keypoints.locate_person(image, infer=pose, cpu=cpu, stage=stage) or region
+    region = await focus_target(image, probs, box, pose=pose, cpu=cpu, stage=stage) if focus else None
     if region is not None:
         with stage("preprocess"):
             crop, crop_box = await cpu(focus_input, image, region)

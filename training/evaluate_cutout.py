@@ -115,7 +115,7 @@ def evaluate(
     `shop` mean (Dice of `all` per variant over the shop framings)."""
     pose = POSE.onnx_path(Path("model_repository"))
     network = onnx_network({CUTOUT: model} | ({POSE: pose} if locate else {}), threads)
-    garment, locator = infer_with(network, CUTOUT), locate and infer_with(network, POSE)
+    garment, locator = infer_with(network, CUTOUT), infer_with(network, POSE) if locate else None
     memo: dict[bytes, np.ndarray] = {}
 
     async def infer(canvas):
@@ -137,7 +137,7 @@ def evaluate(
         shots = pictures and (
             pictures if len(framings) == 1 else pictures.with_name(f"{pictures.stem}_{f}{pictures.suffix}")
         )
-        per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots, locator or None)
+        per[f] = score_photos(infer, infer_memo, memo, photos, variants, shots, locator)
     head = {"model": str(model), "split": split} | ({"locate": str(pose)} if locate else {})
     if framings == ("full",):
         return head | per["full"]

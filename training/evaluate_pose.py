@@ -136,7 +136,7 @@ def evaluate(
     crops: Path | None = None,
 ) -> dict:
     network = onnx_network({POSE: model} | ({POSE_CROPS: crops} if crops else {}), threads)
-    infer, infer_crops = infer_with(network, POSE), crops and infer_with(network, POSE_CROPS)
+    infer, infer_crops = infer_with(network, POSE), infer_with(network, POSE_CROPS) if crops else None
     if framings != ("full",):
         return in_framings(infer, framings, limit, flip, focus, infer_crops) | {"crops": str(crops)}
     samples = [x for x in keypoint_samples() if x[0].split == "val"][:limit]

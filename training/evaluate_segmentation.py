@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from fashionpixel import keypoints
 from fashionpixel.labels import FASHION_CLASSES, PERSON_CLASSES
 from fashionpixel.models import POSE, SEGMENTATION
 from fashionpixel.networks import infer_with
@@ -41,8 +40,7 @@ from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import (
     cut_by_frame,
     focus_input,
-    focus_region,
-    foreground_share,
+    focus_target,
     labels_from_probs,
     prepare,
 )
@@ -95,14 +93,12 @@ def picture(rows: list[tuple], path: Path) -> None:
 
 
 def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool, locate=None) -> dict:
-    """Per task, the service's focus pass (fashionpixel.segmentation.focus_region): (region, crop
+    """Per task, the service's focus pass (fashionpixel.segmentation.focus_target): (region, crop
     probabilities, crop box) where the task's foreground is small, else None. `locate`: the pose
     network (an Infer), asked where a small person is as the service asks it."""
     out = {}
     for task, p in probs.items():
-        region = focus_region(p, box, image.shape[1], image.shape[0])
-        if locate is not None and foreground_share(p, box) < keypoints.SMALL_SHARE:
-            region = asyncio.run(keypoints.locate_person(image, infer=locate, cpu=inline, stage=untimed)) or region
+        region = asyncio.run(focus_target(image, p, box, pose=locate, cpu=inline, stage=untimed))
         if region is not None:
             crop, crop_box = focus_input(image, region)
             out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
@@ -205,12 +201,13 @@ def evaluate(
     sessions = [onnx_session(m, threads) for m in models]
     specialist = [onnx_session(crops, threads)] if crops else None
     pose_file = POSE.onnx_path(Path("model_repository"))
-    pose = infer_with(onnx_network({POSE: pose_file}, threads), POSE)
+    asks_pose = bool(crops) or (focus and locate)  # the pose network routes crops and finds small people
+    pose = infer_with(onnx_network({POSE: pose_file}, threads), POSE) if asks_pose else None
     samples = fashionista_samples() if dataset == "fashionista" else ccp_samples()
     samples = [s for s in samples if s.split == split][:limit]
     head = {"dataset": dataset, "split": split, "model": " + ".join(map(str, models)), "mirror": mirror, "focus": focus}
     head |= {"crops": str(crops)} if crops else {}
-    head |= {"pose": str(pose_file)} if crops or (focus and locate) else {}
+    head |= {"pose": str(pose_file)} if asks_pose else {}
 
     per = {}
     for f in framings:
