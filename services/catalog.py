@@ -17,7 +17,11 @@ class ServiceInfo:
 
 SERVICES = (
     ServiceInfo(
-        "segmentation", "services.segmentation.app:app", 8080, "SEGMENTATION_PORT", (SEGMENTATION, SEGMENTATION_CROPS)
+        "segmentation",
+        "services.segmentation.app:app",
+        8080,
+        "SEGMENTATION_PORT",
+        (SEGMENTATION, SEGMENTATION_CROPS, POSE),
     ),
     ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT, POSE)),
     ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (SEGMENTATION, POSE, SKIN)),
