@@ -36,9 +36,21 @@ class ModelSpec:
     cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
 
 
-# Every served model as Triton serves it: the sweep's settings above suit them all, except that a crop
-# specialist, called for some photos only, has one instance (one arena less in memory).
-SPECS = {name: ModelSpec(model, cpu_instances=1 if name.endswith("_crops") else 2) for name, model in MODELS.items()}
+# Every served model as Triton serves it. Each instance here is a Python backend process of its own
+# (~80 MB before its arena), so only the two networks every segment and cutout request runs get the
+# sweep's two instances. The rest have one: pose is small, skin and pose transfer serve endpoints that
+# are slow anyway, and a crop specialist is called for some photos only. Those last three also run
+# without ONNX Runtime's arena, so the memory of a run goes back when it ends (issue 23, docs/benchmarks.md:
+# the whole of Triton 1.76 → 1.31 GB RSS after load).
+BUSY = {"segmentation", "cutout"}
+SPECS = {
+    name: ModelSpec(
+        model,
+        cpu_instances=2 if name in BUSY else 1,
+        cpu_mem_arena=name in BUSY or name == "pose",
+    )
+    for name, model in MODELS.items()
+}
 
 
 def _tensors(kind: str, tensors) -> str:

@@ -11,7 +11,7 @@ around its boundary, so hair-thin gaps and soft edges become soft alpha.
 import cv2
 import numpy as np
 
-from fashionpixel import quality
+from fashionpixel import matting, quality
 from fashionpixel.keypoints import SMALL_SHARE, locate_person
 from fashionpixel.labels import GARMENT_CLASSES
 from fashionpixel.letterbox import Box, Region, bounding_region, unletterbox
@@ -140,8 +140,6 @@ def _soft_band(image: np.ndarray, mask: np.ndarray, radius: int, method: str) ->
 def _matting(image: np.ndarray, inside: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """Closed-form alpha matting (pymatting) from the trimap inside/band/outside, on the garment's
     box only and at most MATTING_MAX_PIXELS, since its cost grows with the area it solves."""
-    from pymatting import estimate_alpha_cf  # imported here: numba compiles it on first use
-
     region = bounding_region(reach, 0.0, pad=4)
     crop = (slice(region.y0, region.y1), slice(region.x0, region.x1))
     trimap = np.where(inside[crop], 1.0, np.where(reach[crop], 0.5, 0.0))
@@ -152,7 +150,7 @@ def _matting(image: np.ndarray, inside: np.ndarray, reach: np.ndarray) -> np.nda
         size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    alpha = estimate_alpha_cf(img, trimap)
+    alpha = matting.estimate_alpha_cf(img, trimap)  # in a worker process: its numba code stays out of ours
     if scale < 1.0:
         alpha = cv2.resize(alpha, (cw, ch), interpolation=cv2.INTER_CUBIC)
     out = np.zeros(inside.shape, np.float32)

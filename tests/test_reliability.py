@@ -199,14 +199,17 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
     assert failures == [], failures[:5]
     assert sum(counts.values()) > len(calls), counts
     table = "\n".join(" ".join(f"{n} {m:.0f}" for n, m in sample.items()) for sample in samples)
-    # Issue 8's budget is 2.5 GB RSS for the whole stack (Triton, its backends, four services) at idle.
-    # Recorded here, after the whole suite and the soak, not asserted: CI measured 2477 MB, a margin
-    # that machine-to-machine spread would turn into a coin flip (docs/benchmarks.md).
-    stack_rss = tree_mb(stack.triton.pid)[0] + sum(map(rss_mb, pids.values()))
+    # The whole stack's RSS at idle (Triton, its backend processes, the four services and any process
+    # of theirs, e.g. the matting worker). Issue 8's budget was 2.5 GB; with one backend process for the
+    # models outside the busy path and matting in a worker that exits when idle it measured ~1.75 GB
+    # after the suite (was 2.43; issue 23 asks 1.5, docs/benchmarks.md), so 2.0 GB is asserted: a margin
+    # this machine's spread does not cross, which the old 12 backend processes would.
+    stack_rss = tree_mb(stack.triton.pid)[0] + sum(tree_mb(pid)[0] for pid in pids.values())
     (ARTIFACTS / "soak.txt").write_text(
         f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n"
         f"stack RSS idle at the end: {stack_rss:.0f} MB\n"
     )
+    assert stack_rss < 2000, f"the stack idles at {stack_rss:.0f} MB RSS"
     # A leak grows with the requests served, so the second half grows as much as the first; pools that
     # fill to a high-water mark (ONNX Runtime's arenas in Triton's backends step up by ~40 MB once or
     # twice, Python's heaps) stop. Allowed per half: 10 %, at least 30 MB for a service (glibc trims its

@@ -259,3 +259,38 @@ def test_matting_falls_back_where_the_trimap_has_no_sure_side(share):
         prob[150:153, 100:103] = 1
     alpha = refine_edges(image, prob, "matting")
     assert np.array_equal(alpha, refine_edges(image, prob, "guided"))
+
+
+WORKER_PROBE = """
+import os, sys, time
+import numpy as np
+from fashionpixel import matting
+from fashionpixel.cutout import refine_edges
+
+if __name__ == "__main__":
+    matting.WORKER.idle_s = 0.5
+    image = (np.random.default_rng(0).random((200, 160, 3)) * 255).astype(np.uint8)
+    prob = np.zeros((200, 160), np.float32)
+    prob[50:150, 40:120] = 1
+    alpha = refine_edges(image, prob, "matting")
+    worker = matting.WORKER.pid()
+    soft = ((alpha > 0) & (alpha < 1)).sum()
+    print(worker != os.getpid() and worker is not None, "numba" in sys.modules, soft > 0, alpha[100, 80])
+    time.sleep(3)
+    print(matting.WORKER.pid(), os.path.exists(f"/proc/{worker}"))
+"""
+
+
+def test_matting_runs_in_a_worker_that_exits_when_idle():
+    """pymatting's numba code (~150 MB that a process keeps) stays out of the service's process: matting
+    runs in a worker started on demand, which exits once idle."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER_PROBE], capture_output=True, text=True, timeout=300, cwd=REPO, check=True
+    ).stdout.split("\n")
+    assert out[0] == "True False True 1.0", out  # a worker of its own did the work; numba never loaded here
+    assert out[1] == "None False", out  # idle: the worker has exited
