@@ -4,6 +4,7 @@
     python -m bench.triton_memory --param enable_mem_arena=0        # a variant, on a temporary copy
     python -m bench.triton_memory --param memory.enable_memory_arena_shrinkage=cpu:0
     python -m bench.triton_memory --env MALLOC_MMAP_THRESHOLD_=1048576     # Triton's environment
+    python -m bench.triton_memory --rounds 2 --processes            # and every backend process's share
 
 Starts Triton alone on free ports with a copy of model_repository/ whose configs get the given
 `parameters` (the native ONNX Runtime backend's names, which ours honours), then sends every model
@@ -14,6 +15,7 @@ RSS counts once per process and PSS splits between them.
 """
 
 import argparse
+import re
 import shutil
 import tempfile
 import time
@@ -24,7 +26,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 from bench.common import repository_copy
-from runtime.stack import Ports, Stack, tree_mb
+from runtime.stack import Ports, Stack, descendants, pss_mb, rss_mb, tree_mb
 
 TYPES = {"TYPE_UINT8": ("UINT8", np.uint8), "TYPE_FP32": ("FP32", np.float32)}
 
@@ -59,6 +61,20 @@ def burst(url: str, models: list[str], clients: int, requests: int) -> float:
     return time.monotonic() - start
 
 
+def processes(pid: int) -> str:
+    """Triton and each backend process (one per model instance, named by it), RSS and PSS in MB."""
+    rows = []
+    for p in sorted({pid} | descendants(pid)):
+        try:
+            args = open(f"/proc/{p}/cmdline").read().split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        # a backend stub's arguments include its instance's name, <model>_<group>_<index>
+        instance = next((a for a in args if re.fullmatch(r"\w+_\d+_\d+", a)), "tritonserver")
+        rows.append(f"| {instance} | {rss_mb(p):.0f} | {pss_mb(p):.0f} |")
+    return "| process | RSS MB | PSS MB |\n|---|---|---|\n" + "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--param", action="append", default=[], help="KEY=VALUE added to every model's CPU parameters")
@@ -67,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=3, help="per client and round")
     ap.add_argument("--settle", type=float, default=10, help="seconds to wait after the last round")
+    ap.add_argument("--processes", action="store_true", help="also list every backend process at the end")
     args = ap.parse_args(argv)
     params = dict(p.split("=", 1) for p in args.param)
     env = dict(e.split("=", 1) for e in args.env)
@@ -94,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                 print("| after round %d | %.0f | %.0f | %.1f |" % (r, *tree_mb(stack.triton.pid), took), flush=True)
             time.sleep(args.settle)
             print("| %g s later | %.0f | %.0f | |" % (args.settle, *tree_mb(stack.triton.pid)))
+            if args.processes:
+                print(processes(stack.triton.pid))
         finally:
             stack.stop_triton()
             shutil.rmtree(Path(tmp) / "logs", ignore_errors=True)
