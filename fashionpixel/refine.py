@@ -28,6 +28,11 @@ class CrfParams:
     # the CRF runs on a copy shrunk to this many pixels: 80k measured as accurate as 160k at half the
     # cost (docs/models/segmentation.md, "Post-processing")
     max_pixels: int = 80_000
+    # the CRF runs only on the box around the pixels whose top class the network gives less than `sure`
+    # (plus `margin` work pixels); elsewhere the network's marginals stand. As accurate as the whole photo
+    # in every framing, 0.55-0.85 of its time (docs/models/segmentation.md, "The CRF's cost"); None = all
+    sure: float | None = 0.9
+    margin: int = 16
 
 
 def _shrunk(image: np.ndarray, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -47,6 +52,24 @@ def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParam
         sh, sw = small.shape[:2]
         probs = np.stack([cv2.resize(p, (sw, sh), interpolation=cv2.INTER_AREA) for p in probs])
         image = small
+    if params.sure is not None:
+        unsure = probs.max(0) < params.sure
+        if not unsure.any():
+            q = probs
+        else:
+            x, y, bw, bh = cv2.boundingRect(unsure.astype(np.uint8))
+            (h, w), m = probs.shape[1:], params.margin
+            box = (slice(max(0, y - m), min(h, y + bh + m)), slice(max(0, x - m), min(w, x + bw + m)))
+            q = probs.astype(np.float32, copy=True)
+            q[:, box[0], box[1]] = _mean_field(image[box], probs[:, box[0], box[1]], params)
+    else:
+        q = _mean_field(image, probs, params)
+    if q.shape[1:] != (h0, w0):
+        q = np.stack([cv2.resize(p, (w0, h0), interpolation=cv2.INTER_LINEAR) for p in q])
+    return q
+
+
+def _mean_field(image: np.ndarray, probs: np.ndarray, params: CrfParams) -> np.ndarray:
     n, h, w = probs.shape
     crf = dcrf.DenseCRF2D(w, h, n)
     crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(np.clip(probs, 1e-6, 1.0).astype(np.float32))))
@@ -57,10 +80,7 @@ def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParam
         rgbim=np.require(image, np.uint8, ["C", "W"]),
         compat=params.bilateral_compat,
     )
-    q = np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(n, h, w)
-    if (w, h) != (w0, h0):
-        q = np.stack([cv2.resize(p, (w0, h0), interpolation=cv2.INTER_LINEAR) for p in q])
-    return q
+    return np.asarray(crf.inference(params.iterations), dtype=np.float32).reshape(n, h, w)
 
 
 def remove_small_regions(labels: np.ndarray, min_size: int) -> np.ndarray:

@@ -294,3 +294,24 @@ def test_matting_runs_in_a_worker_that_exits_when_idle():
     ).stdout.split("\n")
     assert out[0] == "True False True 1.0", out  # a worker of its own did the work; numba never loaded here
     assert out[1] == "None False", out  # idle: the worker has exited
+
+
+def test_crf_on_the_unsure_box_matches_the_whole_photo_crf():
+    """The default CRF works on the box of the pixels the network is unsure of: where it is sure the
+    marginals stand, and inside the box the labels are those of the CRF over the whole photo."""
+    from fashionpixel.refine import CrfParams, dense_crf
+
+    rng = np.random.default_rng(0)
+    image = np.full((240, 200, 3), 40, np.uint8)
+    image[60:180, 50:150] = 200  # a bright object on a dark background
+    person = np.full((240, 200), 0.02, np.float32)
+    person[60:180, 50:150] = 0.98
+    person[50:190, 40:160] = np.clip(person[50:190, 40:160] + rng.normal(0, 0.3, (140, 120)), 0.01, 0.99)
+    probs = np.stack([1 - person, person])
+    boxed = dense_crf(image, probs, CrfParams(sure=0.9))
+    whole = dense_crf(image, probs, CrfParams(sure=None))
+    assert np.array_equal(boxed[:, :20], probs[:, :20])  # far from any doubt: untouched
+    assert (boxed.argmax(0) == whole.argmax(0)).mean() > 0.995
+    assert (boxed.argmax(0)[60:180, 50:150] == 1).mean() > 0.99  # the CRF cleaned the noisy object
+    sure = np.stack([np.full((240, 200), 0.05, np.float32), np.full((240, 200), 0.95, np.float32)])
+    assert np.array_equal(dense_crf(image, sure, CrfParams(sure=0.9)), sure)  # nothing to refine

@@ -62,6 +62,20 @@ VARIANTS = {
     "crf-40k": dict(crf=CrfParams(max_pixels=40_000), min_region=0, superpixels=False),
     "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3), min_region=0, superpixels=False),
     "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3), min_region=0, superpixels=False),
+    "crf-whole": dict(crf=CrfParams(sure=None), min_region=0, superpixels=False),  # the default until 2026-11-30
+}
+# the CRF on the box of the pixels the network is unsure of: crf-sure<p>-m<margin>
+VARIANTS |= {
+    f"crf-sure{p}-m{m}": dict(crf=CrfParams(sure=p, margin=m), min_region=0, superpixels=False)
+    for p in (0.8, 0.9, 0.97, 0.99, 0.999)
+    for m in (8, 16, 32)
+}
+VARIANTS |= {
+    f"crf-sure0.9-m16-{it}it-{px // 1000}k": dict(
+        crf=CrfParams(sure=0.9, margin=16, iterations=it, max_pixels=px), min_region=0, superpixels=False
+    )
+    for it in (3, 4, 5)
+    for px in (60_000, 80_000)
 }
 # the CRF's bilateral kernel: crf-b<sxy>-<srgb>-<compat> (the default is crf-b40-12-4)
 VARIANTS |= {
