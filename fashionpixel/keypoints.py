@@ -32,7 +32,7 @@ NECK, ANKLES, FACE = 1, (10, 13), (0, 14, 15, 16, 17)  # KEYPOINTS' indices (fas
 # full, studio and square framings: person 0.11, outfit (cutout) 0.07; 90th in the small framing:
 # 0.02 and 0.01. There the parsers' first pass often takes a busy background for the small person.
 SMALL_SHARE = 0.05
-LOCATE_WINDOW = 0.6  # locate_person's windows: this share of the photo's height
+LOCATE_WINDOW = 0.45  # locate_person's windows: this share of the photo's height
 LOCATE_MAX_AREA = 0.35  # locate_person's crop covers at most this share of the photo
 STRONGEST = 8  # a look's strength: the mean score of its 8 strongest peaks
 LOOK_AGAIN = 0.3  # estimate's focus pass searches the windows too when the first look is weaker than this
@@ -90,14 +90,15 @@ async def look(image: np.ndarray, region: Region | None = None, *, infer: Infer,
 
 
 def windows(width: int, height: int) -> list[Region]:
-    """Overlapping windows over the photo, LOCATE_WINDOW of its height tall at the canvas's aspect, two
-    rows and as many columns as overlap by half: where a small person fills enough of the window."""
+    """Overlapping windows over the photo, LOCATE_WINDOW of its height tall at the canvas's aspect, in
+    as many rows and columns as overlap by half: where a small person fills enough of the window."""
     wh = max(1, round(height * LOCATE_WINDOW))
     ww = min(width, round(wh * CANVAS_W / CANVAS_H))
-    columns = max(2, int(np.ceil((width - ww) / (ww / 2))) + 1)
-    xs = np.linspace(0, width - ww, columns).round().astype(int)
-    ys = np.linspace(0, height - wh, 2).round().astype(int)
-    return [Region(int(x), int(y), int(x) + ww, int(y) + wh) for y in ys for x in xs]
+
+    def starts(size: int, window: int) -> np.ndarray:
+        return np.linspace(0, size - window, max(2, int(np.ceil((size - window) / (window / 2))) + 1)).round()
+
+    return [Region(int(x), int(y), int(x) + ww, int(y) + wh) for y in starts(height, wh) for x in starts(width, ww)]
 
 
 def strength(keypoints: np.ndarray) -> float:
