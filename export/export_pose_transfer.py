@@ -1,6 +1,6 @@
 """Export the pose-transfer generator to model_repository/pose_transfer/<version>/model.onnx.
 
-    python -m export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt [--version 1]
+    python -m export.export_pose_transfer --checkpoint runs/pose-transfer-copy2/last.pt [--version 1] [--repository DIR]
 
 Inputs are the uint8 arrays of fashionpixel/pose_transfer.network_inputs (source on white, parts,
 target heatmaps, warped source + coverage); the output is uint8 RGB on the canvas. Parity: ONNX
@@ -22,6 +22,7 @@ if __name__ == "__main__":
         SPECS[POSE_TRANSFER.name],
         lambda _: PoseTransferGAN(),
         lambda net: PoseTransferServing(net.gen),
-        Path("runs/pose-transfer-ssim4/best.pt"),
+        # issue 25's second fine-tune (stage 4 was runs/pose-transfer-ssim4/best.pt)
+        Path("runs/pose-transfer-copy2/last.pt"),
         PARITY_ATOL,
     )

@@ -180,7 +180,7 @@ RECIPES = {
         ],
     },
     "pose_transfer": {
-        # four stages, each from the last one's best; the fourth is the served model
+        # four stages, each from the last one's best; the fourth was served until train-copy's fine-tunes of it
         "train": [
             "training.train_pose_transfer --out runs/pose-transfer --steps 1400",
             "training.train_pose_transfer --out runs/pose-transfer-ssim --init runs/pose-transfer/best.pt "
@@ -190,15 +190,43 @@ RECIPES = {
             "training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt "
             "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5",
         ],
-        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-ssim4/best.pt"],
+        # stage 4 (runs/pose-transfer-ssim4/best.pt) was served until issue 25's second fine-tune replaced it
+        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-copy2/last.pt"],
         "evaluate": [
             "training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
             "--pictures docs/models/img/pose_transfer_examples.png"
         ],
-        # issue 25: person A's photo in person B's pose, 80 validation pairs (the baseline in the card)
+        # issue 25: person A's photo in person B's pose, 80 validation pairs (the served model; stage 4's baseline
+        # is kept in docs/models/pose_transfer_cross_person_stage4.json)
         "evaluate-cross-person": [
             "training.evaluate_cross_person --pairs 80 --threads 1 --json docs/models/pose_transfer_cross_person.json "
             "--sheet docs/models/img/pose_transfer_cross_person.jpg"
+        ],
+        # issue 25's fine-tunes (served since 2026-11-30: the second): from the stage-4 ONNX file (MD5 cf41abff…,
+        # then in model_repository) with the gate, texture and feature-matching losses and SSIM × 50, then SSIM × 150
+        # to bring the mirror pose back; continue with --init checkpoints/pose-transfer.pt
+        "train-copy": [
+            "training.train_pose_transfer --out runs/pose-transfer-copy --init model_repository/pose_transfer/1/model.onnx "
+            "--steps 1300 --threads 1 --lr 1e-4 --ssim-weight 50 --adv-weight 0.5 --gate-weight 10 --texture-weight 50 "
+            "--feature-weight 10",
+            "training.train_pose_transfer --out runs/pose-transfer-copy2 --init runs/pose-transfer-copy/last.pt "
+            "--steps 300 --val-every 150 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10",
+        ],
+        # the fine-tunes outside model_repository/, evaluated like the served model (the first is not served)
+        "export-copy": [
+            "export.export_pose_transfer --checkpoint runs/pose-transfer-copy/last.pt --repository runs/pose-transfer-copy-repo",
+            "export.export_pose_transfer --checkpoint runs/pose-transfer-copy2/last.pt "
+            "--repository runs/pose-transfer-copy2-repo",
+        ],
+        "evaluate-copy": [
+            "training.evaluate_cross_person --pairs 80 --threads 1 "
+            "--model runs/pose-transfer-copy-repo/pose_transfer/1/model.onnx "
+            "--json docs/models/pose_transfer_cross_person_copy.json --sheet docs/models/img/pose_transfer_cross_person_copy.jpg",
+            "training.evaluate_pose_transfer --threads 1 --model runs/pose-transfer-copy-repo/pose_transfer/1/model.onnx "
+            "--json docs/models/pose_transfer_validation_copy.json",
+            "training.evaluate_pose_transfer --threads 1 --model runs/pose-transfer-copy2-repo/pose_transfer/1/model.onnx "
+            "--json docs/models/pose_transfer_validation_copy2.json",
         ],
     },
     # issue 22: the quality models and review thresholds over the served segmentation, cutout and pose

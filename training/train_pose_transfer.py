@@ -8,10 +8,19 @@
     python -m training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt \
         --steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5   # stage 4, the served model
     python -m training.train_pose_transfer --deepfashion DIR ...  # plus real DeepFashion pairs (images in DIR)
+    python -m training.train_pose_transfer --out runs/pose-transfer-copy --init model_repository/pose_transfer/1/model.onnx \
+        --steps N --lr 1e-4 --ssim-weight 50 --adv-weight 0.5 --gate-weight 10 --texture-weight 50 \
+        --feature-weight 10 --threads 1   # issue 25: keep the warp's texture (from the served ONNX file)
 
 Loss: L1 × 100 on the image (pix2pix's weight), binary cross-entropy × 10 on the alpha against the
 target's person mask, optionally (1 − SSIM) × --ssim-weight on the image (the metric itself, as
-scikit-image computes it), and the two PatchGANs' adversarial terms × --adv-weight (0 = no GAN). Adam
+scikit-image computes it), and the two PatchGANs' adversarial terms × --adv-weight (0 = no GAN). Issue
+25's terms, all off by default: --gate-weight (the copy-or-paint gate toward 1 where the warp's pixel
+agrees with the target, toward 0 where it does not; training.losses.gate_loss), --texture-weight (L1
+between the local texture energy of output and target inside the target person, training.losses.
+texture_loss: a blur pays for the detail it lacks) and --feature-weight (pix2pixHD's feature matching: L1 between the discriminators' intermediate
+features of output and target). `--init` takes a checkpoint or the served .onnx file (its BatchNorms
+folded and frozen, training/from_onnx.py; the discriminators start afresh). Adam
 lr 2e-4, β1 0.5, linear decay to 0 over the second half. Validation: every validation person
 transferred to their mirrored pose (fixed pairs), SSIM and PSNR against the mirrored person on white.
 With --deepfashion, half of every batch are real pairs of ADGAN's DeepFashion CSVs
@@ -23,6 +32,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,9 +42,10 @@ from torch.func import functional_call
 from fashionpixel.models import SEGMENTATION
 from training import loop
 from training.datasets import REPO
-from training.losses import ssim
+from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
+from training.losses import gate_loss, ssim, texture_loss
 from training.metrics import image_metrics
-from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, unit
+from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, PoseTransferServing, unit
 from training.models.skin import to_uint8
 from training.pose_transfer_data import (
     DEEPFASHION,
@@ -72,13 +84,61 @@ def validate(net: PoseTransferGAN, pairs, samples_path=None) -> dict:
     return {"mse": float(mse), "psnr": float(psnr), "ssim": float(ssim)}
 
 
-def adversarial_terms(disc: nn.Module, cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """The generator's term (through frozen discriminator weights) plus the discriminator's own."""
+def adversarial_terms(
+    disc: nn.Module, cond: torch.Tensor, fake: torch.Tensor, real: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the generator's term through frozen discriminator weights plus the discriminator's own,
+    feature matching: mean L1 between the discriminator's activations on the fake and on the real)."""
     bce = F.binary_cross_entropy_with_logits
     frozen = {k: v.detach() for k, v in disc.named_parameters()}
-    g = functional_call(disc, frozen, (torch.cat([cond, fake], 1),))
-    r, f = disc(torch.cat([cond, real], 1)), disc(torch.cat([cond, fake.detach()], 1))
-    return bce(g, torch.ones_like(g)) + 0.5 * (bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)))
+    acts: list[torch.Tensor] = []  # the activations after each LeakyReLU, in call order
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o: acts.append(o)) for m in disc.modules() if isinstance(m, nn.LeakyReLU)
+    ]
+    try:
+        g = functional_call(disc, frozen, (torch.cat([cond, fake], 1),))
+        fake_acts = list(acts)
+        acts.clear()
+        r = disc(torch.cat([cond, real], 1))
+        real_acts = [a.detach() for a in acts]
+    finally:
+        for h in hooks:
+            h.remove()
+    f = disc(torch.cat([cond, fake.detach()], 1))
+    matching = sum((a - b).abs().mean() for a, b in zip(fake_acts, real_acts)) / len(real_acts)
+    adversarial = bce(g, torch.ones_like(g)) + 0.5 * (bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)))
+    return adversarial, matching
+
+
+class _Called(nn.Module):
+    """The generator called with one tuple, as training.from_onnx walks a network."""
+
+    def __init__(self, gen: PoseTransferGenerator):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, args):
+        return self.gen(*args)
+
+
+def load_served(gen: PoseTransferGenerator, onnx_path: Path, inputs: dict[str, np.ndarray]) -> float:
+    """The served ONNX file's weights into `gen` (convolutions with their BatchNorms folded, then the
+    style MLP's two Gemm layers by name); returns the largest grey-level difference to the file on
+    `inputs`, and raises if it is more than one grey level (a value on a rounding boundary)."""
+    load_onnx_weights(_Called(gen), onnx_path, tensors({k: v[:1] for k, v in inputs.items()}))
+    state = gen.state_dict()
+    with torch.no_grad():
+        for init in onnx.load(str(onnx_path)).graph.initializer:
+            name = init.name.removeprefix("gen.")
+            if name in state and name.startswith("style."):
+                state[name].copy_(torch.from_numpy(onnx.numpy_helper.to_array(init).copy()))
+        got = PoseTransferServing(gen).eval()(*(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    want = session.run(["image"], dict(inputs))[0]
+    worst = float(np.abs(got.numpy().astype(np.int16) - want.astype(np.int16)).max())
+    if worst > 1:
+        raise ValueError(f"{onnx_path}: the loaded generator differs from the file by {worst} grey levels")
+    return worst
 
 
 def main():
@@ -87,7 +147,15 @@ def main():
     ap.add_argument("--adv-weight", type=float, default=1.0, help="0 = no discriminators")
     ap.add_argument("--l1-weight", type=float, default=100.0)
     ap.add_argument("--ssim-weight", type=float, default=0.0, help="weight of 1 − SSIM on the image")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (fine-tuning, new schedule)")
+    ap.add_argument(
+        "--init", type=Path, help="start from this checkpoint's weights or the served .onnx file (new schedule)"
+    )
+    ap.add_argument("--gate-weight", type=float, default=0.0, help="copy the warp where it agrees with the target")
+    ap.add_argument("--gate-tolerance", type=float, default=0.15, help="agreement: mean |warp − target| in [-1, 1]")
+    ap.add_argument(
+        "--texture-weight", type=float, default=0.0, help="match the local texture energy inside the person"
+    )
+    ap.add_argument("--feature-weight", type=float, default=0.0, help="discriminator feature matching")
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
@@ -111,10 +179,22 @@ def main():
     print(f"train {len(train['images'])}, val {len(val['images'])}", flush=True)
 
     torch.manual_seed(args.seed)
-    net = PoseTransferGAN(args.adv_weight > 0)
-    if args.init and not (args.out / "last.pt").exists():
-        net.load_state_dict(torch.load(args.init, weights_only=False)["model"])
-        print(f"initialised from {args.init}", flush=True)
+    net = PoseTransferGAN(args.adv_weight > 0 or args.feature_weight > 0)
+    frozen = False
+    if args.init and str(args.init).endswith(".onnx"):
+        frozen = True
+        if not (args.out / "last.pt").exists():
+            worst = load_served(net.gen, args.init, {k: v[:8] for k, v in val_pairs[0].items()})
+            print(f"initialised from {args.init} (BatchNorms folded; max |Δ| to the file {worst:.0f} grey levels)")
+    elif args.init:
+        ck = torch.load(args.init, weights_only=False)
+        frozen = is_frozen(ck.get("args", {}))
+        if not (args.out / "last.pt").exists():
+            # strict=False: a checkpoint trained without discriminators leaves them freshly initialised
+            net.load_state_dict({k: v.float() for k, v in ck["model"].items()}, strict=False)
+            print(f"initialised from {args.init}", flush=True)
+    if frozen:  # folded BatchNorms: batch statistics would undo them
+        freeze_batchnorm(net.gen)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     half = args.steps // 2
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -130,21 +210,25 @@ def main():
             targets, target_parts = np.concatenate([targets, r_targets]), np.concatenate([target_parts, r_parts])
         source, parts, pose, warped = tensors(inputs)
         y = unit(torch.from_numpy(targets))
-        fake, alpha = net.gen(source, parts, pose, warped)
+        fake, alpha, gate = net.gen(source, parts, pose, warped, with_gate=True)
         person = torch.from_numpy(target_parts > 0).float()[:, None]
         loss = args.l1_weight * (fake - y).abs().mean() + 10 * F.binary_cross_entropy_with_logits(alpha, person)
         if args.ssim_weight > 0:
             loss = loss + args.ssim_weight * (1 - ssim(fake, y))
-        if args.adv_weight > 0:
-            loss = loss + args.adv_weight * 0.5 * (
-                adversarial_terms(net.disc_pose, pose, fake, y) + adversarial_terms(net.disc_app, source, fake, y)
-            )
+        if args.gate_weight > 0:
+            loss = loss + args.gate_weight * gate_loss(gate, warped, y, args.gate_tolerance)
+        if args.texture_weight > 0:
+            loss = loss + args.texture_weight * texture_loss(fake, y, person)
+        if net.disc_pose is not None:
+            adv_pose, fm_pose = adversarial_terms(net.disc_pose, pose, fake, y)
+            adv_app, fm_app = adversarial_terms(net.disc_app, source, fake, y)
+            loss = loss + args.adv_weight * 0.5 * (adv_pose + adv_app) + args.feature_weight * 0.5 * (fm_pose + fm_app)
         return loss
 
     def validation():
         return validate(net, val_pairs, args.out / "samples" / f"step{sched.last_epoch:05d}.png")
 
-    loop.run(args, net, opt, sched, loss_fn, validation, "ssim")
+    loop.run(args, net, opt, sched, loss_fn, validation, "ssim", frozen_batchnorm=frozen)
 
 
 if __name__ == "__main__":

@@ -83,9 +83,10 @@ class PoseTransferGenerator(nn.Module):
         with torch.no_grad():
             self.out.bias[4] = 1.0  # start by trusting the warp where it has pixels
 
-    def forward(self, source, parts, pose, warped):
+    def forward(self, source, parts, pose, warped, with_gate: bool = False):
         """source N×3×H×W, pose N×18×H×W, warped N×4×H×W, all in [-1, 1]; parts N×H×W int
-        → (RGB in [-1, 1] on white, alpha logits N×1×H×W)."""
+        → (RGB in [-1, 1] on white, alpha logits N×1×H×W), and the gate N×1×H×W in [0, 1] if
+        `with_gate` (training's gate loss; the exported graph never asks for it)."""
         style = self.style(self.components(source, parts))
         e1 = self.enc1(torch.cat([pose, warped], 1))
         e2 = self.enc2(e1)
@@ -101,7 +102,8 @@ class PoseTransferGenerator(nn.Module):
         gate = torch.sigmoid(x[:, 4:5]) * (warped[:, 3:4] + 1) / 2
         rgb = gate * warped[:, :3] + (1 - gate) * torch.tanh(x[:, :3])
         a = torch.sigmoid(alpha)
-        return rgb * a + (1 - a), alpha  # white (1) where the person is not
+        out = rgb * a + (1 - a)  # white (1) where the person is not
+        return (out, alpha, gate) if with_gate else (out, alpha)
 
 
 def unit(t: torch.Tensor) -> torch.Tensor:
