@@ -10,6 +10,8 @@ photo cuts the person (a waist-up, knee-up or chin-down product crop), and a sec
 such crops only (`pose_crops`) answers instead; the general network stays the one for full figures.
 """
 
+import asyncio
+
 import numpy as np
 
 from fashionpixel import quality
@@ -116,7 +118,8 @@ async def locate_person(
     `first`: the whole photo's keypoints (threshold 0), when a look at it was already taken."""
     h, w = image.shape[:2]
     whole = first if first is not None else await look(image, infer=infer, cpu=cpu, stage=stage)
-    looks = [whole] + [await look(image, r, infer=infer, cpu=cpu, stage=stage) for r in windows(w, h)]
+    # all windows at once: Triton batches them, instead of one round trip after another
+    looks = [whole, *await asyncio.gather(*(look(image, r, infer=infer, cpu=cpu, stage=stage) for r in windows(w, h)))]
     region = focus_region(max(looks, key=strength), w, h)
     # a person found across most of a wide photo is not small: more likely a look gone astray
     small = region is not None and (region.x1 - region.x0) * (region.y1 - region.y0) <= LOCATE_MAX_AREA * w * h

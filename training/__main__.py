@@ -102,6 +102,12 @@ RECIPES = {
             "--steps 1200 --lr 3e-4 --val-every 300 --threads 1 --batch 12",
             "export.export_segmentation --checkpoint runs/seg-crops/best.pt --name segmentation_crops",
         ],
+        # the crop specialist served since the afternoon of 2026-11-30: train-crops' run continued
+        "train-crops-continued": [
+            "training.train_segmentation --out runs/seg-crops2 --init checkpoints/segmentation-crops.pt "
+            "--augment crops --steps 1600 --lr 2e-4 --val-every 400 --threads 1 --batch 12",
+            "export.export_segmentation --checkpoint runs/seg-crops2/best.pt --name segmentation_crops",
+        ],
         "evaluate-crops": [
             "training.evaluate_segmentation --crops model_repository/segmentation_crops/1/model.onnx --framing all "
             "--post none crf --focus --json docs/models/segmentation_framings_crops.json"
