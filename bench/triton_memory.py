@@ -66,7 +66,7 @@ def processes(pid: int) -> str:
     rows = []
     for p in sorted({pid} | descendants(pid)):
         try:
-            args = open(f"/proc/{p}/cmdline").read().split("\0")
+            args = Path(f"/proc/{p}/cmdline").read_text().split("\0")
         except OSError:  # gone meanwhile
             continue
         # a backend stub's arguments include its instance's name, <model>_<group>_<index>

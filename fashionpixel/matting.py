@@ -34,6 +34,7 @@ class _Worker:
         self._pool: ProcessPoolExecutor | None = None
         self._busy = 0
         self._last = 0.0
+        self._timer: threading.Timer | None = None
 
     def solve(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -53,9 +54,11 @@ class _Worker:
             with self._lock:
                 self._busy -= 1
                 self._last = time.monotonic()
-            timer = threading.Timer(self.idle_s, self.retire_if_idle)
-            timer.daemon = True
-            timer.start()
+                if self._timer is not None:  # one idle timer, restarted by each request
+                    self._timer.cancel()
+                self._timer = threading.Timer(self.idle_s, self.retire_if_idle)
+                self._timer.daemon = True
+                self._timer.start()
 
     def retire_if_idle(self) -> None:
         with self._lock:

@@ -52,21 +52,26 @@ def dense_crf(image: np.ndarray, probs: np.ndarray, params: CrfParams = CrfParam
         sh, sw = small.shape[:2]
         probs = np.stack([cv2.resize(p, (sw, sh), interpolation=cv2.INTER_AREA) for p in probs])
         image = small
-    if params.sure is not None:
-        unsure = probs.max(0) < params.sure
-        if not unsure.any():
-            q = probs
-        else:
-            x, y, bw, bh = cv2.boundingRect(unsure.astype(np.uint8))
-            (h, w), m = probs.shape[1:], params.margin
-            box = (slice(max(0, y - m), min(h, y + bh + m)), slice(max(0, x - m), min(w, x + bw + m)))
-            q = probs.astype(np.float32, copy=True)
-            q[:, box[0], box[1]] = _mean_field(image[box], probs[:, box[0], box[1]], params)
-    else:
-        q = _mean_field(image, probs, params)
+    q = probs.astype(np.float32, copy=True)
+    box = _unsure_box(probs, params)
+    if box is not None:
+        q[:, box[0], box[1]] = _mean_field(image[box], probs[:, box[0], box[1]], params)
     if q.shape[1:] != (h0, w0):
         q = np.stack([cv2.resize(p, (w0, h0), interpolation=cv2.INTER_LINEAR) for p in q])
     return q
+
+
+def _unsure_box(probs: np.ndarray, params: CrfParams) -> tuple[slice, slice] | None:
+    """The part of the work copy the CRF refines: the box of the pixels whose top class is below
+    `params.sure`, grown by `params.margin` (the whole copy when `sure` is None; None when all are sure)."""
+    if params.sure is None:
+        return slice(None), slice(None)
+    unsure = probs.max(0) < params.sure
+    if not unsure.any():
+        return None
+    x, y, bw, bh = cv2.boundingRect(unsure.astype(np.uint8))
+    (h, w), m = probs.shape[1:], params.margin
+    return slice(max(0, y - m), min(h, y + bh + m)), slice(max(0, x - m), min(w, x + bw + m))
 
 
 def _mean_field(image: np.ndarray, probs: np.ndarray, params: CrfParams) -> np.ndarray:

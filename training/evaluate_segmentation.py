@@ -57,11 +57,14 @@ VARIANTS = {
     "superpixels": dict(crf=False, min_region=0, superpixels=True),
     "crf+minregion": dict(crf=True, min_region=400, superpixels=False),
     "all": dict(crf=True, min_region=400, superpixels=True),
-    # the CRF's cost: pixels (it runs on a shrunk copy; the default is 80k) and mean-field iterations
-    "crf-160k": dict(crf=CrfParams(max_pixels=160_000), min_region=0, superpixels=False),  # the default until 2026-11
-    "crf-40k": dict(crf=CrfParams(max_pixels=40_000), min_region=0, superpixels=False),
-    "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3), min_region=0, superpixels=False),
-    "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3), min_region=0, superpixels=False),
+    # the CRF's cost: pixels (it runs on a shrunk copy; the default is 80k) and mean-field iterations,
+    # measured on the whole photo (sure=None) before the CRF ran on the unsure box only
+    "crf-160k": dict(
+        crf=CrfParams(max_pixels=160_000, sure=None), min_region=0, superpixels=False
+    ),  # the default until 2026-11
+    "crf-40k": dict(crf=CrfParams(max_pixels=40_000, sure=None), min_region=0, superpixels=False),
+    "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3, sure=None), min_region=0, superpixels=False),
+    "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3, sure=None), min_region=0, superpixels=False),
     "crf-whole": dict(crf=CrfParams(sure=None), min_region=0, superpixels=False),  # the default until 2026-11-30
 }
 # the CRF on the box of the pixels the network is unsure of: crf-sure<p>-m<margin>
@@ -80,7 +83,9 @@ VARIANTS |= {
 # the CRF's bilateral kernel: crf-b<sxy>-<srgb>-<compat> (the default is crf-b40-12-4)
 VARIANTS |= {
     f"crf-b{sxy}-{srgb}-{compat}": dict(
-        crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat), min_region=0, superpixels=False
+        crf=CrfParams(bilateral_sxy=sxy, bilateral_srgb=srgb, bilateral_compat=compat, sure=None),
+        min_region=0,
+        superpixels=False,
     )
     for sxy in (20, 40, 60)
     for srgb in (8, 12, 20)

@@ -22,8 +22,9 @@ from onnx import numpy_helper
 from torch import nn
 
 
-def _calls(net: nn.Module, example: torch.Tensor) -> list[nn.Module]:
-    """The Conv2d and BatchNorm2d modules in the order the forward pass calls them."""
+def _calls(net: nn.Module, example: torch.Tensor | tuple) -> list[nn.Module]:
+    """The Conv2d and BatchNorm2d modules in the order the forward pass calls them (`example`: the
+    network's input, or a tuple of its inputs)."""
     order: list[nn.Module] = []
     hooks = [
         m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
@@ -32,14 +33,14 @@ def _calls(net: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     ]
     try:
         with torch.no_grad():
-            net.eval()(example)
+            net.eval()(*example) if isinstance(example, tuple) else net.eval()(example)
     finally:
         for h in hooks:
             h.remove()
     return order
 
 
-def load_onnx_weights(net: nn.Module, onnx_path: Path, example: torch.Tensor) -> nn.Module:
+def load_onnx_weights(net: nn.Module, onnx_path: Path, example: torch.Tensor | tuple) -> nn.Module:
     """Fill `net` (the architecture the ONNX file was exported from) with the file's weights."""
     graph = onnx.load(str(onnx_path)).graph
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
@@ -89,15 +90,21 @@ def freeze_batchnorm(net: nn.Module) -> nn.Module:
 
 
 def check_against_onnx(
-    serving: nn.Module, onnx_path: Path, images: np.ndarray, outputs: list[str], atol: float = 2e-3
+    serving: nn.Module,
+    onnx_path: Path,
+    images: np.ndarray | dict[str, np.ndarray],
+    outputs: list[str],
+    atol: float = 2e-3,
 ) -> float:
-    """Max |Δ| between the serving module and the ONNX file on uint8 NHWC `images`; raises above atol."""
+    """Max |Δ| between the serving module and the ONNX file on uint8 NHWC `images` (the input named
+    "image"), or on named inputs, given in the order the module takes them; raises above atol."""
     import onnxruntime as ort
 
+    feed = images if isinstance(images, dict) else {"image": images}
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    want = session.run(outputs, {"image": images})
+    want = session.run(outputs, feed)
     with torch.no_grad():
-        got = serving.eval()(torch.from_numpy(images))
+        got = serving.eval()(*(torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()))
     got = got if isinstance(got, (tuple, list)) else (got,)
     worst = max(float(np.abs(g.float().numpy() - w.astype(np.float32)).max()) for g, w in zip(got, want))
     if worst > atol:

@@ -33,7 +33,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,7 +41,7 @@ from torch.func import functional_call
 from fashionpixel.models import SEGMENTATION
 from training import loop
 from training.datasets import REPO
-from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
+from training.from_onnx import check_against_onnx, freeze_batchnorm, is_frozen, load_onnx_weights
 from training.losses import gate_loss, ssim, texture_loss
 from training.metrics import image_metrics
 from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, PoseTransferServing, unit
@@ -110,35 +109,18 @@ def adversarial_terms(
     return adversarial, matching
 
 
-class _Called(nn.Module):
-    """The generator called with one tuple, as training.from_onnx walks a network."""
-
-    def __init__(self, gen: PoseTransferGenerator):
-        super().__init__()
-        self.gen = gen
-
-    def forward(self, args):
-        return self.gen(*args)
-
-
 def load_served(gen: PoseTransferGenerator, onnx_path: Path, inputs: dict[str, np.ndarray]) -> float:
     """The served ONNX file's weights into `gen` (convolutions with their BatchNorms folded, then the
     style MLP's two Gemm layers by name); returns the largest grey-level difference to the file on
     `inputs`, and raises if it is more than one grey level (a value on a rounding boundary)."""
-    load_onnx_weights(_Called(gen), onnx_path, tensors({k: v[:1] for k, v in inputs.items()}))
+    load_onnx_weights(gen, onnx_path, tensors({k: v[:1] for k, v in inputs.items()}))
     state = gen.state_dict()
     with torch.no_grad():
         for init in onnx.load(str(onnx_path)).graph.initializer:
             name = init.name.removeprefix("gen.")
             if name in state and name.startswith("style."):
                 state[name].copy_(torch.from_numpy(onnx.numpy_helper.to_array(init).copy()))
-        got = PoseTransferServing(gen).eval()(*(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()))
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    want = session.run(["image"], dict(inputs))[0]
-    worst = float(np.abs(got.numpy().astype(np.int16) - want.astype(np.int16)).max())
-    if worst > 1:
-        raise ValueError(f"{onnx_path}: the loaded generator differs from the file by {worst} grey levels")
-    return worst
+    return check_against_onnx(PoseTransferServing(gen), onnx_path, inputs, ["image"], atol=1)
 
 
 def main():
