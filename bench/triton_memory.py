@@ -15,7 +15,6 @@ RSS counts once per process and PSS splits between them.
 """
 
 import argparse
-import re
 import shutil
 import tempfile
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 from bench.common import repository_copy
-from runtime.stack import Ports, Stack, descendants, pss_mb, rss_mb, tree_mb
+from runtime.stack import Ports, Stack, memory_table, tree_mb
 
 TYPES = {"TYPE_UINT8": ("UINT8", np.uint8), "TYPE_FP32": ("FP32", np.float32)}
 
@@ -59,20 +58,6 @@ def burst(url: str, models: list[str], clients: int, requests: int) -> float:
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(one_client, [model] * clients))
     return time.monotonic() - start
-
-
-def processes(pid: int) -> str:
-    """Triton and each backend process (one per model instance, named by it), RSS and PSS in MB."""
-    rows = []
-    for p in sorted({pid} | descendants(pid)):
-        try:
-            args = Path(f"/proc/{p}/cmdline").read_text().split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        # a backend stub's arguments include its instance's name, <model>_<group>_<index>
-        instance = next((a for a in args if re.fullmatch(r"\w+_\d+_\d+", a)), "tritonserver")
-        rows.append(f"| {instance} | {rss_mb(p):.0f} | {pss_mb(p):.0f} |")
-    return "| process | RSS MB | PSS MB |\n|---|---|---|\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(args.settle)
             print("| %g s later | %.0f | %.0f | |" % (args.settle, *tree_mb(stack.triton.pid)))
             if args.processes:
-                print(processes(stack.triton.pid))
+                print(memory_table({"tritonserver": stack.triton.pid}))
         finally:
             stack.stop_triton()
             shutil.rmtree(Path(tmp) / "logs", ignore_errors=True)

@@ -5,6 +5,7 @@ The same `Stack` class starts the stack for the tests, on free ports, with logs 
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -116,6 +117,22 @@ def tree_heap_mb(pid: int) -> float:
     program maps or unmaps the same files (another Triton's backends, a test's extra service)."""
     pids = {pid} | descendants(pid)
     return sum(_proc_kb(f"/proc/{p}/smaps_rollup", "Pss_Anon:", "Pss_Shmem:") for p in pids) / 1024
+
+
+def memory_table(roots: dict[str, int]) -> str:
+    """Every process of the given trees (a name for each root; Triton's backend processes named by their
+    instance, <model>_<group>_<index>), RSS and PSS in MB, as a markdown table."""
+    rows = []
+    for root, pid in roots.items():
+        for p in sorted({pid} | descendants(pid)):
+            try:
+                args = Path(f"/proc/{p}/cmdline").read_text().split("\0")
+            except OSError:  # gone meanwhile
+                continue
+            instance = next((a for a in args if re.fullmatch(r"\w+_\d+_\d+", a)), None)
+            name = instance or (root if p == pid else f"{root} child {p}")
+            rows.append(f"| {name} | {rss_mb(p):.0f} | {pss_mb(p):.0f} |")
+    return "| process | RSS MB | PSS MB |\n|---|---|---|\n" + "\n".join(rows)
 
 
 class Stack:

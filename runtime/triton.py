@@ -22,6 +22,10 @@ HERE = Path(__file__).resolve().parent
 # fragment under batches of every size and Triton's memory creeps up burst after burst; jemalloc gives
 # freed pages back, so it stays flat (measured with `python -m bench.triton_memory`, docs/benchmarks.md).
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+# jemalloc purges freed pages only when the process allocates again, so an idle Triton kept the last
+# burst's pages. Its background thread purges them while idle, 1 s after they were freed (Triton and
+# its backend processes after a burst: 1294 → 1168 MB RSS, docs/benchmarks.md).
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
 
 
 def server_home(cache: Path) -> Path:
@@ -56,6 +60,7 @@ def environment() -> dict[str, str]:
     if "LD_PRELOAD" not in env:
         if JEMALLOC.exists():
             env["LD_PRELOAD"] = str(JEMALLOC)
+            env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
         else:
             print(
                 f"runtime.triton: {JEMALLOC} not found (Debian libjemalloc2); Triton runs with glibc's malloc, "

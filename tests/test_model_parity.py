@@ -1,5 +1,7 @@
 """The served model: Triton's answer equals ONNX Runtime's in-process answer (stated tolerance)."""
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -60,6 +62,21 @@ def test_triton_runs_with_jemalloc():
         assert environment()["LD_PRELOAD"] == str(JEMALLOC)
         mp.setenv("LD_PRELOAD", "")  # an explicit empty value turns it off
         assert environment()["LD_PRELOAD"] == ""
+
+
+def test_triton_and_its_backends_purge_freed_memory_while_idle(stack):
+    """jemalloc's background thread (runtime/triton.py: JEMALLOC_CONF) runs in Triton and in every backend
+    process, so the pages a burst freed go back to the system without another allocation."""
+    from runtime.stack import descendants
+
+    pids = {stack.triton.pid} | descendants(stack.triton.pid)
+    assert len(pids) > 1, "Triton has no backend processes"
+    without = [
+        p
+        for p in pids
+        if "jemalloc_bg_thd" not in {t.read_text().strip() for t in Path(f"/proc/{p}/task").glob("*/comm")}
+    ]
+    assert without == [], f"no jemalloc background thread in {without}"
 
 
 def test_several_inputs_pass_through_triton_unchanged(stack):
