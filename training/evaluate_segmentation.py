@@ -78,7 +78,7 @@ VARIANTS |= {
         crf=CrfParams(sure=0.9, margin=16, iterations=it, max_pixels=px), min_region=0, superpixels=False
     )
     for it in (3, 4, 5)
-    for px in (60_000, 80_000)
+    for px in (60_000, 80_000, 160_000, 240_000)
 }
 # the CRF's bilateral kernel: crf-b<sxy>-<srgb>-<compat> (the default is crf-b40-12-4)
 VARIANTS |= {
