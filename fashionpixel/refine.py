@@ -147,3 +147,54 @@ def refine(
     if superpixels:
         labels = superpixel_vote(image, labels)
     return remove_small_regions(labels, min_region)
+
+
+@dataclass(frozen=True)
+class BackdropParams:
+    band: int = 4  # work pixels either side of the outline that may change
+    ring: tuple[int, int] = (3, 9)  # where the backdrop's colour is read: this far outside the outline
+    plain: float = 8.0  # plain = the ring's median RGB distance to its median colour at most this
+    share: float = 0.8  # ... and this share of the ring within 2.5 × plain of it
+    contrast: float = 30.0  # a pixel whose inside colour is closer than this to the backdrop's keeps its label
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def snap_to_backdrop(image: np.ndarray, labels: np.ndarray, params: BackdropParams = BackdropParams()) -> np.ndarray:
+    """A person on a plain backdrop (a studio wall, a shop's white or grey): each pixel of a band around
+    the outline is foreground when its colour lies at least half-way from the backdrop's colour to the
+    colour just inside the outline, a one-line alpha estimate along the line between the two. The
+    network's outline, drawn at a third of the photo's resolution, is out by a pixel or two all round; the
+    backdrop says where it is. Anywhere else (a street, a room, a padded street photo whose person stands
+    on the street) the ring around the person is not plain and the labels are returned unchanged.
+    labels: HxW class indices, 0 = background; pixels that turn foreground take their nearest class."""
+    fg = (labels > 0).astype(np.uint8)
+    outside = (cv2.dilate(fg, _disc(params.ring[1])) > 0) & ~(cv2.dilate(fg, _disc(params.ring[0])) > 0)
+    ring = image[outside].astype(np.float32)
+    if len(ring) < 50:
+        return labels
+    colour = np.median(ring, 0)
+    spread = np.linalg.norm(ring - colour, axis=1)
+    if np.median(spread) > params.plain or np.mean(spread < 2.5 * params.plain) < params.share:
+        return labels
+    img = image.astype(np.float32)
+    inner = (cv2.erode(fg, _disc(params.band)) > 0).astype(np.float32)
+    window = (4 * params.band + 1,) * 2
+    weight = cv2.blur(inner, window)
+    inside = cv2.blur(img * inner[..., None], window) / np.maximum(weight, 1e-6)[..., None]
+    span = inside - colour
+    length = np.linalg.norm(span, axis=2)
+    alpha = ((img - colour) * span).sum(2) / np.maximum(length, 1e-6) ** 2
+    band = (cv2.dilate(fg, _disc(params.band)) > 0) & (inner == 0) & (weight > 0.05) & (length >= params.contrast)
+    on = band & (alpha >= 0.5)
+    out = labels.copy()
+    out[band & ~on] = 0
+    grow = on & (labels == 0)
+    if grow.any():  # the nearest foreground pixel's class
+        _, nearest = cv2.distanceTransformWithLabels(1 - fg, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+        classes = np.zeros(nearest.max() + 1, labels.dtype)
+        classes[nearest[fg > 0]] = labels[fg > 0]
+        out[grow] = classes[nearest[grow]]
+    return out

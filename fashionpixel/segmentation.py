@@ -21,7 +21,7 @@ import numpy as np
 from fashionpixel import keypoints, quality
 from fashionpixel.letterbox import Box, Region, bounding_region, focus_crop, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
-from fashionpixel.refine import CrfParams, refine, work_size
+from fashionpixel.refine import CrfParams, refine, snap_to_backdrop, work_size
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = SEGMENTATION.canvas
@@ -127,15 +127,19 @@ def labels_from_probs(
     min_region: int = 0,
     superpixels: bool = False,
     focus: tuple[Region, np.ndarray, Box] | None = None,
+    backdrop: bool = False,
 ) -> np.ndarray:
     """image HxWx3 uint8, probs CxHcxWc on the canvas → HxW uint8 class indices. `focus` = (region of
-    the photo, the crop's canvas probabilities, the crop's box): they replace the first pass there."""
+    the photo, the crop's canvas probabilities, the crop's box): they replace the first pass there.
+    `backdrop`: the outline snapped to a plain backdrop's colour, where there is one (refine.snap_to_backdrop)."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
     work_probs = photo_probs(probs, box, (ww, wh), (w, h), focus)
     work_image = image if (ww, wh) == (w, h) else cv2.resize(image, (ww, wh), interpolation=cv2.INTER_AREA)
     # min_region is given in photo pixels; scale it to the working size.
     labels = refine(work_image, work_probs, crf, round(min_region * ww * wh / (w * h)), superpixels)
+    if backdrop:
+        labels = snap_to_backdrop(work_image, labels)
     if (ww, wh) != (w, h):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     return labels
@@ -164,6 +168,7 @@ async def segment(
     infer: Infer,
     cpu: Cpu,
     stage: Stage,
+    backdrop: bool = False,
     focus: bool = True,
     assess: quality.Assessment | None = None,
     infer_crops: Infer | None = None,
@@ -195,7 +200,14 @@ async def segment(
     with stage("postprocess"):
         labels = await cpu(
             lambda: labels_from_probs(
-                image, probs, box, crf=crf, min_region=min_region, superpixels=superpixels, focus=second
+                image,
+                probs,
+                box,
+                crf=crf,
+                min_region=min_region,
+                superpixels=superpixels,
+                focus=second,
+                backdrop=backdrop,
             )
         )
     if assess is not None:

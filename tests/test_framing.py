@@ -139,3 +139,19 @@ def test_served_weights_load_back_exactly(data_dir):
     x = torch.randn(1, 3, 384, 256)
     with torch.no_grad():
         assert torch.allclose(net.train()(x)[0], net.eval()(x)[0], atol=1e-5)
+
+
+def test_backdrop_snap_finds_a_real_outline_on_studio_grey_and_leaves_the_street_alone(real):
+    """fashionpixel.refine.snap_to_backdrop on a real person: an outline 2 px off all round, on the studio
+    framing's plain backdrop, moves back to the person; on the street photo itself nothing changes."""
+    from fashionpixel.refine import snap_to_backdrop
+
+    image, labels, _ = frame("studio", real["image"], real["labels"], real["keypoints"], key="x")
+    truth = labels["person"]  # the mask the paste used (Fashionista's fashion labels leave coats out)
+    for op in (cv2.erode, cv2.dilate):
+        guess = op(truth, np.ones((5, 5), np.uint8))
+        before = np.count_nonzero((guess > 0) != (truth > 0))
+        after = np.count_nonzero((snap_to_backdrop(image, guess) > 0) != (truth > 0))
+        assert after < 0.5 * before, (op.__name__, before, after)
+    street = cv2.erode(real["labels"]["person"], np.ones((5, 5), np.uint8))
+    assert np.array_equal(snap_to_backdrop(real["image"], street), street)

@@ -5,7 +5,7 @@ import pytest
 
 from fashionpixel.labels import CCP_GARMENT_GROUPS, CCP_TO_FASHION, FASHION_CLASSES, ccp_lookup
 from fashionpixel.letterbox import PAD_VALUE, letterbox, unletterbox
-from fashionpixel.refine import remove_small_regions, superpixel_vote, work_size
+from fashionpixel.refine import remove_small_regions, snap_to_backdrop, superpixel_vote, work_size
 from services.common.errors import Problem
 from services.common.imaging import decode_rgb, encode_palette_png
 from services.common.settings import Settings
@@ -35,6 +35,44 @@ def test_remove_small_regions_absorbs_islands():
     assert (out[50:53, 50:53] == 3).all() and (out[0:2, 0:2] == 0).all()
     assert (out[20:80, 20:80] == 3).all()
     assert np.array_equal(remove_small_regions(labels, 0), labels)
+
+
+def _figure_on(backdrop: np.ndarray, radius: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """A two-class 'person' (a red disc, left half class 1, right half class 2) on `backdrop`."""
+    import cv2
+
+    image = backdrop.copy()
+    cv2.circle(image, (75, 100), radius, (200, 40, 40), -1)
+    labels = np.zeros(image.shape[:2], np.uint8)
+    cv2.circle(labels, (75, 100), radius, 1, -1)
+    labels[:, 75:][labels[:, 75:] > 0] = 2
+    return image, labels
+
+
+def test_snap_to_backdrop_moves_the_outline_to_a_plain_backdrop_and_nowhere_else():
+    import cv2
+
+    plain = np.full((200, 150, 3), 235, np.uint8)
+    image, truth = _figure_on(plain)
+    sides = np.where(np.arange(150) < 75, 1, 2).astype(np.uint8)[None, :]  # the class of each half
+
+    def outline(labels: np.ndarray, px: int) -> np.ndarray:  # the figure's outline moved by px
+        op = cv2.erode if px < 0 else cv2.dilate
+        return np.where(op((labels > 0).astype(np.uint8), np.ones((2 * abs(px) + 1,) * 2, np.uint8)) > 0, sides, 0)
+
+    for px in (-3, 3):  # a network outline 3 px inside, then 3 px outside the figure
+        guess = outline(truth, px)
+        out = snap_to_backdrop(image, guess)
+        before, after = np.count_nonzero(guess != truth), np.count_nonzero(out != truth)
+        assert before > 800 and after < 0.05 * before, (px, before, after)  # ties at the class border remain
+    busy = np.random.default_rng(0).integers(0, 255, plain.shape).astype(np.uint8)
+    image, truth = _figure_on(busy)
+    guess = outline(truth, -3)
+    assert np.array_equal(snap_to_backdrop(image, guess), guess)  # not a plain backdrop: unchanged
+    white_on_white, truth = _figure_on(plain)
+    white_on_white[truth > 0] = 245  # a white garment on a white backdrop: too little contrast to judge
+    guess = outline(truth, -3)
+    assert np.array_equal(snap_to_backdrop(white_on_white, guess), guess)
 
 
 def test_superpixel_vote_snaps_to_colour_edges():

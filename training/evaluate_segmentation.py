@@ -66,6 +66,9 @@ VARIANTS = {
     "crf-80k-3it": dict(crf=CrfParams(max_pixels=80_000, iterations=3, sure=None), min_region=0, superpixels=False),
     "crf-40k-3it": dict(crf=CrfParams(max_pixels=40_000, iterations=3, sure=None), min_region=0, superpixels=False),
     "crf-whole": dict(crf=CrfParams(sure=None), min_region=0, superpixels=False),  # the default until 2026-11-30
+    # the outline snapped to a plain backdrop (fashionpixel.refine.snap_to_backdrop)
+    "backdrop": dict(crf=False, min_region=0, superpixels=False, backdrop=True),
+    "crf+backdrop": dict(crf=True, min_region=0, superpixels=False, backdrop=True),
 }
 # the CRF on the box of the pixels the network is unsure of: crf-sure<p>-m<margin>
 VARIANTS |= {

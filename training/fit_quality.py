@@ -52,7 +52,13 @@ def service_defaults() -> tuple[dict, dict]:
 
     segment, cut = SegmentParams(), CutoutParams()
     return (
-        dict(crf=segment.crf, min_region=segment.min_region, superpixels=segment.superpixels, focus=segment.focus),
+        dict(
+            crf=segment.crf,
+            min_region=segment.min_region,
+            superpixels=segment.superpixels,
+            backdrop=segment.backdrop,
+            focus=segment.focus,
+        ),
         dict(garment=cut.garment, focus=cut.focus, refine=cut.refine),
     )
 

@@ -37,6 +37,11 @@ class SegmentParams(BaseModel):
     crf: bool = Field(True, description="dense-CRF refinement (default on: +0.015 person, +0.03 fashion mean IoU)")
     min_region: int = Field(0, ge=0, le=10_000_000, description="absorb connected regions smaller than this (pixels)")
     superpixels: bool = Field(False, description="superpixel majority-vote refinement")
+    backdrop: bool = Field(
+        True,
+        description="on a plain backdrop (a studio wall, a shop's white or grey), the outline snapped to "
+        "where the backdrop's colour ends; elsewhere nothing changes",
+    )
     focus: bool = Field(
         True,
         description="a second network pass on a crop around a person who fills little "
@@ -72,6 +77,7 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
         crf=params.crf,
         min_region=params.min_region,
         superpixels=params.superpixels,
+        backdrop=params.backdrop,
         focus=params.focus,
         infer=infer_with(run.network, SEGMENTATION, params.task),
         infer_crops=infer_with(run.network, SEGMENTATION_CROPS, params.task),
