@@ -3,8 +3,10 @@
     python -m export.export_pose_transfer --checkpoint runs/pose-transfer-copy2/last.pt [--version 1] [--repository DIR]
 
 Inputs are the uint8 arrays of fashionpixel/pose_transfer.network_inputs (source on white, parts,
-target heatmaps, warped source + coverage); the output is uint8 RGB on the canvas. Parity: ONNX
-Runtime may differ from PyTorch by a grey level where a value sits on a rounding boundary.
+target heatmaps, warped source + coverage); the outputs are uint8 on the canvas: the RGB `image`, and
+the `gate`, `alpha` and `painted` RGB it was composed from, which the service composes again at the
+output's resolution (fashionpixel/pose_transfer.compose_highres). Parity: ONNX Runtime may differ from
+PyTorch by a grey level where a value sits on a rounding boundary.
 """
 
 from pathlib import Path

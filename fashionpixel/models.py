@@ -102,7 +102,13 @@ POSE_TRANSFER = Model(  # the inputs of fashionpixel/pose_transfer.network_input
         Tensor("pose", "UINT8", hwc(GENERATOR_CANVAS, len(KEYPOINTS))),  # target heatmaps
         Tensor("warped", "UINT8", hwc(GENERATOR_CANVAS, 4)),
     ),  # part-wise warp + coverage
-    outputs=(Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),),
+    outputs=(
+        Tensor("image", "UINT8", hwc(GENERATOR_CANVAS, 3)),  # the result on the canvas
+        # the heads the service composes at the output's resolution (fashionpixel/pose_transfer.py)
+        Tensor("gate", "UINT8", hwc(GENERATOR_CANVAS, 1)),  # 255: take the warp's pixel
+        Tensor("alpha", "UINT8", hwc(GENERATOR_CANVAS, 1)),  # 255: the person
+        Tensor("painted", "UINT8", hwc(GENERATOR_CANVAS, 3)),  # the network's own RGB
+    ),
 )
 
 MODELS = {m.name: m for m in (SEGMENTATION, SEGMENTATION_CROPS, CUTOUT, SKIN, POSE, POSE_CROPS, POSE_TRANSFER)}

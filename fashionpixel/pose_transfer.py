@@ -11,6 +11,7 @@ CANVAS_W×CANVAS_H canvas. It is given:
 """
 
 import asyncio
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -114,10 +115,14 @@ def _plausible(m: np.ndarray, low: float = 0.25, high: float = 4.0) -> bool:
     return bool(np.isfinite(m).all() and low < s[1] and s[0] < high)
 
 
-def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = b - a
-    t = np.clip(((points - a) @ d) / max(float(d @ d), 1e-6), 0, 1)
-    return np.linalg.norm(points - (a + t[:, None] * d), axis=1)
+def _segment_distance2(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distances of the points (xs, ys) to the segment a-b (squared: they are only compared;
+    column arithmetic: the high-resolution warp has ~10⁵ person pixels)."""
+    dx, dy = float(b[0] - a[0]), float(b[1] - a[1])
+    px, py = xs - a[0], ys - a[1]
+    t = np.clip((px * dx + py * dy) / max(dx * dx + dy * dy, 1e-6), 0, 1)
+    ex, ey = px - t * dx, py - t * dy
+    return ex * ex + ey * ey
 
 
 def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray):
@@ -145,10 +150,11 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
 
     # every source person pixel belongs to its nearest bone (among bones seen in the source)
     names, dist, seen = [], [], found(source_kp)
+    xs, ys = person[:, 0], person[:, 1]
     for name, bones in BODY_PARTS.items():
         reach = 1.0 if name in ("torso", "head") else LIMB_REACH
         ds = [
-            _segment_distance(person, src[a], src[a] + reach * (src[b] - src[a]))
+            _segment_distance2(xs, ys, src[a], src[a] + reach * (src[b] - src[a]))
             for a, b in bones
             if seen[a] and seen[b]
         ]
@@ -157,7 +163,7 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
             dist.append(np.min(ds, axis=0))
     if not names:
         return warped, cover
-    owner = np.array(names)[np.argmin(np.stack(dist), axis=0)]
+    owner = np.argmin(np.stack(dist), axis=0)  # index into names
 
     for name, bones in BODY_PARTS.items():
         a, b = bones[0]
@@ -169,15 +175,27 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
             m = _bone_map(src[a], src[b], dst[a], dst[b], mirrored, width_scale)
         else:
             m = None
-        pixels = person[owner == name].astype(int)
-        if m is None or len(pixels) == 0 or not _plausible(m):
+        if m is None or name not in names or not _plausible(m):
+            continue
+        pixels = person[owner == names.index(name)].astype(int)
+        if len(pixels) == 0:
             continue
         mask = np.zeros((h, w), np.uint8)
         mask[pixels[:, 1], pixels[:, 0]] = 255
-        part_mask = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR) > 127
-        part_image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(WHITE,) * 3)
-        warped[part_mask] = part_image[part_mask]
-        cover[part_mask] = 255
+        # only the box the part lands in is warped (the high-resolution warp: 3× faster)
+        x0, y0 = pixels.min(0) - 2
+        x1, y1 = pixels.max(0) + 2
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float32) @ m.T
+        bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+        bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, (w, h))
+        if bx1 <= bx0 or by1 <= by0:
+            continue
+        shifted = m - np.array([[0, 0, bx0], [0, 0, by0]], np.float32)
+        size = (int(bx1 - bx0), int(by1 - by0))
+        part_mask = cv2.warpAffine(mask, shifted, size, flags=cv2.INTER_LINEAR) > 127
+        part_image = cv2.warpAffine(image, shifted, size, flags=cv2.INTER_LINEAR, borderValue=(WHITE,) * 3)
+        warped[by0:by1, bx0:bx1][part_mask] = part_image[part_mask]
+        cover[by0:by1, bx0:bx1][part_mask] = 255
     return warped, cover
 
 
@@ -195,29 +213,124 @@ def network_inputs(
 
 
 def source_canvas(
-    image: np.ndarray, person: np.ndarray, fashion: np.ndarray, keypoints: np.ndarray
+    image: np.ndarray,
+    person: np.ndarray,
+    fashion: np.ndarray,
+    keypoints: np.ndarray,
+    size: tuple[int, int] = (CANVAS_W, CANVAS_H),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A full-size photo, its parsing and keypoints (photo pixels) → (person on white, parts, keypoints)
-    on the canvas."""
+    on the canvas (the generator's, or one `size` = (width, height) of the same aspect)."""
     on_white = np.where(person[..., None] > 0, image, np.uint8(WHITE))
-    canvas, box = letterbox(on_white, CANVAS_W, CANVAS_H, pad=WHITE)
-    parts = letterbox_labels(parts_map(person, fashion), CANVAS_W, CANVAS_H)
+    canvas, box = letterbox(on_white, *size, pad=WHITE)
+    parts = letterbox_labels(parts_map(person, fashion), *size)
     return canvas, parts, points_to_canvas(keypoints, box, image.shape[1])
 
 
-def target_box(width: int, height: int) -> Box:
-    """Where a width×height target canvas lands inside the generator's canvas."""
-    return fit_box(width, height, CANVAS_W, CANVAS_H)
+def target_box(width: int, height: int, canvas: tuple[int, int] = (CANVAS_W, CANVAS_H)) -> Box:
+    """Where a width×height target canvas lands inside the generator's canvas (or `canvas`)."""
+    return fit_box(width, height, *canvas)
 
 
 def to_target_size(generated: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The generator's canvas RGB → the target's width×height (the letterbox cropped away)."""
-    box = target_box(width, height)
+    """The generator's canvas RGB (or a larger canvas of its aspect) → the target's width×height (the
+    letterbox cropped away)."""
+    box = target_box(width, height, (generated.shape[1], generated.shape[0]))
     crop = generated[box.y : box.y + box.h, box.x : box.x + box.w]
     # Enlarging: bilinear, not cubic, whose overshoot rings along the person's edge on white
     # (end-to-end SSIM 0.7846 vs 0.7833 on 80 validation photos)
     interp = cv2.INTER_LINEAR if width > box.w else cv2.INTER_AREA
     return cv2.resize(crop, (width, height), interpolation=interp)
+
+
+# --- the composition at the output's resolution ---
+# The generator decides on its 128×192 canvas which pixels to copy from the warp (its gate) and paints
+# the rest; the warp itself can be done at any size. So the source is warped again at the output's
+# resolution and the canvas's gate, fill and alpha are enlarged onto it: texture the canvas cannot hold
+# survives where the gate copies.
+MAX_SCALE = 4.0  # the high-resolution canvas is at most 4× the generator's (512×768): the warp's cost
+
+
+@dataclass(frozen=True)
+class Composite:
+    """How the canvas's heads are laid over the high-resolution warp (docs/models/pose-transfer.md)."""
+
+    feather: float = 0.0  # σ (px of the high-resolution canvas) blurring the warp's coverage: softer seams
+    erode: int = 0  # px the coverage is eroded before the blur, so the seam falls inside the warp
+    # the gate below `threshold` counts as 0 and is stretched to 0-1 above it: the sharp warp only where
+    # the network is sure of it (elsewhere the canvas result, whose blur the mirror-pose SSIM prefers
+    # to a sharp texture a few pixels off); `binary`: 0 below, 1 above
+    threshold: float = 0.0
+    binary: bool = False
+    # σ (px) of a blurred copy of the warp laid under the sharp one by the network's soft gate: the
+    # source's colours where the canvas mixed them with paint, without detail that may be misplaced
+    colour_sigma: float = 0.0
+    fill: str = "canvas"  # under (1 − gate): "canvas" = the generator's result enlarged; "painted" = its paint
+
+
+# chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution")
+SERVED_COMPOSITE = Composite(threshold=0.4, colour_sigma=6.0)
+
+
+def highres_canvas(width: int, height: int) -> tuple[int, int]:
+    """The (width, height) of the canvas on which a width×height target is composed: the generator's
+    scaled so the target's box in it is as large as the target, between 1× and MAX_SCALE×."""
+    scale = float(np.clip(width / target_box(width, height).w, 1.0, MAX_SCALE))
+    return round(CANVAS_W * scale), round(CANVAS_H * scale)
+
+
+def highres_warp(
+    source: np.ndarray,
+    person: np.ndarray,
+    fashion: np.ndarray,
+    source_kp: np.ndarray,
+    target_kp: np.ndarray,
+    target_size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels)."""
+    size = highres_canvas(*target_size)
+    image, parts, kp = source_canvas(source, person, fashion, source_kp, size)
+    return warp_to_pose(image, parts, kp, points_to_canvas(target_kp, target_box(*target_size, size), target_size[0]))
+
+
+def compose_highres(
+    heads: tuple[np.ndarray, ...], warped_hr: np.ndarray, cover_hr: np.ndarray, how: Composite
+) -> np.ndarray:
+    """The generator's canvas `heads` (image, gate, alpha, painted) and the high-resolution warp and
+    coverage → uint8 RGB on the high-resolution canvas, on white, every canvas map enlarged:
+    g × (the sharp warp on white by the alpha) + (1 − g) × base, g the gate as `how` shapes it times the
+    coverage; base = the fill, under the blurred warp by the soft gate when `how.colour_sigma`.
+    Both terms are on white before they are mixed: an enlarged alpha times an enlarged colour would mix
+    the painted colour outside the person (never trained) into the silhouette's edge."""
+    image, gate, alpha, painted = (h.astype(np.float32) / 255 for h in heads)
+    size = cover_hr.shape[::-1]
+
+    def up(a: np.ndarray) -> np.ndarray:
+        out = cv2.resize(a, size, interpolation=cv2.INTER_LINEAR)
+        return out if out.ndim == 3 else out[..., None]
+
+    # "canvas": the generator's result, which already holds the blurred warp where it copied
+    fill = alpha * painted + (1 - alpha) if how.fill == "painted" else image
+    soft = gate
+    if how.binary:
+        gate = (gate >= how.threshold).astype(np.float32)
+    elif how.threshold:
+        gate = np.clip((gate - how.threshold) / (1 - how.threshold), 0, 1)
+    cover = cover_hr.astype(np.float32) / 255
+    if how.erode:
+        cover = cv2.erode(cover, np.ones((2 * how.erode + 1,) * 2, np.uint8))
+    if how.feather:
+        cover = cv2.GaussianBlur(cover, (0, 0), how.feather)
+    g, a = up(gate) * cover[..., None], up(alpha)
+    sharp = a * (warped_hr.astype(np.float32) / 255) + (1 - a)
+    base = up(fill)
+    if how.colour_sigma:
+        weight = cv2.GaussianBlur(cover, (0, 0), how.colour_sigma)[..., None]
+        # blurred within the coverage (normalised), so the white around the warp does not bleed in
+        blurred = cv2.GaussianBlur(sharp * cover[..., None], (0, 0), how.colour_sigma) / np.maximum(weight, 1e-3)
+        low = up(soft) * weight
+        base = low * blurred + (1 - low) * base
+    return np.clip((g * sharp + (1 - g) * base) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 async def transfer(
@@ -232,14 +345,17 @@ async def transfer(
     cpu: Cpu,
     stage: Stage,
     assess: quality.Assessment | None = None,
+    composite: Composite | None = SERVED_COMPOSITE,
 ) -> np.ndarray:
     """The source person rendered in the target pose → RGB (target height × width) on white.
 
     The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
     keypoints (`target_keypoints` 18×2/18×3 in pixels of a `target_size` = (width, height) canvas).
     parse(canvas) → (person probs, fashion probs) on the segmentation canvas; pose(canvas) → heatmaps
-    on the pose canvas; generate(inputs dict) → RGB on this module's canvas. `assess`, when given,
-    receives the quality features of the source's person, parsing and pose, and of the target photo's pose."""
+    on the pose canvas; generate(inputs dict) → the generator's (image, gate, alpha, painted) on this
+    module's canvas (or the image alone with `composite` None: the canvas result enlarged). `assess`, when
+    given, receives the quality features of the source's person, parsing and pose, and of the target
+    photo's pose. `composite`: how the result is composed at the output's resolution (compose_highres)."""
     h, w = source.shape[:2]
     with stage("preprocess"):
         seg_canvas, seg_box = await cpu(segmentation.prepare, source)
@@ -258,18 +374,26 @@ async def transfer(
             target_keypoints = await cpu(
                 keypoint_net.keypoints_from_heatmaps, target_heat[0], target_pose_box, *target_size
             )
-        image, parts, source_kp = await cpu(source_canvas, source, person, fashion, source_kp)
+        image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
-        inputs = await cpu(network_inputs, image, parts, source_kp, target_kp)
+        inputs = await cpu(network_inputs, image, parts, canvas_kp, target_kp)
     if assess is not None:
         with stage("quality"):
             assess.add(*await cpu(segmentation.quality_features, person_p, seg_box, person))
             assess.add(*await cpu(segmentation.quality_features, fashion_p, seg_box, fashion))
-            assess.add("pose", quality.pose_features(source_kp))
+            assess.add("pose", quality.pose_features(canvas_kp))
             if target is not None:
                 assess.add("pose", quality.pose_features(target_keypoints), part="target_pose")
-    with stage("infer"):
-        generated = await generate(inputs)
+    if composite is None:
+        with stage("infer"):
+            generated = await generate(inputs)
+        with stage("postprocess"):
+            return await cpu(to_target_size, generated, tw, th)
+    with stage("infer"):  # the high-resolution warp runs while the generator does
+        heads, (warped_hr, cover_hr) = await asyncio.gather(
+            generate(inputs), cpu(highres_warp, source, person, fashion, source_kp, target_keypoints, target_size)
+        )
     with stage("postprocess"):
-        return await cpu(to_target_size, generated, tw, th)
+        composed = await cpu(compose_highres, heads, warped_hr, cover_hr, composite)
+        return await cpu(to_target_size, composed, tw, th)

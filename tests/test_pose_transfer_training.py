@@ -27,14 +27,14 @@ def test_init_from_the_served_onnx_reproduces_its_output():
     inputs = random_inputs()
     fresh = PoseTransferGenerator()
     with torch.no_grad():
-        before = PoseTransferServing(fresh).eval()(*(torch.from_numpy(v) for v in inputs.values())).numpy()
+        before = PoseTransferServing(fresh).eval()(*(torch.from_numpy(v) for v in inputs.values()))[0].numpy()
     want = ort.InferenceSession(str(SERVED)).run(["image"], inputs)[0]
     assert np.abs(before.astype(int) - want).max() > 20  # an untrained generator is far from the file
     assert load_served(fresh, SERVED, inputs) <= 1  # at most a grey level on a rounding boundary
     # other inputs than those the check saw
     other = random_inputs(seed=1)
     with torch.no_grad():
-        got = PoseTransferServing(fresh).eval()(*(torch.from_numpy(v) for v in other.values())).numpy()
+        got = PoseTransferServing(fresh).eval()(*(torch.from_numpy(v) for v in other.values()))[0].numpy()
     assert np.abs(got.astype(int) - ort.InferenceSession(str(SERVED)).run(["image"], other)[0]).max() <= 1
 
 

@@ -2,6 +2,11 @@
 
     python -m training.evaluate_cross_person [--model F] [--pairs N] [--threads T] [--json F] [--sheet F]
     python -m training.evaluate_cross_person --warp-only   # the part-wise warp alone: what copying keeps
+    python -m training.evaluate_cross_person --canvas      # the canvas result enlarged (before the composition)
+    python -m training.evaluate_cross_person --feather 2 --erode 1 --threshold 0.5 --fill painted   # a variant
+
+By default the result is composed at the output's resolution as the service composes it
+(fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
 
 The pairs are validation photos (the fixed split of training/datasets.py) that have parsing labels and
 teacher keypoints: a seeded shuffle, each source paired with the photo half the list away, so source and
@@ -40,7 +45,7 @@ from fashionpixel import segmentation
 from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import draw_pose, found
-from fashionpixel.pose_transfer import CANVAS_W, PART_NAMES, parts_map, transfer
+from fashionpixel.pose_transfer import CANVAS_W, PART_NAMES, SERVED_COMPOSITE, Composite, parts_map, transfer
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.metrics import mean_image_metrics, mirror_pose_metrics
@@ -232,16 +237,60 @@ async def warp_alone(inputs: dict[str, np.ndarray]) -> np.ndarray:
     return inputs["warped"][..., :3]
 
 
-def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Path | None, warp: bool = False) -> dict:
+def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
+    """The composition options of both pose-transfer evaluations (fashionpixel.pose_transfer.Composite)."""
+    served = SERVED_COMPOSITE
+    ap.add_argument("--canvas", action="store_true", help="the canvas result enlarged, no high-resolution warp")
+    ap.add_argument("--feather", type=float, default=served.feather, help="σ (px) softening the warp's coverage")
+    ap.add_argument("--erode", type=int, default=served.erode, help="px the warp's coverage is eroded")
+    ap.add_argument("--threshold", type=float, default=served.threshold, help="the gate counts from this value up")
+    ap.add_argument("--binary", action="store_true", default=served.binary, help="the gate 0 or 1 at the threshold")
+    ap.add_argument("--fill", choices=("canvas", "painted"), default=served.fill, help="what fills under 1 − gate")
+    ap.add_argument("--colour-sigma", type=float, default=served.colour_sigma, help="σ (px) of the blurred warp")
+
+
+def composite_from(args: argparse.Namespace) -> Composite | None:
+    if args.canvas:
+        return None
+    return Composite(
+        feather=args.feather,
+        erode=args.erode,
+        threshold=args.threshold,
+        binary=args.binary,
+        fill=args.fill,
+        colour_sigma=args.colour_sigma,
+    )
+
+
+def evaluate(
+    model: Path,
+    repository: Path,
+    pairs: int,
+    threads: int,
+    sheet: Path | None,
+    warp: bool = False,
+    composite: Composite | None = SERVED_COMPOSITE,
+) -> dict:
     files = {SEGMENTATION: SEGMENTATION.onnx_path(repository), POSE: POSE.onnx_path(repository), POSE_TRANSFER: model}
     network = onnx_network(files, threads)
-    parse, pose, generate = (infer_with(network, m) for m in (SEGMENTATION, POSE, POSE_TRANSFER))
-    generate = warp_alone if warp else generate
+    parse, pose = infer_with(network, SEGMENTATION), infer_with(network, POSE)
+    # the canvas result alone, or with the heads the composition needs
+    generate = infer_with(network, POSE_TRANSFER, *(() if composite else ("image",)))
+    generate, composite = (warp_alone, None) if warp else (generate, composite)
     parse_parts = parser(parse)
 
     def run(source, target):
         return asyncio.run(
-            transfer(source, target=target, parse=parse, pose=pose, generate=generate, cpu=inline, stage=untimed)
+            transfer(
+                source,
+                target=target,
+                parse=parse,
+                pose=pose,
+                generate=generate,
+                cpu=inline,
+                stage=untimed,
+                composite=composite,
+            )
         )
 
     rows, mirror, shown, ms = [], [], [], 0.0
@@ -277,6 +326,7 @@ def evaluate(model: Path, repository: Path, pairs: int, threads: int, sheet: Pat
         contact_sheet(shown, sheet)
     name = "part-wise warp alone" if warp else os.path.relpath(model.resolve(), REPO)
     report = summary(rows, ms / max(len(rows), 1), name, mirror)
+    report["composite"] = composite.__dict__ if composite else "canvas"
     # the three networks' MD5s: the served files change (a new pose network changes every score)
     report["networks"] = {m.name: file_md5(f) for m, f in files.items()}
     return report
@@ -320,9 +370,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path, help="contact sheet (JPEG) of the first 12 pairs")
     ap.add_argument("--warp-only", action="store_true", help="score the part-wise warp alone, not the generator")
+    add_composite_arguments(ap)
     args = ap.parse_args()
     start = time.perf_counter()
-    report = evaluate(args.model, args.repository, args.pairs, args.threads, args.sheet, args.warp_only)
+    report = evaluate(
+        args.model, args.repository, args.pairs, args.threads, args.sheet, args.warp_only, composite_from(args)
+    )
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(table(report))
     print(f"{report['pairs']} pairs in {report['wall_seconds']:.0f} s ({report['ms_per_pair']:.0f} ms a transfer)")

@@ -2,6 +2,11 @@
 
     python -m training.evaluate_pose_transfer [--model F] [--limit N] [--json F] [--pictures F]
     python -m training.evaluate_pose_transfer --framing all --json docs/models/pose_transfer_framings.json
+    python -m training.evaluate_pose_transfer --canvas     # the canvas result enlarged (no composition)
+
+`photo` composes the result at the output's resolution as the service does (SERVED_COMPOSITE); the
+composition options of training/evaluate_cross_person.py (--canvas, --feather, --erode, --threshold,
+--fill) change it.
 
 Two settings, both compared with the mirrored person on white (labelled person mask):
 - `canvas_labelled`: the generator alone on the 128×192 canvas, given the labelled parsing and the
@@ -21,8 +26,11 @@ canvas set, whose labelled parsing and keypoints are not framed. Whole-image sco
 white around the person in `small`, which therefore scores high.
 """
 
+import argparse
 import asyncio
+import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -31,9 +39,10 @@ import numpy as np
 from fashionpixel.labels import FASHION_PALETTE
 from fashionpixel.models import POSE_TRANSFER
 from fashionpixel.networks import OnnxNetwork, infer_with
-from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, transfer
+from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, SERVED_COMPOSITE, Composite, transfer
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps
+from training.evaluate_cross_person import add_composite_arguments, composite_from
 from training.framing import framed_photos
 from training.metrics import image_metrics, mean_image_metrics, mirror_pose_metrics
 from training.pose_transfer_data import build, mirror_pairs
@@ -89,10 +98,15 @@ def canvas_scores(gen, data: dict, pictures: list) -> dict:
 
 
 def photo_scores(
-    generate, repository: Path, limit: int | None, threads: int, framings: tuple[str, ...]
+    generate,
+    repository: Path,
+    limit: int | None,
+    threads: int,
+    framings: tuple[str, ...],
+    composite: Composite | None = SERVED_COMPOSITE,
 ) -> tuple[dict[str, dict], float]:
     """{framing: {photo, photo_at_canvas}} and the end-to-end ms per photo (`generate`: the generator as
-    the pipeline calls it)."""
+    the pipeline calls it, `composite` as transfer takes it)."""
     parse, heatmaps = parse_and_pose(repository, threads)
 
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
@@ -104,7 +118,14 @@ def photo_scores(
             start = time.perf_counter()
             out = asyncio.run(
                 transfer(
-                    image, target=mirrored, parse=parse, pose=heatmaps, generate=generate, cpu=inline, stage=untimed
+                    image,
+                    target=mirrored,
+                    parse=parse,
+                    pose=heatmaps,
+                    generate=generate,
+                    cpu=inline,
+                    stage=untimed,
+                    composite=composite,
                 )
             )
             ms += (time.perf_counter() - start) * 1000
@@ -124,6 +145,7 @@ def evaluate(
     threads: int,
     pictures: Path | None,
     framings: tuple[str, ...] = ("full",),
+    composite: Composite | None = SERVED_COMPOSITE,
 ) -> dict:
     network = onnx_network({POSE_TRANSFER: model}, threads)
     val = build("val")
@@ -131,8 +153,10 @@ def evaluate(
         val = {k: v[:limit] for k, v in val.items()}
     shown: list = []
     report = {"model": str(model), "canvas_labelled": canvas_scores(generator(network), val, shown)}
-    scores, ms = photo_scores(infer_with(network, POSE_TRANSFER), repository, limit, threads, framings)
+    generate = infer_with(network, POSE_TRANSFER, *(() if composite else ("image",)))
+    scores, ms = photo_scores(generate, repository, limit, threads, framings, composite)
     report |= framing_report(scores)
+    report["composite"] = composite.__dict__ if composite else "canvas"
     report["ms_per_photo_end_to_end"] = ms
     if pictures and shown:
         pictures.parent.mkdir(parents=True, exist_ok=True)
@@ -141,9 +165,13 @@ def evaluate(
 
 
 if __name__ == "__main__":
+    # the composition options first; the shared evaluation command parses the rest
+    options = argparse.ArgumentParser(add_help=False)
+    add_composite_arguments(options)
+    chosen, sys.argv[1:] = options.parse_known_args()
     evaluation_command(
         __doc__,
         POSE_TRANSFER,
         "source | parts | target pose | warp | generated | mirrored truth, 6 validation people",
-        evaluate,
+        partial(evaluate, composite=composite_from(chosen)),
     )

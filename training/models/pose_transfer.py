@@ -83,10 +83,9 @@ class PoseTransferGenerator(nn.Module):
         with torch.no_grad():
             self.out.bias[4] = 1.0  # start by trusting the warp where it has pixels
 
-    def forward(self, source, parts, pose, warped, with_gate: bool = False):
-        """source N×3×H×W, pose N×18×H×W, warped N×4×H×W, all in [-1, 1]; parts N×H×W int
-        → (RGB in [-1, 1] on white, alpha logits N×1×H×W), and the gate N×1×H×W in [0, 1] if
-        `with_gate` (training's gate loss; the exported graph never asks for it)."""
+    def heads(self, source, parts, pose, warped):
+        """source N×3×H×W, pose N×18×H×W, warped N×4×H×W, all in [-1, 1]; parts N×H×W int → (painted
+        RGB in [-1, 1], alpha logits N×1×H×W, gate N×1×H×W in [0, 1], 0 where the warp has no pixel)."""
         style = self.style(self.components(source, parts))
         e1 = self.enc1(torch.cat([pose, warped], 1))
         e2 = self.enc2(e1)
@@ -97,13 +96,23 @@ class PoseTransferGenerator(nn.Module):
         x = self.dec2(torch.cat([x, e2], 1))
         x = F.interpolate(x, size=e1.shape[-2:], mode="bilinear", align_corners=False)
         x = self.out(self.dec1(torch.cat([x, e1], 1)))
-        alpha = x[:, 3:4]
         # the gate takes the warp's pixels where they are right and paints the rest from the style codes
         gate = torch.sigmoid(x[:, 4:5]) * (warped[:, 3:4] + 1) / 2
-        rgb = gate * warped[:, :3] + (1 - gate) * torch.tanh(x[:, :3])
-        a = torch.sigmoid(alpha)
-        out = rgb * a + (1 - a)  # white (1) where the person is not
+        return torch.tanh(x[:, :3]), x[:, 3:4], gate
+
+    def forward(self, source, parts, pose, warped, with_gate: bool = False):
+        """The heads composed: (RGB in [-1, 1] on white, alpha logits N×1×H×W), and the gate if
+        `with_gate` (training's gate loss)."""
+        painted, alpha, gate = self.heads(source, parts, pose, warped)
+        out = compose(painted, alpha, gate, warped[:, :3])
         return (out, alpha, gate) if with_gate else (out, alpha)
+
+
+def compose(painted, alpha, gate, warped_rgb):
+    """gate × warp + (1 − gate) × painted, on white by the alpha (logits); all in [-1, 1]."""
+    rgb = gate * warped_rgb + (1 - gate) * painted
+    a = torch.sigmoid(alpha)
+    return rgb * a + (1 - a)  # white (1) where the person is not
 
 
 def unit(t: torch.Tensor) -> torch.Tensor:
@@ -123,12 +132,20 @@ class PoseTransferGAN(nn.Module):
 
 
 class PoseTransferServing(nn.Module):
-    """What is exported: the uint8 NHWC inputs of fashionpixel/pose_transfer.network_inputs → uint8 RGB."""
+    """What is exported: the uint8 NHWC inputs of fashionpixel/pose_transfer.network_inputs → uint8
+    NHWC `image` (the composite on the canvas), and the heads the service composes at the output's
+    resolution (fashionpixel/pose_transfer.compose_highres): `gate` and `alpha` (0-255 for 0-1) and the
+    `painted` RGB."""
 
     def __init__(self, gen: PoseTransferGenerator):
         super().__init__()
         self.gen = gen
 
     def forward(self, source, parts, pose, warped):
-        out, _ = self.gen(unit(source), parts[..., 0], unit(pose), unit(warped))
-        return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        warped = unit(warped)
+        painted, alpha, gate = self.gen.heads(unit(source), parts[..., 0], unit(pose), warped)
+        out = compose(painted, alpha, gate, warped[:, :3])
+        return tuple(
+            ((t + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+            for t in (out, gate * 2 - 1, torch.sigmoid(alpha) * 2 - 1, painted)
+        )

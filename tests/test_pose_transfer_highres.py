@@ -1,0 +1,134 @@
+"""Issue 25's composition at the output's resolution: the generator's canvas heads (gate, alpha, painted
+RGB) enlarged onto the part-wise warp done again at the target's size (fashionpixel/pose_transfer.py)."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from fashionpixel.models import POSE_TRANSFER
+from fashionpixel.pose_transfer import (
+    CANVAS_H,
+    CANVAS_W,
+    MAX_SCALE,
+    Composite,
+    compose_highres,
+    highres_canvas,
+    highres_warp,
+    parts_map,
+    source_canvas,
+    to_target_size,
+    warp_to_pose,
+)
+from tests.test_pose_transfer_training import SERVED, random_inputs
+from training.models.pose_transfer import PoseTransferGenerator, PoseTransferServing
+
+
+def heads(gate: float, alpha: float, painted: int, h: int = 4, w: int = 4) -> tuple[np.ndarray, ...]:
+    """Flat canvas heads as the exported graph returns them (image, gate, alpha, painted), uint8."""
+    return (
+        np.zeros((h, w, 3), np.uint8),
+        np.full((h, w, 1), round(gate * 255), np.uint8),
+        np.full((h, w, 1), round(alpha * 255), np.uint8),
+        np.full((h, w, 3), painted, np.uint8),
+    )
+
+
+def test_the_highres_canvas_is_the_targets_size_within_limits():
+    assert highres_canvas(64, 64) == (CANVAS_W, CANVAS_H)  # never smaller than the generator's
+    assert highres_canvas(400, 600) == (400, 600)  # a 2:3 target: its own size
+    assert highres_canvas(200, 600) == (400, 600)  # a narrow one: its box in the canvas is as tall
+    assert highres_canvas(4000, 6000) == (round(CANVAS_W * MAX_SCALE), round(CANVAS_H * MAX_SCALE))
+
+
+def test_composition_takes_the_warp_where_the_gate_copies_and_the_fill_elsewhere():
+    rng = np.random.default_rng(0)
+    warp = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)  # a high-resolution texture (3× the heads)
+    cover = np.full((12, 12), 255, np.uint8)
+    copy = compose_highres(heads(1, 1, 50), warp, cover, Composite(fill="painted"))
+    assert np.array_equal(copy, warp)  # every sharp pixel kept
+    paint = compose_highres(heads(0, 1, 50), warp, cover, Composite(fill="painted"))
+    assert (paint == 50).all()
+    white = compose_highres(heads(1, 0, 50), warp, cover, Composite(fill="painted"))
+    assert (white == 255).all()
+    uncovered = cover.copy()
+    uncovered[:, :6] = 0  # the warp has no pixels on the left: painted there whatever the gate says
+    half = compose_highres(heads(1, 1, 50), warp, uncovered, Composite(fill="painted"))
+    assert (half[:, :6] == 50).all() and np.array_equal(half[:, 6:], warp[:, 6:])
+    # feathering blends across the coverage's edge instead of cutting
+    soft = compose_highres(heads(1, 1, 50), warp, uncovered, Composite(fill="painted", feather=2))
+    assert 0 < np.abs(soft[:, 5].astype(int) - 50).mean() < np.abs(warp[:, 5].astype(int) - 50).mean()
+    # a binarised gate copies all of a 0.6 gate, the soft gate only 60 %, a threshold of 0.4 a third of it
+    hard = compose_highres(heads(0.6, 1, 50), warp, cover, Composite(fill="painted", threshold=0.5, binary=True))
+    assert np.array_equal(hard, warp)
+    mixed = compose_highres(heads(0.6, 1, 50), warp, cover, Composite(fill="painted"))
+    assert np.abs(mixed.astype(float) - (0.6 * warp + 0.4 * 50)).max() <= 1
+    third = compose_highres(heads(0.6, 1, 50), warp, cover, Composite(fill="painted", threshold=0.4))
+    assert np.abs(third.astype(float) - (warp / 3 + 2 / 3 * 50)).max() <= 1
+    below = compose_highres(heads(0.6, 1, 50), warp, cover, Composite(fill="painted", threshold=0.7))
+    assert (below == 50).all()
+
+
+def test_the_blurred_warp_brings_the_sources_colour_where_the_gate_is_unsure():
+    flat = np.full((12, 12, 3), 200, np.uint8)  # the source's colour, warped
+    cover = np.full((12, 12), 255, np.uint8)
+    canvas = heads(0.3, 1, 50)
+    canvas[0][:] = 50  # the canvas result: the network's own colour
+    below = Composite(threshold=0.4)  # the sharp warp is not copied at a 0.3 gate
+    assert (compose_highres(canvas, flat, cover, below) == 50).all()
+    tinted = compose_highres(canvas, flat, cover, Composite(threshold=0.4, colour_sigma=2))
+    assert np.abs(tinted.astype(float) - (0.3 * 200 + 0.7 * 50)).max() <= 1  # the soft gate's share
+    cover[:, :6] = 0  # no warp on the left: the blur is normalised inside the coverage, not whitened
+    inside = compose_highres(canvas, flat, cover, Composite(threshold=0.4, colour_sigma=2))
+    # near the edge the blurred warp's share fades toward the canvas colour (50), never toward white
+    assert (inside[:, 6:] <= 96).all() and (inside[:, 10:] >= 93).all() and (inside[:, :2] < 60).all()
+
+
+def test_the_exported_heads_recompose_the_exported_image():
+    """At the canvas's own size the service's composition is the generator's: the graph's `image` is
+    its gate, alpha and painted RGB composed (up to the uint8 rounding of the heads)."""
+    inputs = random_inputs()
+    out = dict(zip(POSE_TRANSFER.output_names, ort.InferenceSession(str(SERVED)).run(None, inputs)))
+    for i in range(2):
+        warped = inputs["warped"][i]
+        mine = compose_highres(
+            tuple(out[n][i] for n in POSE_TRANSFER.output_names),
+            warped[..., :3],
+            warped[..., 3],
+            Composite(fill="painted"),
+        )
+        assert np.abs(mine.astype(int) - out["image"][i]).max() <= 3
+
+
+def test_the_serving_module_returns_the_registry_outputs():
+    torch.manual_seed(0)
+    inputs = random_inputs()
+    with torch.no_grad():
+        got = PoseTransferServing(PoseTransferGenerator()).eval()(*(torch.from_numpy(v) for v in inputs.values()))
+    assert [tuple(t.shape[1:]) for t in got] == [t.dims for t in POSE_TRANSFER.outputs]
+    assert all(t.dtype == torch.uint8 for t in got)
+    gate = got[1].numpy()[..., 0]
+    assert (gate[inputs["warped"][..., 3] == 0] == 0).all()  # no copying where the warp has no pixel
+
+
+@pytest.mark.data
+def test_the_highres_warp_keeps_the_photos_detail(data_dir):
+    """The same person in the same pose warped at the photo's size keeps the photo's texture; the
+    canvas warp enlarged to that size has lost most of it."""
+    from training.datasets import keypoint_samples, read_image, read_labels
+    from training.evaluate_cross_person import texture_energy
+    from training.skin_data import labelled
+
+    sample, k = next((s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s))
+    photo = read_image(sample)
+    person, fashion = read_labels(sample)
+    size = (photo.shape[1], photo.shape[0])
+    sharp, cover = highres_warp(photo, person, fashion, k, k, size)
+    sharp = to_target_size(sharp, *size)
+    image, parts, canvas_k = source_canvas(photo, person, fashion, k)
+    blurred = to_target_size(warp_to_pose(image, parts, canvas_k, canvas_k)[0], *size)
+    garments = np.isin(parts_map(person, fashion), [3, 5, 6])
+    ratio = texture_energy(sharp, garments, person > 0) / texture_energy(blurred, garments, person > 0)
+    assert ratio > 1.5, ratio
+    reference = texture_energy(photo, garments, person > 0)
+    assert texture_energy(sharp, garments, person > 0) > 0.7 * reference
