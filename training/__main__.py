@@ -108,6 +108,15 @@ RECIPES = {
             "--augment crops --steps 1600 --lr 2e-4 --val-every 400 --threads 1 --batch 12",
             "export.export_segmentation --checkpoint runs/seg-crops2/best.pt --name segmentation_crops",
         ],
+        # served since the evening of 2026-11-30: train-crops-continued's weights, 1600 steps more with
+        # MediaPipe's person masks on CCP's unlabelled photos (training.pseudo_label --task person-teacher)
+        "train-crops-teacher": [
+            "training.pseudo_label --task person-teacher --out runs/teacher-ccp",
+            "training.train_segmentation --out runs/seg-crops3 --init checkpoints/segmentation-crops.pt "
+            "--augment crops --steps 1600 --lr 2e-4 --val-every 400 --threads 1 --batch 8 "
+            "--teacher runs/teacher-ccp --teacher-batch 4",
+            "export.export_segmentation --checkpoint runs/seg-crops3/best.pt --name segmentation_crops",
+        ],
         "evaluate-crops": [
             "training.evaluate_segmentation --crops model_repository/segmentation_crops/1/model.onnx --framing all "
             "--post none crf --focus --json docs/models/segmentation_framings_crops.json"
