@@ -31,6 +31,13 @@ def test_a_foreground_at_the_top_or_bottom_edge_touches_it():
     canvas = np.concatenate([person_probs(slice(5, 60), slice(10, 30)), person_probs(slice(0, 0), slice(0, 0))], 1)
     assert segmentation.touches_edge(canvas, BOX)  # the photo is the top half: it touches its bottom
     assert not segmentation.touches_edge(canvas, Box(0, 0, 40, 120))  # a photo as tall as the canvas: not
+    # a waist-up crop whose lower body the first pass half-misses (person 0.3 there) still reaches the edge
+    half_missed = person_probs(slice(5, 40), slice(10, 30))
+    half_missed[1, 40:60, 10:30], half_missed[0, 40:60, 10:30] = 0.3, 0.7
+    assert (half_missed[1, 40:] < 0.5).all()  # its argmax stops 20 rows above the edge
+    assert segmentation.touches_edge(half_missed, BOX)
+    half_missed[1, 40:60, 10:30], half_missed[0, 40:60, 10:30] = 0.1, 0.9  # a sure background stays one
+    assert not segmentation.touches_edge(half_missed, BOX)
 
 
 def test_foreground_share():
