@@ -36,7 +36,7 @@ FOCUS_MIN_GAIN = 1.25
 # quarter of full figures, whose feet touch the edge; the pose network then says no)
 CROP_EDGE = 0.05
 EDGE_ROWS = 0.02  # the edge band, as a share of the photo's height
-# the edge test counts a pixel as foreground when its background probability is under this, not 0.5:
+# the edge test counts a pixel as foreground when its background probability is up to this, not 0.5:
 # a crop whose lower body the first pass half-misses still reaches the edge (waist-up +0.005 person
 # IoU; the pose network asked for 57 % of full photos instead of 43 %; docs/models/segmentation.md)
 EDGE_FOREGROUND = 0.8
@@ -51,9 +51,10 @@ def focus_input(image: np.ndarray, region: Region) -> tuple[np.ndarray, Box]:
     return prepare(image[region.y0 : region.y1, region.x0 : region.x1])
 
 
-def foreground(probs: np.ndarray, box: Box) -> np.ndarray:
-    """The first pass's foreground (any class but 0, background) over the photo's part of the canvas."""
-    return probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= 0.5
+def foreground(probs: np.ndarray, box: Box, background_at_most: float = 0.5) -> np.ndarray:
+    """The first pass's foreground (any class but 0, background) over the photo's part of the canvas:
+    where the background's probability is at most `background_at_most`."""
+    return probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= background_at_most
 
 
 def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region | None:
@@ -70,7 +71,7 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
 def touches_edge(probs: np.ndarray, box: Box) -> bool:
     """Whether the first pass's foreground runs out of the photo at its top or bottom edge, as in a
     waist-up, knee-up or chin-down product crop (or at a full figure's feet)."""
-    widths = (probs[0, box.y : box.y + box.h, box.x : box.x + box.w] < EDGE_FOREGROUND).sum(1)
+    widths = foreground(probs, box, EDGE_FOREGROUND).sum(1)
     widest = widths.max()
     if widest == 0:
         return False

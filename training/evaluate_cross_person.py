@@ -262,6 +262,31 @@ def composite_from(args: argparse.Namespace) -> Composite | None:
     )
 
 
+def transfer_generator(network, composite: Composite | None):
+    """The generator as transfer() takes it: the canvas image alone, or every head the composition needs."""
+    return infer_with(network, POSE_TRANSFER, *(() if composite else ("image",)))
+
+
+def composite_report(composite: Composite | None) -> dict | str:
+    return composite.__dict__ if composite else "canvas"
+
+
+def transfer_inline(source, target, *, parse, pose, generate, composite: Composite | None) -> np.ndarray:
+    """fashionpixel.pose_transfer.transfer run to its end in this thread, as both evaluations call it."""
+    return asyncio.run(
+        transfer(
+            source,
+            target=target,
+            parse=parse,
+            pose=pose,
+            generate=generate,
+            cpu=inline,
+            stage=untimed,
+            composite=composite,
+        )
+    )
+
+
 def evaluate(
     model: Path,
     repository: Path,
@@ -274,24 +299,11 @@ def evaluate(
     files = {SEGMENTATION: SEGMENTATION.onnx_path(repository), POSE: POSE.onnx_path(repository), POSE_TRANSFER: model}
     network = onnx_network(files, threads)
     parse, pose = infer_with(network, SEGMENTATION), infer_with(network, POSE)
-    # the canvas result alone, or with the heads the composition needs
-    generate = infer_with(network, POSE_TRANSFER, *(() if composite else ("image",)))
-    generate, composite = (warp_alone, None) if warp else (generate, composite)
+    generate, composite = (warp_alone, None) if warp else (transfer_generator(network, composite), composite)
     parse_parts = parser(parse)
 
     def run(source, target):
-        return asyncio.run(
-            transfer(
-                source,
-                target=target,
-                parse=parse,
-                pose=pose,
-                generate=generate,
-                cpu=inline,
-                stage=untimed,
-                composite=composite,
-            )
-        )
+        return transfer_inline(source, target, parse=parse, pose=pose, generate=generate, composite=composite)
 
     rows, mirror, shown, ms = [], [], [], 0.0
     for n, ((a, _), (b, b_kp)) in enumerate(cross_person_pairs(pairs)):
@@ -326,7 +338,7 @@ def evaluate(
         contact_sheet(shown, sheet)
     name = "part-wise warp alone" if warp else os.path.relpath(model.resolve(), REPO)
     report = summary(rows, ms / max(len(rows), 1), name, mirror)
-    report["composite"] = composite.__dict__ if composite else "canvas"
+    report["composite"] = composite_report(composite)
     # the three networks' MD5s: the served files change (a new pose network changes every score)
     report["networks"] = {m.name: file_md5(f) for m, f in files.items()}
     return report

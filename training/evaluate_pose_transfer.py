@@ -27,7 +27,6 @@ white around the person in `small`, which therefore scores high.
 """
 
 import argparse
-import asyncio
 import sys
 import time
 from functools import partial
@@ -38,11 +37,16 @@ import numpy as np
 
 from fashionpixel.labels import FASHION_PALETTE
 from fashionpixel.models import POSE_TRANSFER
-from fashionpixel.networks import OnnxNetwork, infer_with
-from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, SERVED_COMPOSITE, Composite, transfer
-from fashionpixel.stages import inline, untimed
+from fashionpixel.networks import OnnxNetwork
+from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, PART_NAMES, SERVED_COMPOSITE, Composite
 from training.datasets import keypoint_samples, label_maps
-from training.evaluate_cross_person import add_composite_arguments, composite_from
+from training.evaluate_cross_person import (
+    add_composite_arguments,
+    composite_from,
+    composite_report,
+    transfer_generator,
+    transfer_inline,
+)
 from training.framing import framed_photos
 from training.metrics import image_metrics, mean_image_metrics, mirror_pose_metrics
 from training.pose_transfer_data import build, mirror_pairs
@@ -116,18 +120,7 @@ def photo_scores(
         for n, (_, image, labels, _) in enumerate(framed_photos(framing, samples, label_maps)):
             mirrored = np.ascontiguousarray(image[:, ::-1])
             start = time.perf_counter()
-            out = asyncio.run(
-                transfer(
-                    image,
-                    target=mirrored,
-                    parse=parse,
-                    pose=heatmaps,
-                    generate=generate,
-                    cpu=inline,
-                    stage=untimed,
-                    composite=composite,
-                )
-            )
+            out = transfer_inline(image, mirrored, parse=parse, pose=heatmaps, generate=generate, composite=composite)
             ms += (time.perf_counter() - start) * 1000
             at_full, at_canvas = mirror_pose_metrics(out, image, labels["person"], CANVAS_W)
             full.append(at_full)
@@ -153,10 +146,9 @@ def evaluate(
         val = {k: v[:limit] for k, v in val.items()}
     shown: list = []
     report = {"model": str(model), "canvas_labelled": canvas_scores(generator(network), val, shown)}
-    generate = infer_with(network, POSE_TRANSFER, *(() if composite else ("image",)))
-    scores, ms = photo_scores(generate, repository, limit, threads, framings, composite)
+    scores, ms = photo_scores(transfer_generator(network, composite), repository, limit, threads, framings, composite)
     report |= framing_report(scores)
-    report["composite"] = composite.__dict__ if composite else "canvas"
+    report["composite"] = composite_report(composite)
     report["ms_per_photo_end_to_end"] = ms
     if pictures and shown:
         pictures.parent.mkdir(parents=True, exist_ok=True)

@@ -52,13 +52,7 @@ def service_defaults() -> tuple[dict, dict]:
 
     segment, cut = SegmentParams(), CutoutParams()
     return (
-        dict(
-            crf=segment.crf,
-            min_region=segment.min_region,
-            superpixels=segment.superpixels,
-            backdrop=segment.backdrop,
-            focus=segment.focus,
-        ),
+        segment.pipeline_args(),
         dict(garment=cut.garment, focus=cut.focus, refine=cut.refine),
     )
 

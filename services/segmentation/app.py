@@ -48,6 +48,11 @@ class SegmentParams(BaseModel):
         "of the photo (a wide shot, a small figure on a padded canvas), found with the pose network's help",
     )
 
+    def pipeline_args(self) -> dict:
+        """The arguments of fashionpixel.segmentation.segment: every parameter but the task and the format
+        (the quality fit runs the pipeline with the defaults through this too)."""
+        return self.model_dump(exclude={"task", "format"})
+
 
 def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     colours = palette[labels].astype(np.float32)
@@ -74,11 +79,7 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
     assess = Assessment()
     labels = await segment_photo(
         image,
-        crf=params.crf,
-        min_region=params.min_region,
-        superpixels=params.superpixels,
-        backdrop=params.backdrop,
-        focus=params.focus,
+        **params.pipeline_args(),
         infer=infer_with(run.network, SEGMENTATION, params.task),
         infer_crops=infer_with(run.network, SEGMENTATION_CROPS, params.task),
         pose=infer_with(run.network, POSE),
