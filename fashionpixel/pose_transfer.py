@@ -125,19 +125,28 @@ def _segment_distance2(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndar
     return ex * ex + ey * ey
 
 
-def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray):
+def warp_to_pose(
+    image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray, labels: bool = False
+):
     """The source person carried part by part onto the target skeleton (canvas in, canvas out).
 
-    Returns (H×W×3 uint8 on white, H×W uint8 0/255 coverage). A part whose keypoints are missing in
-    the source or the target is left out: the generator paints it from the style codes alone."""
+    Returns (H×W×3 uint8 on white, H×W uint8 0/255 coverage), and with `labels` also the source's parts
+    map carried by the same maps (nearest neighbour; 0 where the warp has no pixel). A part whose
+    keypoints are missing in the source or the target is left out: the generator paints it from the
+    style codes alone."""
     h, w = parts.shape
     src, dst = np.asarray(source_kp, np.float32)[:, :2], np.asarray(target_kp, np.float32)[:, :2]
     both = found(source_kp) & found(target_kp)
     person = np.argwhere(parts > 0)[:, ::-1].astype(np.float32)  # (x, y)
     warped = np.full_like(image, WHITE)
     cover = np.zeros((h, w), np.uint8)
+    carried = np.zeros((h, w), np.uint8)
+
+    def done():
+        return (warped, cover, carried) if labels else (warped, cover)
+
     if len(person) == 0:
-        return warped, cover
+        return done()
 
     torso_idx = [i for i in TORSO_POINTS if both[i]]
     torso = _affine(src[torso_idx], dst[torso_idx])
@@ -162,7 +171,7 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
             names.append(name)
             dist.append(np.min(ds, axis=0))
     if not names:
-        return warped, cover
+        return done()
     owner = np.argmin(np.stack(dist), axis=0)  # index into names
 
     for name, bones in BODY_PARTS.items():
@@ -196,7 +205,12 @@ def warp_to_pose(image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, ta
         part_image = cv2.warpAffine(image, shifted, size, flags=cv2.INTER_LINEAR, borderValue=(WHITE,) * 3)
         warped[by0:by1, bx0:bx1][part_mask] = part_image[part_mask]
         cover[by0:by1, bx0:bx1][part_mask] = 255
-    return warped, cover
+        if labels:
+            own = np.where(mask > 0, parts, 0).astype(np.uint8)
+            carried[by0:by1, bx0:bx1][part_mask] = cv2.warpAffine(own, shifted, size, flags=cv2.INTER_NEAREST)[
+                part_mask
+            ]
+    return done()
 
 
 def network_inputs(
@@ -266,6 +280,17 @@ class Composite:
     # source's colours where the canvas mixed them with paint, without detail that may be misplaced
     colour_sigma: float = 0.0
     fill: str = "canvas"  # under (1 − gate): "canvas" = the generator's result enlarged; "painted" = its paint
+    # per-garment colour correction (match_colours): every pixel of the result takes the source part the
+    # warp carried there (the nearest carried part where the warp has no pixel), and each of `match_parts`
+    # is moved by `colour_match` (a share, 0 = off) toward the source part's CIELAB mean; `match_std`: its
+    # spread too (per channel, the ratio clipped to 0.5-2); `match_pixels`: "painted" = measured on and
+    # applied to what the composition did not copy from the warp (weighted by 1 − its copied share),
+    # "all" = every pixel of the part alike
+    colour_match: float = 0.0
+    match_pixels: str = "painted"
+    match_std: bool = False
+    match_parts: tuple[str, ...] = ("t-shirt", "pants", "dress")
+    match_lightness: float = 1.0  # × the share for L* (0: only the chroma a*, b* moves; the shading stays)
 
 
 # chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution")
@@ -279,6 +304,31 @@ def highres_canvas(width: int, height: int) -> tuple[int, int]:
     return round(CANVAS_W * scale), round(CANVAS_H * scale)
 
 
+MIN_MATCH_PIXELS = 50  # a source part smaller than this (high-resolution pixels) gives no colour to match
+
+
+@dataclass(frozen=True)
+class CarriedParts:
+    """The source's parts carried by the high-resolution warp, and each source part's colour."""
+
+    labels: np.ndarray  # H×W uint8 part index where the warp has a pixel, else 0
+    colours: dict[int, tuple[np.ndarray, np.ndarray]]  # part index → (CIELAB mean, std) on the source
+
+
+def part_lab_stats(image: np.ndarray, parts: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{part index: (mean, std) of its CIELAB colour (OpenCV's float Lab: L 0-100)} for the person's
+    parts with at least MIN_MATCH_PIXELS pixels."""
+    person = parts > 0
+    lab = cv2.cvtColor(image[person][None].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0]
+    labels = parts[person]
+    out = {}
+    for k in np.unique(labels):
+        values = lab[labels == k]
+        if len(values) >= MIN_MATCH_PIXELS:
+            out[int(k)] = (values.mean(0), values.std(0))
+    return out
+
+
 def highres_warp(
     source: np.ndarray,
     person: np.ndarray,
@@ -286,22 +336,74 @@ def highres_warp(
     source_kp: np.ndarray,
     target_kp: np.ndarray,
     target_size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels)."""
+    labels: bool = False,
+) -> tuple:
+    """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels): (warp,
+    coverage), and with `labels` a third item, the CarriedParts the colour correction needs."""
     size = highres_canvas(*target_size)
     image, parts, kp = source_canvas(source, person, fashion, source_kp, size)
-    return warp_to_pose(image, parts, kp, points_to_canvas(target_kp, target_box(*target_size, size), target_size[0]))
+    target = points_to_canvas(target_kp, target_box(*target_size, size), target_size[0])
+    if not labels:
+        return warp_to_pose(image, parts, kp, target)
+    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True)
+    return warped, cover, CarriedParts(carried, part_lab_stats(image, parts))
+
+
+def nearest_labels(labels: np.ndarray) -> np.ndarray:
+    """Every pixel's nearest non-zero label (the labels themselves where non-zero); all 0 without any."""
+    have = labels > 0
+    if have.all() or not have.any():
+        return labels
+    _, index = cv2.distanceTransformWithLabels((~have).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    return labels[have][index - 1]  # DIST_LABEL_PIXEL numbers the zero pixels in raster order
+
+
+def match_colours(
+    rgb: np.ndarray, alpha: np.ndarray, copied: np.ndarray, carried: CarriedParts, how: Composite
+) -> np.ndarray:
+    """The per-garment colour correction of a float RGB (0-1) result on the high-resolution canvas:
+    `alpha` the person's, `copied` the share of each pixel that is the warp's own pixels."""
+    labels = nearest_labels(carried.labels)
+    ids = [PART_NAMES.index(n) for n in how.match_parts if PART_NAMES.index(n) in carried.colours]
+    select = (alpha > 0.5) & np.isin(labels, ids)
+    if not ids or not select.any():
+        return rgb
+    lab = cv2.cvtColor(rgb[select][None].astype(np.float32), cv2.COLOR_RGB2Lab)[0]
+    part = labels[select]
+    measured = (1 - copied[select]) if how.match_pixels == "painted" else np.ones(len(part), np.float32)
+    share = how.colour_match * alpha[select] * measured
+    for k in ids:
+        at = part == k
+        w = measured[at]
+        if w.sum() < MIN_MATCH_PIXELS * 0.1:  # (nearly) all copied: nothing painted to correct
+            continue
+        mean = (lab[at] * w[:, None]).sum(0) / w.sum()
+        source_mean, source_std = carried.colours[k]
+        goal = lab[at] + (source_mean - mean)
+        if how.match_std:
+            std = np.sqrt((((lab[at] - mean) ** 2) * w[:, None]).sum(0) / w.sum())
+            goal = source_mean + (lab[at] - mean) * np.clip(source_std / np.maximum(std, 1e-3), 0.5, 2.0)
+        goal[:, 0] = lab[at, 0] + how.match_lightness * (goal[:, 0] - lab[at, 0])
+        lab[at] += share[at, None] * (goal - lab[at])
+    out = rgb.copy()
+    out[select] = cv2.cvtColor(lab[None], cv2.COLOR_Lab2RGB)[0]
+    return out
 
 
 def compose_highres(
-    heads: tuple[np.ndarray, ...], warped_hr: np.ndarray, cover_hr: np.ndarray, how: Composite
+    heads: tuple[np.ndarray, ...],
+    warped_hr: np.ndarray,
+    cover_hr: np.ndarray,
+    how: Composite,
+    carried: CarriedParts | None = None,
 ) -> np.ndarray:
     """The generator's canvas `heads` (image, gate, alpha, painted) and the high-resolution warp and
     coverage → uint8 RGB on the high-resolution canvas, on white, every canvas map enlarged:
     g × (the sharp warp on white by the alpha) + (1 − g) × base, g the gate as `how` shapes it times the
     coverage; base = the fill, under the blurred warp by the soft gate when `how.colour_sigma`.
     Both terms are on white before they are mixed: an enlarged alpha times an enlarged colour would mix
-    the painted colour outside the person (never trained) into the silhouette's edge."""
+    the painted colour outside the person (never trained) into the silhouette's edge. With
+    `how.colour_match` and the `carried` parts, the garments are then colour-corrected (match_colours)."""
     image, gate, alpha, painted = (h.astype(np.float32) / 255 for h in heads)
     size = cover_hr.shape[::-1]
 
@@ -324,13 +426,18 @@ def compose_highres(
     g, a = up(gate) * cover[..., None], up(alpha)
     sharp = a * (warped_hr.astype(np.float32) / 255) + (1 - a)
     base = up(fill)
+    copied = g  # the share of each pixel that is the warp's own pixels (sharp or blurred)
     if how.colour_sigma:
         weight = cv2.GaussianBlur(cover, (0, 0), how.colour_sigma)[..., None]
         # blurred within the coverage (normalised), so the white around the warp does not bleed in
         blurred = cv2.GaussianBlur(sharp * cover[..., None], (0, 0), how.colour_sigma) / np.maximum(weight, 1e-3)
         low = up(soft) * weight
         base = low * blurred + (1 - low) * base
-    return np.clip((g * sharp + (1 - g) * base) * 255 + 0.5, 0, 255).astype(np.uint8)
+        copied = g + (1 - g) * low
+    out = g * sharp + (1 - g) * base
+    if how.colour_match and carried is not None:
+        out = match_colours(out, a[..., 0], copied[..., 0], carried, how)
+    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 async def transfer(
@@ -390,10 +497,12 @@ async def transfer(
             generated = await generate(inputs)
         with stage("postprocess"):
             return await cpu(to_target_size, generated, tw, th)
+    labels = bool(composite.colour_match)  # the colour correction needs the source's parts carried too
     with stage("infer"):  # the high-resolution warp runs while the generator does
-        heads, (warped_hr, cover_hr) = await asyncio.gather(
-            generate(inputs), cpu(highres_warp, source, person, fashion, source_kp, target_keypoints, target_size)
+        heads, warp = await asyncio.gather(
+            generate(inputs),
+            cpu(highres_warp, source, person, fashion, source_kp, target_keypoints, target_size, labels),
         )
     with stage("postprocess"):
-        composed = await cpu(compose_highres, heads, warped_hr, cover_hr, composite)
+        composed = await cpu(compose_highres, heads, *warp[:2], composite, *warp[2:])
         return await cpu(to_target_size, composed, tw, th)

@@ -1,20 +1,26 @@
 """Issue 25's composition at the output's resolution: the generator's canvas heads (gate, alpha, painted
 RGB) enlarged onto the part-wise warp done again at the target's size (fashionpixel/pose_transfer.py)."""
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
 from fashionpixel.models import POSE_TRANSFER
+from fashionpixel.pose import found
 from fashionpixel.pose_transfer import (
     CANVAS_H,
     CANVAS_W,
     MAX_SCALE,
+    PART_NAMES,
+    CarriedParts,
     Composite,
     compose_highres,
     highres_canvas,
     highres_warp,
+    nearest_labels,
+    part_lab_stats,
     parts_map,
     source_canvas,
     to_target_size,
@@ -82,6 +88,86 @@ def test_the_blurred_warp_brings_the_sources_colour_where_the_gate_is_unsure():
     inside = compose_highres(canvas, flat, cover, Composite(threshold=0.4, colour_sigma=2))
     # near the edge the blurred warp's share fades toward the canvas colour (50), never toward white
     assert (inside[:, 6:] <= 96).all() and (inside[:, 10:] >= 93).all() and (inside[:, :2] < 60).all()
+
+
+def test_the_warp_carries_the_parts_with_the_pixels():
+    """The labels ride on the same maps as the pixels: a shifted target pose shifts both alike."""
+    image = np.full((CANVAS_H, CANVAS_W, 3), 255, np.uint8)
+    parts = np.zeros((CANVAS_H, CANVAS_W), np.uint8)
+    parts[40:100, 44:84], image[40:100, 44:84] = 3, (200, 30, 30)  # a red t-shirt
+    parts[100:170, 44:84], image[100:170, 44:84] = 5, (30, 30, 200)  # blue pants
+    k = np.full((18, 3), -1.0, np.float32)
+    for i, xy in {1: (64, 40), 2: (48, 42), 5: (80, 42), 8: (52, 100), 11: (76, 100)}.items():
+        k[i] = (*xy, 1)
+    moved = k.copy()
+    moved[found(k), 0] += 10
+    warped, cover, carried = warp_to_pose(image, parts, k, moved, labels=True)
+    assert np.array_equal(warp_to_pose(image, parts, k, moved)[0], warped)  # the same warp
+    red, blue = (carried == 3), (carried == 5)
+    assert red.sum() > 1000 and blue.sum() > 100 and not (carried[cover == 0]).any()
+    assert (warped[red] == (200, 30, 30)).all() and (warped[blue] == (30, 30, 200)).all()
+    assert red[60:90, 56:92].all()  # moved right by 10 px with the pixels
+
+
+def test_nearest_labels_fill_where_the_warp_has_no_pixel():
+    labels = np.zeros((6, 8), np.uint8)
+    labels[1, 1], labels[4, 6] = 3, 5
+    filled = nearest_labels(labels)
+    assert filled[0, 0] == 3 and filled[2, 2] == 3 and filled[5, 7] == 5 and filled[3, 6] == 5
+    assert (nearest_labels(np.zeros((3, 3), np.uint8)) == 0).all()
+
+
+def test_the_colour_correction_moves_painted_garments_toward_the_sources_colour():
+    """Painted pixels of the wrong shade move to the source part's CIELAB colour; copied pixels stay,
+    and a part whose colour the source does not give is left alone."""
+    red, blue = (200, 40, 40), (40, 40, 200)
+    source = np.full((24, 24, 3), 255, np.uint8)
+    source_parts = np.zeros((24, 24), np.uint8)
+    source_parts[2:12, 4:20], source[2:12, 4:20] = PART_NAMES.index("t-shirt"), red
+    source_parts[12:22, 4:20], source[12:22, 4:20] = PART_NAMES.index("pants"), blue
+    colours = part_lab_stats(source, source_parts)
+    carried_labels = source_parts.copy()
+    carried_labels[:, 4:6] = 0  # no warp there: the nearest carried part is used
+    warp = np.full((24, 24, 3), 255, np.uint8)
+    cover = (carried_labels > 0).astype(np.uint8) * 255
+    canvas = heads(0.0, 1, 0)
+    canvas[0][:] = (150, 90, 90)  # the canvas result: a greyish red everywhere, nothing copied
+    how = Composite(colour_match=1.0)
+    plain = compose_highres(canvas, warp, cover, how)  # without carried parts: no correction
+    assert (plain == (150, 90, 90)).all()
+    only_shirt = {PART_NAMES.index("t-shirt"): colours[PART_NAMES.index("t-shirt")]}
+    out = compose_highres(canvas, warp, cover, how, CarriedParts(carried_labels, only_shirt))
+    shirt = out[2:12, 4:20].reshape(-1, 3).astype(int)
+    assert np.abs(shirt - red).max() <= 2  # a flat fill is moved all the way to the source's colour
+    assert (out[12:22, 4:20] == (150, 90, 90)).all()  # pants: no source colour given, left alone
+    assert np.abs(out[0:2, 4:20].astype(int) - red).max() <= 2  # outside the warp: the nearest part's
+    both = compose_highres(canvas, warp, cover, how, CarriedParts(carried_labels, colours))
+    pants = both[12:22, 4:20].reshape(-1, 3).astype(int)
+    assert np.abs(pants - blue).max() <= 2
+    half = compose_highres(canvas, warp, cover, Composite(colour_match=0.5), CarriedParts(carried_labels, colours))
+    d_half = np.abs(half[2:12, 4:20].astype(int) - red).mean()
+    assert (
+        0.3 * np.abs(np.subtract((150, 90, 90), red)).mean() < d_half < np.abs(np.subtract((150, 90, 90), red)).mean()
+    )
+    # where the composition copies the warp (gate 1), "painted" leaves the pixels as they are
+    copy = heads(1.0, 1, 0)
+    copy[0][:] = (150, 90, 90)
+    greyish = np.full((24, 24, 3), (150, 90, 90), np.uint8)
+    kept = compose_highres(copy, greyish, cover, how, CarriedParts(carried_labels, colours))
+    assert (kept[cover > 0] == (150, 90, 90)).all()
+    moved = compose_highres(
+        copy, greyish, cover, Composite(colour_match=1.0, match_pixels="all"), CarriedParts(carried_labels, colours)
+    )
+    assert np.abs(moved[2:12, 6:20].astype(int) - red).max() <= 2
+    # chroma only (match_lightness 0): a* and b* take the source's, L* stays the network's
+    chroma = compose_highres(
+        canvas, warp, cover, Composite(colour_match=1.0, match_lightness=0.0), CarriedParts(carried_labels, colours)
+    )
+    lab = cv2.cvtColor(chroma[2:12, 6:20].astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    before = cv2.cvtColor(np.float32([[[150, 90, 90]]]) / 255, cv2.COLOR_RGB2Lab)[0, 0]
+    shirt_lab = colours[PART_NAMES.index("t-shirt")][0]
+    assert np.abs(lab[:, 0] - before[0]).max() < 1.5  # the lightness kept
+    assert np.abs(lab[:, 1:] - shirt_lab[1:]).max() < 3 < np.abs(before[1:] - shirt_lab[1:]).max()
 
 
 def test_the_exported_heads_recompose_the_exported_image():

@@ -4,6 +4,7 @@
     python -m training.evaluate_cross_person --warp-only   # the part-wise warp alone: what copying keeps
     python -m training.evaluate_cross_person --canvas      # the canvas result enlarged (before the composition)
     python -m training.evaluate_cross_person --feather 2 --erode 1 --threshold 0.5 --fill painted   # a variant
+    python -m training.evaluate_cross_person --colour-match 1 --match-pixels all   # per-garment colour correction
 
 By default the result is composed at the output's resolution as the service composes it
 (fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
@@ -247,6 +248,15 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--binary", action="store_true", default=served.binary, help="the gate 0 or 1 at the threshold")
     ap.add_argument("--fill", choices=("canvas", "painted"), default=served.fill, help="what fills under 1 − gate")
     ap.add_argument("--colour-sigma", type=float, default=served.colour_sigma, help="σ (px) of the blurred warp")
+    ap.add_argument(
+        "--colour-match", type=float, default=served.colour_match, help="share of the per-garment colour correction"
+    )
+    ap.add_argument("--match-pixels", choices=("painted", "all"), default=served.match_pixels)
+    ap.add_argument("--match-std", action="store_true", default=served.match_std, help="match the spread too")
+    ap.add_argument("--match-parts", nargs="+", choices=PART_NAMES[1:], default=list(served.match_parts))
+    ap.add_argument(
+        "--match-lightness", type=float, default=served.match_lightness, help="× the share for L* (0: a*, b* only)"
+    )
 
 
 def composite_from(args: argparse.Namespace) -> Composite | None:
@@ -259,6 +269,11 @@ def composite_from(args: argparse.Namespace) -> Composite | None:
         binary=args.binary,
         fill=args.fill,
         colour_sigma=args.colour_sigma,
+        colour_match=args.colour_match,
+        match_pixels=args.match_pixels,
+        match_std=args.match_std,
+        match_parts=tuple(args.match_parts),
+        match_lightness=args.match_lightness,
     )
 
 
