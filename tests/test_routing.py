@@ -125,6 +125,16 @@ def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_
         assert (crops.calls, pose.calls) == (crops_calls, pose_calls), name
         if crops_calls:
             assert labels.all(), "the specialist's answer is the result"
+    # a figure the first pass hardly sees is not sent to the specialist, even when its unsure
+    # foreground reaches an edge (a small person on a busy canvas): the pose network is not even asked
+    faint = canvas_probs(slice(0, 384), slice(120, 124)).astype(np.float32)
+    faint[1, :, 60:200] = np.maximum(faint[1, :, 60:200], 0.3)
+    faint[0] = 1 - faint[1]
+    assert segmentation.touches_edge(faint, Box(0, 0, 256, 384))
+    assert segmentation.foreground_share(faint, Box(0, 0, 256, 384)) < keypoints.SMALL_SHARE
+    general, crops, pose = Recorder(faint), Recorder(faint), Recorder(heatmaps_of(waist_up))
+    run_segment(image, general, crops, pose)
+    assert crops.calls == 0
     # without the pose network or a specialist the pipeline is what it was
     assert run_segment(image, Recorder(cases["cut at the hips"][0]), None, None).shape == (384, 256)
 
@@ -165,6 +175,21 @@ def test_served_routing_on_real_framings(data_dir):
     print("share routed to the crop specialist", routed, "small people located", found)
     assert routed["waist-up"] >= 0.85 and routed["full"] <= 0.1
     assert found >= 10
+
+
+def test_the_parsings_focus_pass_asks_the_specialist_and_the_person_masks_does_not():
+    # a padded square photo: on the canvas it is a 256×256 box, the figure a small part of it
+    image = np.full((600, 600, 3), 128, np.uint8)
+    w, h = segmentation.CANVAS_W, segmentation.CANVAS_H
+    for classes, looks in ((2, "general"), (7, "specialist")):
+        first = np.zeros((classes, h, w), np.float16)
+        first[0] = 1
+        first[0, 120:260, 100:150], first[classes - 1, 120:260, 100:150] = 0, 1
+        general, crops = Recorder(first), Recorder(first)
+        run_segment(image, general, crops, None)  # no pose network: no routing, the focus pass from the mask
+        expected = {"general": (2, 0), "specialist": (1, 1)}[looks]  # (general calls, specialist calls)
+        assert (general.calls, crops.calls) == expected, f"{classes} classes"
+    assert not segmentation.focus_by_specialist(first, None)  # no specialist served: the general network
 
 
 def test_focus_crop_looks_again_where_the_network_would_see_the_person_larger():

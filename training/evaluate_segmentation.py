@@ -39,6 +39,7 @@ from fashionpixel.networks import infer_with
 from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import (
     cut_by_frame,
+    focus_by_specialist,
     focus_input,
     focus_target,
     labels_from_probs,
@@ -114,16 +115,20 @@ def picture(rows: list[tuple], path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def focus_pass(sessions: list, image: np.ndarray, probs: dict, box, mirror: bool, locate=None) -> dict:
+def focus_pass(
+    sessions: list, image: np.ndarray, probs: dict, box, mirror: bool, locate=None, crops: list | None = None
+) -> dict:
     """Per task, the service's focus pass (fashionpixel.segmentation.focus_target): (region, crop
     probabilities, crop box) where the task's foreground is small, else None. `locate`: the pose
-    network (an Infer), asked where a small person is as the service asks it."""
+    network (an Infer), asked where a small person is as the service asks it; `crops`: the crop
+    specialist's sessions, which answer where the service asks it (focus_by_specialist)."""
     out = {}
     for task, p in probs.items():
         region = asyncio.run(focus_target(image, p, box, pose=locate, cpu=inline, stage=untimed))
         if region is not None:
             crop, crop_box = focus_input(image, region)
-            out[task] = (region, predict(sessions, crop, mirror)[task], crop_box)
+            look = crops if focus_by_specialist(p, crops) else sessions
+            out[task] = (region, predict(look, crop, mirror)[task], crop_box)
         else:
             out[task] = None
     return out
@@ -170,7 +175,7 @@ def score_photos(
         if crops:
             probs, tasks = route_crops(crops, image, canvas, box, probs, mirror, pose)
             routed += tasks
-        second = focus_pass(sessions, image, probs, box, mirror, pose if locate else None) if focus else {}
+        second = focus_pass(sessions, image, probs, box, mirror, pose if locate else None, crops) if focus else {}
         ms["network"] += (time.perf_counter() - start) * 1000
         for v in variants:
             for task, classes in (("person", 2), ("fashion", 7)):
