@@ -205,9 +205,8 @@ def warp_to_pose(
         part_image = cv2.warpAffine(image, shifted, size, flags=cv2.INTER_LINEAR, borderValue=(WHITE,) * 3)
         warped[by0:by1, bx0:bx1][part_mask] = part_image[part_mask]
         cover[by0:by1, bx0:bx1][part_mask] = 255
-        if labels:
-            own = np.where(mask > 0, parts, 0).astype(np.uint8)
-            carried[by0:by1, bx0:bx1][part_mask] = cv2.warpAffine(own, shifted, size, flags=cv2.INTER_NEAREST)[
+        if labels:  # the parsing label of the nearest source pixel (a neighbouring part's at its edge)
+            carried[by0:by1, bx0:bx1][part_mask] = cv2.warpAffine(parts, shifted, size, flags=cv2.INTER_NEAREST)[
                 part_mask
             ]
     return done()
@@ -293,8 +292,9 @@ class Composite:
     match_lightness: float = 1.0  # × the share for L* (0: only the chroma a*, b* moves; the shading stays)
 
 
-# chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution")
-SERVED_COMPOSITE = Composite(threshold=0.4, colour_sigma=6.0)
+# chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution" and
+# "Per-garment colour correction")
+SERVED_COMPOSITE = Composite(threshold=0.4, colour_sigma=6.0, colour_match=1.0, match_std=True, match_lightness=0.5)
 
 
 def highres_canvas(width: int, height: int) -> tuple[int, int]:
@@ -315,18 +315,27 @@ class CarriedParts:
     colours: dict[int, tuple[np.ndarray, np.ndarray]]  # part index → (CIELAB mean, std) on the source
 
 
+def lab_stats(lab: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None):
+    """Per label of N pixels' CIELAB colours (N×3): (total weight, mean, std), each indexed by the label
+    (PARTS rows), weighted by `weights` (default 1)."""
+    w = np.ones(len(labels), np.float64) if weights is None else weights.astype(np.float64)
+    total = np.bincount(labels, w, PARTS)
+    safe = np.maximum(total, 1e-9)[:, None]
+    mean = np.stack([np.bincount(labels, w * lab[:, c], PARTS) for c in range(3)], 1) / safe
+    centred = lab - mean[labels]
+    var = np.stack([np.bincount(labels, w * centred[:, c] ** 2, PARTS) for c in range(3)], 1) / safe
+    return total, mean, np.sqrt(var)
+
+
 def part_lab_stats(image: np.ndarray, parts: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{part index: (mean, std) of its CIELAB colour (OpenCV's float Lab: L 0-100)} for the person's
-    parts with at least MIN_MATCH_PIXELS pixels."""
+    parts with at least MIN_MATCH_PIXELS pixels (every other row and column: the statistics of a part
+    do not need every pixel)."""
+    image, parts = image[::2, ::2], parts[::2, ::2]
     person = parts > 0
     lab = cv2.cvtColor(image[person][None].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0]
-    labels = parts[person]
-    out = {}
-    for k in np.unique(labels):
-        values = lab[labels == k]
-        if len(values) >= MIN_MATCH_PIXELS:
-            out[int(k)] = (values.mean(0), values.std(0))
-    return out
+    count, mean, std = lab_stats(lab, parts[person])
+    return {k: (mean[k], std[k]) for k in range(1, PARTS) if count[k] * 4 >= MIN_MATCH_PIXELS}
 
 
 def highres_warp(
@@ -369,22 +378,23 @@ def match_colours(
     if not ids or not select.any():
         return rgb
     lab = cv2.cvtColor(rgb[select][None].astype(np.float32), cv2.COLOR_RGB2Lab)[0]
-    part = labels[select]
+    part = labels[select].astype(np.intp)
     measured = (1 - copied[select]) if how.match_pixels == "painted" else np.ones(len(part), np.float32)
-    share = how.colour_match * alpha[select] * measured
+    total, mean, std = lab_stats(lab, part, measured)
+    # per part and channel the goal is scale × colour + offset: the source's mean (and spread)
+    scale, offset = np.ones((PARTS, 3)), np.zeros((PARTS, 3))
     for k in ids:
-        at = part == k
-        w = measured[at]
-        if w.sum() < MIN_MATCH_PIXELS * 0.1:  # (nearly) all copied: nothing painted to correct
+        if total[k] < MIN_MATCH_PIXELS * 0.1:  # (nearly) all copied: nothing painted to correct
             continue
-        mean = (lab[at] * w[:, None]).sum(0) / w.sum()
         source_mean, source_std = carried.colours[k]
-        goal = lab[at] + (source_mean - mean)
         if how.match_std:
-            std = np.sqrt((((lab[at] - mean) ** 2) * w[:, None]).sum(0) / w.sum())
-            goal = source_mean + (lab[at] - mean) * np.clip(source_std / np.maximum(std, 1e-3), 0.5, 2.0)
-        goal[:, 0] = lab[at, 0] + how.match_lightness * (goal[:, 0] - lab[at, 0])
-        lab[at] += share[at, None] * (goal - lab[at])
+            scale[k] = np.clip(source_std / np.maximum(std[k], 1e-3), 0.5, 2.0)
+        offset[k] = source_mean - scale[k] * mean[k]
+    # L* moves by match_lightness of the way: the network's shading is kept in part
+    scale[:, 0] = 1 + how.match_lightness * (scale[:, 0] - 1)
+    offset[:, 0] *= how.match_lightness
+    share = (how.colour_match * alpha[select] * measured)[:, None]
+    lab += share * ((scale[part] - 1) * lab + offset[part]).astype(np.float32)
     out = rgb.copy()
     out[select] = cv2.cvtColor(lab[None], cv2.COLOR_Lab2RGB)[0]
     return out

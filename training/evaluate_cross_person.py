@@ -252,7 +252,9 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
         "--colour-match", type=float, default=served.colour_match, help="share of the per-garment colour correction"
     )
     ap.add_argument("--match-pixels", choices=("painted", "all"), default=served.match_pixels)
-    ap.add_argument("--match-std", action="store_true", default=served.match_std, help="match the spread too")
+    ap.add_argument(
+        "--match-std", action=argparse.BooleanOptionalAction, default=served.match_std, help="match the spread too"
+    )
     ap.add_argument("--match-parts", nargs="+", choices=PART_NAMES[1:], default=list(served.match_parts))
     ap.add_argument(
         "--match-lightness", type=float, default=served.match_lightness, help="× the share for L* (0: a*, b* only)"
