@@ -47,6 +47,15 @@ BODY_PARTS = {  # painter's order: later parts cover earlier ones
     "head": ((1, 0), (0, 14), (0, 15), (14, 16), (15, 17)),
 }
 LIMB_REACH = 1.35  # a limb's map also covers this far past its end joint (hands, feet)
+# Garment-aware ownership (issue 25): a dress or skirt below the hips is nearest to the thigh and shin
+# bones, which tear it in two and move each half with a leg. With `skirt`, the source pixels of
+# `skirt_parts` that a leg bone owns move as one piece instead ("skirt"), painted over the legs: by the
+# torso's map ("torso") or by the affine map of the hips and knees ("legs", the torso's where the legs
+# give none). Pants and skin keep following the legs.
+SKIRT_MAPS = ("", "torso", "legs")
+LEG_PARTS = ("right_thigh", "left_thigh", "right_shin", "left_shin")
+SKIRT_POINTS = (8, 11, 9, 12)  # hips and knees
+PAINT_ORDER = (*tuple(BODY_PARTS)[:5], "skirt", *tuple(BODY_PARTS)[5:])  # the skirt over the legs, under the arms
 
 
 def parts_map(person: np.ndarray, fashion: np.ndarray) -> np.ndarray:
@@ -125,15 +134,33 @@ def _segment_distance2(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndar
     return ex * ex + ey * ey
 
 
+def _skirt_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray, how: str, torso: np.ndarray | None):
+    """The map a skirt moves by: the torso's, or ("legs") the affine fit of the hips and knees seen on both
+    sides when it is plausible (else the torso's)."""
+    if how == "legs":
+        idx = [i for i in SKIRT_POINTS if both[i]]
+        m = _affine(src[idx], dst[idx]) if len(idx) >= 3 else None
+        if m is not None and _plausible(m):
+            return m
+    return torso
+
+
 def warp_to_pose(
-    image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray, labels: bool = False
+    image: np.ndarray,
+    parts: np.ndarray,
+    source_kp: np.ndarray,
+    target_kp: np.ndarray,
+    labels: bool = False,
+    skirt: str = "",
+    skirt_parts: tuple[str, ...] = ("dress",),
 ):
     """The source person carried part by part onto the target skeleton (canvas in, canvas out).
 
     Returns (H×W×3 uint8 on white, H×W uint8 0/255 coverage), and with `labels` also the source's parts
     map carried by the same maps (nearest neighbour; 0 where the warp has no pixel). A part whose
     keypoints are missing in the source or the target is left out: the generator paints it from the
-    style codes alone."""
+    style codes alone. `skirt` ("torso" or "legs"; "" = off): the pixels of `skirt_parts` that a leg
+    bone owns move as one piece by that map (SKIRT_MAPS above)."""
     h, w = parts.shape
     src, dst = np.asarray(source_kp, np.float32)[:, :2], np.asarray(target_kp, np.float32)[:, :2]
     both = found(source_kp) & found(target_kp)
@@ -173,11 +200,21 @@ def warp_to_pose(
     if not names:
         return done()
     owner = np.argmin(np.stack(dist), axis=0)  # index into names
+    skirt_map = _skirt_map(src, dst, both, skirt, torso) if skirt else None
+    if skirt_map is not None and _plausible(skirt_map):  # the garment's pixels a leg owns become one part
+        legs = [names.index(n) for n in LEG_PARTS if n in names]
+        label = parts[person[:, 1].astype(int), person[:, 0].astype(int)]
+        garment = np.isin(owner, legs) & np.isin(label, [PART_NAMES.index(p) for p in skirt_parts])
+        owner[garment] = len(names)
+        names.append("skirt")
 
-    for name, bones in BODY_PARTS.items():
+    for name in PAINT_ORDER:
+        bones = BODY_PARTS.get(name, ((8, 11),))
         a, b = bones[0]
         if name == "torso":
             m = torso
+        elif name == "skirt":
+            m = skirt_map
         elif name == "head" and (m := _head_map(src, dst, both)) is not None:
             pass
         elif both[a] and both[b]:
@@ -213,10 +250,16 @@ def warp_to_pose(
 
 
 def network_inputs(
-    image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray
+    image: np.ndarray,
+    parts: np.ndarray,
+    source_kp: np.ndarray,
+    target_kp: np.ndarray,
+    skirt: str = "",
+    skirt_parts: tuple[str, ...] = ("dress",),
 ) -> dict[str, np.ndarray]:
-    """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints."""
-    warped, cover = warp_to_pose(image, parts, source_kp, target_kp)
+    """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints (`skirt`:
+    warp_to_pose's; the generator was trained without it)."""
+    warped, cover = warp_to_pose(image, parts, source_kp, target_kp, skirt=skirt, skirt_parts=skirt_parts)
     return {
         "source": image,
         "parts": parts[..., None],
@@ -290,6 +333,12 @@ class Composite:
     match_std: bool = False
     match_parts: tuple[str, ...] = ("t-shirt", "pants", "dress")
     match_lightness: float = 1.0  # × the share for L* (0: only the chroma a*, b* moves; the shading stays)
+    # garment-aware ownership in the high-resolution warp (warp_to_pose's `skirt`: "" off, "torso", "legs"):
+    # the pixels of `skirt_parts` a leg bone owns move as one piece; `skirt_canvas`: in the network's input
+    # warp too (the generator was trained without it)
+    skirt: str = ""
+    skirt_parts: tuple[str, ...] = ("dress",)
+    skirt_canvas: bool = False
 
 
 # chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution" and
@@ -346,15 +395,18 @@ def highres_warp(
     target_kp: np.ndarray,
     target_size: tuple[int, int],
     labels: bool = False,
+    skirt: str = "",
+    skirt_parts: tuple[str, ...] = ("dress",),
 ) -> tuple:
     """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels): (warp,
-    coverage), and with `labels` a third item, the CarriedParts the colour correction needs."""
+    coverage), and with `labels` a third item, the CarriedParts the colour correction needs; `skirt`,
+    `skirt_parts`: warp_to_pose's garment-aware ownership."""
     size = highres_canvas(*target_size)
     image, parts, kp = source_canvas(source, person, fashion, source_kp, size)
     target = points_to_canvas(target_kp, target_box(*target_size, size), target_size[0])
     if not labels:
-        return warp_to_pose(image, parts, kp, target)
-    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True)
+        return warp_to_pose(image, parts, kp, target, skirt=skirt, skirt_parts=skirt_parts)
+    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True, skirt=skirt, skirt_parts=skirt_parts)
     return warped, cover, CarriedParts(carried, part_lab_stats(image, parts))
 
 
@@ -494,7 +546,8 @@ async def transfer(
         image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
-        inputs = await cpu(network_inputs, image, parts, canvas_kp, target_kp)
+        skirt = (composite.skirt, composite.skirt_parts) if composite and composite.skirt_canvas else ()
+        inputs = await cpu(network_inputs, image, parts, canvas_kp, target_kp, *skirt)
     if assess is not None:
         with stage("quality"):
             assess.add(*await cpu(segmentation.quality_features, person_p, seg_box, person))
@@ -511,7 +564,18 @@ async def transfer(
     with stage("infer"):  # the high-resolution warp runs while the generator does
         heads, warp = await asyncio.gather(
             generate(inputs),
-            cpu(highres_warp, source, person, fashion, source_kp, target_keypoints, target_size, labels),
+            cpu(
+                highres_warp,
+                source,
+                person,
+                fashion,
+                source_kp,
+                target_keypoints,
+                target_size,
+                labels,
+                composite.skirt,
+                composite.skirt_parts,
+            ),
         )
     with stage("postprocess"):
         composed = await cpu(compose_highres, heads, *warp[:2], composite, *warp[2:])

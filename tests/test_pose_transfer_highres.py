@@ -109,6 +109,62 @@ def test_the_warp_carries_the_parts_with_the_pixels():
     assert red[60:90, 56:92].all()  # moved right by 10 px with the pixels
 
 
+def skirt_case(garment: str):
+    """A made-up person: a torso and a `garment` (dress or pants) from the shoulders to the knees, legs
+    below in skin; every pixel's colour codes where it came from (R = x, G = y). The target spreads the
+    legs apart (knees 16 px out, the torso where it was)."""
+    ys, xs = np.mgrid[0:CANVAS_H, 0:CANVAS_W]
+    image = np.dstack([xs * 2, ys, np.full_like(xs, 100)]).astype(np.uint8)
+    parts = np.zeros((CANVAS_H, CANVAS_W), np.uint8)
+    parts[42:140, 46:82] = PART_NAMES.index(garment)
+    parts[140:184, 50:78] = PART_NAMES.index("skin")
+    image[parts == 0] = 255
+    k = np.full((18, 3), -1.0, np.float32)
+    points = {1: (64, 40), 2: (50, 44), 5: (78, 44), 8: (56, 100), 11: (72, 100)}
+    points |= {9: (56, 140), 12: (72, 140), 10: (56, 180), 13: (72, 180)}
+    for i, xy in points.items():
+        k[i] = (*xy, 1)
+    spread = k.copy()
+    spread[[9, 10], 0] -= (16, 28)
+    spread[[12, 13], 0] += (16, 28)
+    return image, parts, k, spread
+
+
+def test_a_dress_moves_as_one_piece_with_the_skirt_option_and_pants_follow_the_legs():
+    image, parts, k, spread = skirt_case("dress")
+    centre = (120, 64)  # between the thighs, below the hips: the dress's middle
+    torn, _, torn_labels = warp_to_pose(image, parts, k, spread, labels=True)
+    # today's nearest-bone ownership: the two thighs pull the dress apart and its middle is not the source's
+    assert not (torn_labels[centre] == PART_NAMES.index("dress") and abs(int(torn[centre][0]) - 128) <= 4)
+    for how in ("torso", "legs"):
+        whole, cover, labels = warp_to_pose(image, parts, k, spread, labels=True, skirt=how)
+        assert labels[centre] == PART_NAMES.index("dress") and cover[centre] == 255
+        # the middle of the skirt comes from the middle of the source's skirt (x = 64), at the same height
+        assert abs(int(whole[centre][0]) - 2 * 64) <= 4 and abs(int(whole[centre][1]) - 120) <= 3
+        # the skirt is one piece: no white gap across it at the mid-thigh
+        row = labels[120, 40:90] == PART_NAMES.index("dress")
+        first, last = np.argmax(row), len(row) - 1 - np.argmax(row[::-1])
+        assert row[first : last + 1].all() and last - first >= 30
+    # the torso map keeps the skirt where it was (the torso did not move); the legs' map widens it with the knees
+    torso = warp_to_pose(image, parts, k, spread, skirt="torso")[0]
+    legs, _, legs_labels = warp_to_pose(image, parts, k, spread, labels=True, skirt="legs")
+    assert np.array_equal(torso[60:100], warp_to_pose(image, parts, k, k)[0][60:100])
+    dress = PART_NAMES.index("dress")
+    assert (legs_labels[130] == dress).sum() > (
+        warp_to_pose(image, parts, k, spread, True, "torso")[2][130] == dress
+    ).sum()
+    # the shins (skin) still follow the legs
+    assert (legs_labels[170, 20:40] == PART_NAMES.index("skin")).any()
+
+    # pants: the option changes nothing, each leg still moves with its bone
+    image, parts, k, spread = skirt_case("pants")
+    plain = warp_to_pose(image, parts, k, spread, labels=True)
+    for how in ("torso", "legs"):
+        assert all(np.array_equal(a, b) for a, b in zip(plain, warp_to_pose(image, parts, k, spread, True, how)))
+    # ... unless pants are named a skirt part
+    assert not np.array_equal(plain[0], warp_to_pose(image, parts, k, spread, skirt="torso", skirt_parts=("pants",))[0])
+
+
 def test_nearest_labels_fill_where_the_warp_has_no_pixel():
     labels = np.zeros((6, 8), np.uint8)
     labels[1, 1], labels[4, 6] = 3, 5

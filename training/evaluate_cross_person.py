@@ -5,6 +5,7 @@
     python -m training.evaluate_cross_person --canvas      # the canvas result enlarged (before the composition)
     python -m training.evaluate_cross_person --feather 2 --erode 1 --threshold 0.5 --fill painted   # a variant
     python -m training.evaluate_cross_person --colour-match 1 --match-pixels all   # per-garment colour correction
+    python -m training.evaluate_cross_person --skirt torso   # a dress's leg-owned pixels move as one piece
 
 By default the result is composed at the output's resolution as the service composes it
 (fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
@@ -46,7 +47,15 @@ from fashionpixel import segmentation
 from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import draw_pose, found
-from fashionpixel.pose_transfer import CANVAS_W, PART_NAMES, SERVED_COMPOSITE, Composite, parts_map, transfer
+from fashionpixel.pose_transfer import (
+    CANVAS_W,
+    PART_NAMES,
+    SERVED_COMPOSITE,
+    SKIRT_MAPS,
+    Composite,
+    parts_map,
+    transfer,
+)
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.metrics import mean_image_metrics, mirror_pose_metrics
@@ -259,6 +268,19 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--match-lightness", type=float, default=served.match_lightness, help="× the share for L* (0: a*, b* only)"
     )
+    ap.add_argument(
+        "--skirt",
+        choices=SKIRT_MAPS,
+        default=served.skirt,
+        help="a dress's leg-owned pixels move as one piece by this map",
+    )
+    ap.add_argument("--skirt-parts", nargs="+", choices=PART_NAMES[1:], default=list(served.skirt_parts))
+    ap.add_argument(
+        "--skirt-canvas",
+        action=argparse.BooleanOptionalAction,
+        default=served.skirt_canvas,
+        help="the garment-aware ownership in the network's input warp too",
+    )
 
 
 def composite_from(args: argparse.Namespace) -> Composite | None:
@@ -276,6 +298,9 @@ def composite_from(args: argparse.Namespace) -> Composite | None:
         match_std=args.match_std,
         match_parts=tuple(args.match_parts),
         match_lightness=args.match_lightness,
+        skirt=args.skirt,
+        skirt_parts=tuple(args.skirt_parts),
+        skirt_canvas=args.skirt_canvas,
     )
 
 
