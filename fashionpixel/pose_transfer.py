@@ -50,10 +50,12 @@ LIMB_REACH = 1.35  # a limb's map also covers this far past its end joint (hands
 # Garment-aware ownership (issue 25): a dress or skirt below the hips is nearest to the thigh and shin
 # bones, which tear it in two and move each half with a leg. With `skirt`, the source pixels of
 # `skirt_parts` that a leg bone owns move as one piece instead ("skirt"), painted over the legs: by the
-# torso's map ("torso") or by the affine map of the hips and knees ("legs", the torso's where the legs
-# give none). Pants and skin keep following the legs.
-SKIRT_MAPS = ("", "torso", "legs")
+# torso's map ("torso"), by the affine map of the hips and knees ("legs"), or by the one that carries both
+# hips and the knees' midpoint ("hips": the skirt turns and stretches with the legs' mean direction, not
+# wider when they spread); the torso's where the legs give none. Pants and skin keep following the legs.
+SKIRT_MAPS = ("", "torso", "legs", "hips")
 LEG_PARTS = ("right_thigh", "left_thigh", "right_shin", "left_shin")
+SKIRT_REACH = {"ankles": LEG_PARTS, "knees": LEG_PARTS[:2]}  # the leg bones whose garment pixels join the skirt
 SKIRT_POINTS = (8, 11, 9, 12)  # hips and knees
 PAINT_ORDER = (*tuple(BODY_PARTS)[:5], "skirt", *tuple(BODY_PARTS)[5:])  # the skirt over the legs, under the arms
 
@@ -135,14 +137,20 @@ def _segment_distance2(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndar
 
 
 def _skirt_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray, how: str, torso: np.ndarray | None):
-    """The map a skirt moves by: the torso's, or ("legs") the affine fit of the hips and knees seen on both
-    sides when it is plausible (else the torso's)."""
+    """The map a skirt moves by: the torso's; ("legs") the affine fit of the hips and knees seen on both
+    sides; ("hips") the affine map of both hips and the knees' midpoint; the torso's when these are not
+    plausible."""
+    m = None
     if how == "legs":
         idx = [i for i in SKIRT_POINTS if both[i]]
         m = _affine(src[idx], dst[idx]) if len(idx) >= 3 else None
-        if m is not None and _plausible(m):
-            return m
-    return torso
+    elif how == "hips" and both[list(SKIRT_POINTS)].all():
+        mid = [8, 11]
+        m = _affine(
+            np.vstack([src[mid], src[[9, 12]].mean(0, keepdims=True)]),
+            np.vstack([dst[mid], dst[[9, 12]].mean(0, keepdims=True)]),
+        )
+    return m if m is not None and _plausible(m) else torso
 
 
 def warp_to_pose(
@@ -153,6 +161,7 @@ def warp_to_pose(
     labels: bool = False,
     skirt: str = "",
     skirt_parts: tuple[str, ...] = ("dress",),
+    skirt_to: str = "ankles",
 ):
     """The source person carried part by part onto the target skeleton (canvas in, canvas out).
 
@@ -160,7 +169,8 @@ def warp_to_pose(
     map carried by the same maps (nearest neighbour; 0 where the warp has no pixel). A part whose
     keypoints are missing in the source or the target is left out: the generator paints it from the
     style codes alone. `skirt` ("torso" or "legs"; "" = off): the pixels of `skirt_parts` that a leg
-    bone owns move as one piece by that map (SKIRT_MAPS above)."""
+    bone owns move as one piece by that map (SKIRT_MAPS above); `skirt_to` "knees": only those the thighs own
+    (a long dress's lower part keeps following the shins)."""
     h, w = parts.shape
     src, dst = np.asarray(source_kp, np.float32)[:, :2], np.asarray(target_kp, np.float32)[:, :2]
     both = found(source_kp) & found(target_kp)
@@ -202,7 +212,7 @@ def warp_to_pose(
     owner = np.argmin(np.stack(dist), axis=0)  # index into names
     skirt_map = _skirt_map(src, dst, both, skirt, torso) if skirt else None
     if skirt_map is not None and _plausible(skirt_map):  # the garment's pixels a leg owns become one part
-        legs = [names.index(n) for n in LEG_PARTS if n in names]
+        legs = [names.index(n) for n in SKIRT_REACH[skirt_to] if n in names]
         label = parts[person[:, 1].astype(int), person[:, 0].astype(int)]
         garment = np.isin(owner, legs) & np.isin(label, [PART_NAMES.index(p) for p in skirt_parts])
         owner[garment] = len(names)
@@ -256,10 +266,13 @@ def network_inputs(
     target_kp: np.ndarray,
     skirt: str = "",
     skirt_parts: tuple[str, ...] = ("dress",),
+    skirt_to: str = "ankles",
 ) -> dict[str, np.ndarray]:
     """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints (`skirt`:
     warp_to_pose's; the generator was trained without it)."""
-    warped, cover = warp_to_pose(image, parts, source_kp, target_kp, skirt=skirt, skirt_parts=skirt_parts)
+    warped, cover = warp_to_pose(
+        image, parts, source_kp, target_kp, skirt=skirt, skirt_parts=skirt_parts, skirt_to=skirt_to
+    )
     return {
         "source": image,
         "parts": parts[..., None],
@@ -339,6 +352,7 @@ class Composite:
     skirt: str = ""
     skirt_parts: tuple[str, ...] = ("dress",)
     skirt_canvas: bool = False
+    skirt_to: str = "ankles"  # "knees": only the garment pixels the thighs own join the skirt
 
 
 # chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution" and
@@ -397,16 +411,18 @@ def highres_warp(
     labels: bool = False,
     skirt: str = "",
     skirt_parts: tuple[str, ...] = ("dress",),
+    skirt_to: str = "ankles",
 ) -> tuple:
     """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels): (warp,
     coverage), and with `labels` a third item, the CarriedParts the colour correction needs; `skirt`,
-    `skirt_parts`: warp_to_pose's garment-aware ownership."""
+    `skirt_parts`, `skirt_to`: warp_to_pose's garment-aware ownership."""
     size = highres_canvas(*target_size)
     image, parts, kp = source_canvas(source, person, fashion, source_kp, size)
     target = points_to_canvas(target_kp, target_box(*target_size, size), target_size[0])
+    skirt_args = {"skirt": skirt, "skirt_parts": skirt_parts, "skirt_to": skirt_to}
     if not labels:
-        return warp_to_pose(image, parts, kp, target, skirt=skirt, skirt_parts=skirt_parts)
-    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True, skirt=skirt, skirt_parts=skirt_parts)
+        return warp_to_pose(image, parts, kp, target, **skirt_args)
+    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True, **skirt_args)
     return warped, cover, CarriedParts(carried, part_lab_stats(image, parts))
 
 
@@ -546,7 +562,9 @@ async def transfer(
         image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
-        skirt = (composite.skirt, composite.skirt_parts) if composite and composite.skirt_canvas else ()
+        skirt = (
+            (composite.skirt, composite.skirt_parts, composite.skirt_to) if composite and composite.skirt_canvas else ()
+        )
         inputs = await cpu(network_inputs, image, parts, canvas_kp, target_kp, *skirt)
     if assess is not None:
         with stage("quality"):
@@ -575,6 +593,7 @@ async def transfer(
                 labels,
                 composite.skirt,
                 composite.skirt_parts,
+                composite.skirt_to,
             ),
         )
     with stage("postprocess"):

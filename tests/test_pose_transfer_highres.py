@@ -136,7 +136,7 @@ def test_a_dress_moves_as_one_piece_with_the_skirt_option_and_pants_follow_the_l
     torn, _, torn_labels = warp_to_pose(image, parts, k, spread, labels=True)
     # today's nearest-bone ownership: the two thighs pull the dress apart and its middle is not the source's
     assert not (torn_labels[centre] == PART_NAMES.index("dress") and abs(int(torn[centre][0]) - 128) <= 4)
-    for how in ("torso", "legs"):
+    for how in ("torso", "legs", "hips"):
         whole, cover, labels = warp_to_pose(image, parts, k, spread, labels=True, skirt=how)
         assert labels[centre] == PART_NAMES.index("dress") and cover[centre] == 255
         # the middle of the skirt comes from the middle of the source's skirt (x = 64), at the same height
@@ -153,13 +153,19 @@ def test_a_dress_moves_as_one_piece_with_the_skirt_option_and_pants_follow_the_l
     assert (legs_labels[130] == dress).sum() > (
         warp_to_pose(image, parts, k, spread, True, "torso")[2][130] == dress
     ).sum()
+    # the hips' map follows the legs' mean: shorter thighs in the target shorten the skirt, not widen it
+    short = spread.copy()
+    short[[9, 10, 12, 13], 1] -= 10
+    hips, _, hips_labels = warp_to_pose(image, parts, k, short, labels=True, skirt="hips")
+    assert abs(int(hips[115, 64][1]) - 120) <= 3  # y = 115 shows the source's y = 120 (scaled by 30/40 below the hips)
+    assert (hips_labels[115] == dress).sum() < (legs_labels[120] == dress).sum()
     # the shins (skin) still follow the legs
     assert (legs_labels[170, 20:40] == PART_NAMES.index("skin")).any()
 
     # pants: the option changes nothing, each leg still moves with its bone
     image, parts, k, spread = skirt_case("pants")
     plain = warp_to_pose(image, parts, k, spread, labels=True)
-    for how in ("torso", "legs"):
+    for how in ("torso", "legs", "hips"):
         assert all(np.array_equal(a, b) for a, b in zip(plain, warp_to_pose(image, parts, k, spread, True, how)))
     # ... unless pants are named a skirt part
     assert not np.array_equal(plain[0], warp_to_pose(image, parts, k, spread, skirt="torso", skirt_parts=("pants",))[0])

@@ -5,7 +5,7 @@
     python -m training.evaluate_cross_person --canvas      # the canvas result enlarged (before the composition)
     python -m training.evaluate_cross_person --feather 2 --erode 1 --threshold 0.5 --fill painted   # a variant
     python -m training.evaluate_cross_person --colour-match 1 --match-pixels all   # per-garment colour correction
-    python -m training.evaluate_cross_person --skirt torso   # a dress's leg-owned pixels move as one piece
+    python -m training.evaluate_cross_person --skirt off     # without the garment-aware ownership (a dress torn by the legs)
 
 By default the result is composed at the output's resolution as the service composes it
 (fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
@@ -270,11 +270,14 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument(
         "--skirt",
-        choices=SKIRT_MAPS,
-        default=served.skirt,
-        help="a dress's leg-owned pixels move as one piece by this map",
+        choices=["off", *SKIRT_MAPS[1:]],
+        default=served.skirt or "off",
+        help="a garment's leg-owned pixels move as one piece by this map (warp_to_pose's skirt)",
     )
     ap.add_argument("--skirt-parts", nargs="+", choices=PART_NAMES[1:], default=list(served.skirt_parts))
+    ap.add_argument(
+        "--skirt-to", choices=("ankles", "knees"), default=served.skirt_to, help="knees: the thighs' pixels only"
+    )
     ap.add_argument(
         "--skirt-canvas",
         action=argparse.BooleanOptionalAction,
@@ -298,9 +301,10 @@ def composite_from(args: argparse.Namespace) -> Composite | None:
         match_std=args.match_std,
         match_parts=tuple(args.match_parts),
         match_lightness=args.match_lightness,
-        skirt=args.skirt,
+        skirt="" if args.skirt == "off" else args.skirt,
         skirt_parts=tuple(args.skirt_parts),
         skirt_canvas=args.skirt_canvas,
+        skirt_to=args.skirt_to,
     )
 
 

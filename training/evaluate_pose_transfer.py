@@ -7,7 +7,8 @@
 `photo` composes the result at the output's resolution as the service does (SERVED_COMPOSITE); the
 composition options of training/evaluate_cross_person.py (--canvas, --feather, --erode, --threshold,
 --fill, --colour-sigma, and the colour correction's --colour-match, --match-pixels, --match-std,
---match-lightness, --match-parts, and the garment-aware warp's --skirt, --skirt-parts, --skirt-canvas)
+--match-lightness, --match-parts, and the garment-aware warp's --skirt, --skirt-parts, --skirt-to,
+--skirt-canvas)
 change it.
 
 Two settings, both compared with the mirrored person on white (labelled person mask):
