@@ -355,9 +355,18 @@ class Composite:
     skirt_to: str = "ankles"  # "knees": only the garment pixels the thighs own join the skirt
 
 
-# chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution" and
-# "Per-garment colour correction")
-SERVED_COMPOSITE = Composite(threshold=0.4, colour_sigma=6.0, colour_match=1.0, match_std=True, match_lightness=0.5)
+# chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution",
+# "Per-garment colour correction" and "Garment-aware part ownership")
+SERVED_COMPOSITE = Composite(
+    threshold=0.4,
+    colour_sigma=6.0,
+    colour_match=1.0,
+    match_std=True,
+    match_lightness=0.5,
+    skirt="hips",
+    skirt_parts=("dress", "other clothing"),
+    skirt_canvas=True,
+)
 
 
 def highres_canvas(width: int, height: int) -> tuple[int, int]:

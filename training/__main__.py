@@ -212,12 +212,13 @@ RECIPES = {
             "--pictures docs/models/img/pose_transfer_examples.png"
         ],
         # issue 25: person A's photo in person B's pose, 80 validation pairs, composed at the output's resolution
-        # with the per-garment colour correction as served (without it: ..._highres.json; the canvas result:
+        # with the per-garment colour correction and the garment-aware part ownership as served (without the
+        # ownership: ..._colour.json; without the correction: ..._highres.json; the canvas result:
         # pose_transfer_cross_person.json; stage 4's: ..._stage4.json)
         "evaluate-cross-person": [
             "training.evaluate_cross_person --pairs 80 --threads 1 "
-            "--json docs/models/pose_transfer_cross_person_colour.json "
-            "--sheet docs/models/img/pose_transfer_cross_person_colour.jpg"
+            "--json docs/models/pose_transfer_cross_person_skirt.json "
+            "--sheet docs/models/img/pose_transfer_cross_person_skirt.jpg"
         ],
         # issue 25's composition against its control, the same network's canvas result enlarged (--canvas), both
         # without the colour correction; the variants of the card's table are the same commands with --threshold,
@@ -225,7 +226,7 @@ RECIPES = {
         "evaluate-composition": [
             "training.evaluate_cross_person --pairs 80 --threads 1 --canvas "
             "--json docs/models/pose_transfer_cross_person_canvas.json",
-            "training.evaluate_pose_transfer --threads 1 --colour-match 0 "
+            "training.evaluate_pose_transfer --threads 1 --colour-match 0 --skirt off "
             "--json docs/models/pose_transfer_validation_highres.json",
             "training.evaluate_pose_transfer --threads 1 --canvas --json docs/models/pose_transfer_validation_canvas.json",
         ],
@@ -233,10 +234,20 @@ RECIPES = {
         # (--colour-match 0); the variants of the card's table are the same commands with --match-pixels,
         # --match-std, --match-lightness, --match-parts
         "evaluate-colour-match": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 --colour-match 0 "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --colour-match 0 --skirt off "
             "--json docs/models/pose_transfer_cross_person_highres.json "
             "--sheet docs/models/img/pose_transfer_cross_person_highres.jpg",
-            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_colour.json",
+            "training.evaluate_pose_transfer --threads 1 --skirt off "
+            "--json docs/models/pose_transfer_validation_colour.json",
+        ],
+        # issue 25's garment-aware part ownership (served) against its control, the served pipeline without it
+        # (--skirt off); the variants of the card's table are the same commands with --skirt, --skirt-parts,
+        # --skirt-to, --no-skirt-canvas
+        "evaluate-skirt": [
+            "training.evaluate_cross_person --pairs 80 --threads 1 --skirt off "
+            "--json docs/models/pose_transfer_cross_person_colour.json "
+            "--sheet docs/models/img/pose_transfer_cross_person_colour.jpg",
+            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_skirt.json",
         ],
         # issue 25's fine-tunes (served since 2026-11-30: the second): from the stage-4 ONNX file (MD5 cf41abff…,
         # then in model_repository) with the gate, texture and feature-matching losses and SSIM × 50, then SSIM × 150
