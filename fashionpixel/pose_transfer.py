@@ -168,7 +168,7 @@ def warp_to_pose(
     Returns (H×W×3 uint8 on white, H×W uint8 0/255 coverage), and with `labels` also the source's parts
     map carried by the same maps (nearest neighbour; 0 where the warp has no pixel). A part whose
     keypoints are missing in the source or the target is left out: the generator paints it from the
-    style codes alone. `skirt` ("torso" or "legs"; "" = off): the pixels of `skirt_parts` that a leg
+    style codes alone. `skirt` (one of SKIRT_MAPS; "" = off): the pixels of `skirt_parts` that a leg
     bone owns move as one piece by that map (SKIRT_MAPS above); `skirt_to` "knees": only those the thighs own
     (a long dress's lower part keeps following the shins)."""
     h, w = parts.shape
@@ -346,7 +346,7 @@ class Composite:
     match_std: bool = False
     match_parts: tuple[str, ...] = ("t-shirt", "pants", "dress")
     match_lightness: float = 1.0  # × the share for L* (0: only the chroma a*, b* moves; the shading stays)
-    # garment-aware ownership in the high-resolution warp (warp_to_pose's `skirt`: "" off, "torso", "legs"):
+    # garment-aware ownership in the high-resolution warp (warp_to_pose's `skirt`, one of SKIRT_MAPS; "" off):
     # the pixels of `skirt_parts` a leg bone owns move as one piece; `skirt_canvas`: in the network's input
     # warp too (the generator was trained without it)
     skirt: str = ""
