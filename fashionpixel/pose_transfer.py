@@ -12,6 +12,7 @@ CANVAS_W×CANVAS_H canvas. It is given:
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -139,7 +140,7 @@ def _segment_distance2(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndar
 def _skirt_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray, how: str, torso: np.ndarray | None):
     """The map a skirt moves by: the torso's; ("legs") the affine fit of the hips and knees seen on both
     sides; ("hips") the affine map of both hips and the knees' midpoint; the torso's when these are not
-    plausible."""
+    plausible; None when that is not either."""
     m = None
     if how == "legs":
         idx = [i for i in SKIRT_POINTS if both[i]]
@@ -150,7 +151,7 @@ def _skirt_map(src: np.ndarray, dst: np.ndarray, both: np.ndarray, how: str, tor
             np.vstack([src[mid], src[[9, 12]].mean(0, keepdims=True)]),
             np.vstack([dst[mid], dst[[9, 12]].mean(0, keepdims=True)]),
         )
-    return m if m is not None and _plausible(m) else torso
+    return next((c for c in (m, torso) if c is not None and _plausible(c)), None)
 
 
 def warp_to_pose(
@@ -211,7 +212,7 @@ def warp_to_pose(
         return done()
     owner = np.argmin(np.stack(dist), axis=0)  # index into names
     skirt_map = _skirt_map(src, dst, both, skirt, torso) if skirt else None
-    if skirt_map is not None and _plausible(skirt_map):  # the garment's pixels a leg owns become one part
+    if skirt_map is not None:  # the garment's pixels a leg owns become one part
         legs = [names.index(n) for n in SKIRT_REACH[skirt_to] if n in names]
         label = parts[person[:, 1].astype(int), person[:, 0].astype(int)]
         garment = np.isin(owner, legs) & np.isin(label, [PART_NAMES.index(p) for p in skirt_parts])
@@ -260,19 +261,11 @@ def warp_to_pose(
 
 
 def network_inputs(
-    image: np.ndarray,
-    parts: np.ndarray,
-    source_kp: np.ndarray,
-    target_kp: np.ndarray,
-    skirt: str = "",
-    skirt_parts: tuple[str, ...] = ("dress",),
-    skirt_to: str = "ankles",
+    image: np.ndarray, parts: np.ndarray, source_kp: np.ndarray, target_kp: np.ndarray, **garments
 ) -> dict[str, np.ndarray]:
-    """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints (`skirt`:
-    warp_to_pose's; the generator was trained without it)."""
-    warped, cover = warp_to_pose(
-        image, parts, source_kp, target_kp, skirt=skirt, skirt_parts=skirt_parts, skirt_to=skirt_to
-    )
+    """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints (`garments`:
+    warp_to_pose's skirt options, Composite.garment_options; the generator was trained without them)."""
+    warped, cover = warp_to_pose(image, parts, source_kp, target_kp, **garments)
     return {
         "source": image,
         "parts": parts[..., None],
@@ -354,6 +347,10 @@ class Composite:
     skirt_canvas: bool = False
     skirt_to: str = "ankles"  # "knees": only the garment pixels the thighs own join the skirt
 
+    def garment_options(self) -> dict:
+        """warp_to_pose's garment-aware ownership as this composition sets it."""
+        return {"skirt": self.skirt, "skirt_parts": self.skirt_parts, "skirt_to": self.skirt_to}
+
 
 # chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution",
 # "Per-garment colour correction" and "Garment-aware part ownership")
@@ -418,20 +415,17 @@ def highres_warp(
     target_kp: np.ndarray,
     target_size: tuple[int, int],
     labels: bool = False,
-    skirt: str = "",
-    skirt_parts: tuple[str, ...] = ("dress",),
-    skirt_to: str = "ankles",
+    **garments,
 ) -> tuple:
     """warp_to_pose on the high-resolution canvas of the target (keypoints in photo pixels): (warp,
-    coverage), and with `labels` a third item, the CarriedParts the colour correction needs; `skirt`,
-    `skirt_parts`, `skirt_to`: warp_to_pose's garment-aware ownership."""
+    coverage), and with `labels` a third item, the CarriedParts the colour correction needs; `garments`:
+    warp_to_pose's skirt options (Composite.garment_options)."""
     size = highres_canvas(*target_size)
     image, parts, kp = source_canvas(source, person, fashion, source_kp, size)
     target = points_to_canvas(target_kp, target_box(*target_size, size), target_size[0])
-    skirt_args = {"skirt": skirt, "skirt_parts": skirt_parts, "skirt_to": skirt_to}
     if not labels:
-        return warp_to_pose(image, parts, kp, target, **skirt_args)
-    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True, **skirt_args)
+        return warp_to_pose(image, parts, kp, target, **garments)
+    warped, cover, carried = warp_to_pose(image, parts, kp, target, labels=True, **garments)
     return warped, cover, CarriedParts(carried, part_lab_stats(image, parts))
 
 
@@ -571,10 +565,8 @@ async def transfer(
         image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
-        skirt = (
-            (composite.skirt, composite.skirt_parts, composite.skirt_to) if composite and composite.skirt_canvas else ()
-        )
-        inputs = await cpu(network_inputs, image, parts, canvas_kp, target_kp, *skirt)
+        garments = composite.garment_options() if composite and composite.skirt_canvas else {}
+        inputs = await cpu(partial(network_inputs, **garments), image, parts, canvas_kp, target_kp)
     if assess is not None:
         with stage("quality"):
             assess.add(*await cpu(segmentation.quality_features, person_p, seg_box, person))
@@ -587,23 +579,11 @@ async def transfer(
             generated = await generate(inputs)
         with stage("postprocess"):
             return await cpu(to_target_size, generated, tw, th)
-    labels = bool(composite.colour_match)  # the colour correction needs the source's parts carried too
+    # the colour correction needs the source's parts carried too
+    warp_hr = partial(highres_warp, labels=bool(composite.colour_match), **composite.garment_options())
     with stage("infer"):  # the high-resolution warp runs while the generator does
         heads, warp = await asyncio.gather(
-            generate(inputs),
-            cpu(
-                highres_warp,
-                source,
-                person,
-                fashion,
-                source_kp,
-                target_keypoints,
-                target_size,
-                labels,
-                composite.skirt,
-                composite.skirt_parts,
-                composite.skirt_to,
-            ),
+            generate(inputs), cpu(warp_hr, source, person, fashion, source_kp, target_keypoints, target_size)
         )
     with stage("postprocess"):
         composed = await cpu(compose_highres, heads, *warp[:2], composite, *warp[2:])

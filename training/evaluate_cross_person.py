@@ -34,6 +34,7 @@ target. There is no true image of A in B's pose, so the scores are what a shoppe
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import time
@@ -287,25 +288,12 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def composite_from(args: argparse.Namespace) -> Composite | None:
+    """The Composite the options of add_composite_arguments name (one option per field), or None (--canvas)."""
     if args.canvas:
         return None
-    return Composite(
-        feather=args.feather,
-        erode=args.erode,
-        threshold=args.threshold,
-        binary=args.binary,
-        fill=args.fill,
-        colour_sigma=args.colour_sigma,
-        colour_match=args.colour_match,
-        match_pixels=args.match_pixels,
-        match_std=args.match_std,
-        match_parts=tuple(args.match_parts),
-        match_lightness=args.match_lightness,
-        skirt="" if args.skirt == "off" else args.skirt,
-        skirt_parts=tuple(args.skirt_parts),
-        skirt_canvas=args.skirt_canvas,
-        skirt_to=args.skirt_to,
-    )
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Composite)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}  # nargs lists → tuples
+    return Composite(**values | {"skirt": "" if args.skirt == "off" else args.skirt})
 
 
 def transfer_generator(network, composite: Composite | None):
