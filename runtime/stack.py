@@ -121,7 +121,7 @@ def tree_heap_mb(pid: int) -> float:
 
 def memory_table(roots: dict[str, int]) -> str:
     """Every process of the given trees (a name for each root; Triton's backend processes named by their
-    instance, <model>_<group>_<index>), RSS and PSS in MB, as a markdown table."""
+    instance, <model>_<group>_<index>), RSS, PSS and PSS's anonymous part (heaps) in MB, as a markdown table."""
     rows = []
     for root, pid in roots.items():
         for p in sorted({pid} | descendants(pid)):
@@ -131,8 +131,9 @@ def memory_table(roots: dict[str, int]) -> str:
                 continue
             instance = next((a for a in args if re.fullmatch(r"\w+_\d+_\d+", a)), None)
             name = instance or (root if p == pid else f"{root} child {p}")
-            rows.append(f"| {name} | {rss_mb(p):.0f} | {pss_mb(p):.0f} |")
-    return "| process | RSS MB | PSS MB |\n|---|---|---|\n" + "\n".join(rows)
+            anon = _proc_kb(f"/proc/{p}/smaps_rollup", "Pss_Anon:") / 1024
+            rows.append(f"| {name} | {rss_mb(p):.0f} | {pss_mb(p):.0f} | {anon:.0f} |")
+    return "| process | RSS MB | PSS MB | of it heap MB |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
 class Stack:

@@ -199,12 +199,13 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
     assert failures == [], failures[:5]
     assert sum(counts.values()) > len(calls), counts
     table = "\n".join(" ".join(f"{n} {m:.0f}" for n, m in sample.items()) for sample in samples)
-    # The whole stack's RSS at idle (Triton, its backend processes, the four services and any process
-    # of theirs, e.g. the matting worker). Issue 8's budget was 2.5 GB. With one backend process for the
-    # models outside the busy path, matting in a worker that exits when idle and jemalloc purging while
-    # idle it measures ~1.6-1.75 GB after the suite (issue 23 asks 1.5, docs/benchmarks.md); 2.0 GB is
-    # asserted (a CI run at 2.10 GB, before the idle purge, is what it caught). PSS, which counts the
-    # libraries and the tensor pool the backend processes share once, is recorded beside it.
+    # The whole stack at idle (Triton, its backend processes, the four services and any process of theirs,
+    # e.g. the matting worker). PSS is what it costs the machine: RSS counts every library page and the
+    # tensor pool once per process, and how many of those pages are resident differs between machines
+    # (the same commit idled at 1702 MB RSS / 1107 MB PSS here and 2034 / 1175 on CI, every process's
+    # shared part larger there). So PSS is guarded, at 1.4 GB: a missing idle purge (a CI run once idled
+    # ~350 MB of heap higher) crosses it. RSS is held to issue 8's budget, 2.5 GB, and recorded with the
+    # breakdown for issue 23 (which asks 1.5 GB RSS, docs/benchmarks.md).
     roots = {"tritonserver": stack.triton.pid} | pids
     stack_rss, stack_pss = (sum(tree_mb(pid)[k] for pid in roots.values()) for k in (0, 1))
     breakdown = memory_table(roots)
@@ -212,7 +213,9 @@ def test_soak_mixed_requests_no_errors_no_growth(stack):
         f"{seconds} s, requests {counts}\nMB after warm-up, half, end:\n{table}\n"
         f"stack idle at the end: RSS {stack_rss:.0f} MB, PSS {stack_pss:.0f} MB\n{breakdown}\n"
     )
-    assert stack_rss < 2000, f"the stack idles at {stack_rss:.0f} MB RSS ({stack_pss:.0f} MB PSS):\n{breakdown}"
+    idle = f"the stack idles at {stack_rss:.0f} MB RSS, {stack_pss:.0f} MB PSS:\n{breakdown}"
+    assert stack_pss < 1400, idle
+    assert stack_rss < 2500, idle
     # A leak grows with the requests served, so the second half grows as much as the first; pools that
     # fill to a high-water mark (ONNX Runtime's arenas in Triton's backends step up by ~40 MB once or
     # twice, Python's heaps) stop. Allowed per half: 10 %, at least 30 MB for a service (glibc trims its
