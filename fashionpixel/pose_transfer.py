@@ -339,6 +339,15 @@ class Composite:
     match_std: bool = False
     match_parts: tuple[str, ...] = ("t-shirt", "pants", "dress")
     match_lightness: float = 1.0  # × the share for L* (0: only the chroma a*, b* moves; the shading stays)
+    # σ (px) of a local goal: each painted pixel moves toward the colour of the warp's pixels of its own part
+    # around it (a jacket over a shirt is two colours: one mean per part is neither), from the local mean of
+    # the painted pixels of that part; the part's source mean where the warp has none of it near. 0: one goal
+    # per part (the source part's mean, and spread with match_std)
+    match_sigma: float = 0.0
+    # with match_sigma: where the painted colour is farther than this CIELAB distance from the local goal,
+    # its L* moves back to within it (more than match_lightness): a white shirt painted grey becomes white
+    # again, while the network's shading of a near miss stays; 0: L* moves match_lightness of the way
+    match_tolerance: float = 0.0
     # garment-aware ownership in the high-resolution warp (warp_to_pose's `skirt`, one of SKIRT_MAPS; "" off):
     # the pixels of `skirt_parts` a leg bone owns move as one piece; `skirt_canvas`: in the network's input
     # warp too (the generator was trained without it)
@@ -438,11 +447,58 @@ def nearest_labels(labels: np.ndarray) -> np.ndarray:
     return labels[have][index - 1]  # DIST_LABEL_PIXEL numbers the zero pixels in raster order
 
 
+def _local_mean(lab: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The `weight`ed Gaussian mean of H×W×3 `lab` around every pixel, and the blurred weight itself."""
+    total = cv2.GaussianBlur(weight, (0, 0), sigma)
+    mean = cv2.GaussianBlur(lab * weight[..., None], (0, 0), sigma) / np.maximum(total, 1e-6)[..., None]
+    return mean, total
+
+
+LOCAL_SUPPORT = 0.05  # blurred share of a part's warp pixels above which its local colour is trusted in full
+
+
+def match_local(
+    rgb: np.ndarray, alpha: np.ndarray, copied: np.ndarray, carried: CarriedParts, warped: np.ndarray, how: Composite
+) -> np.ndarray:
+    """match_colours with a local goal (how.match_sigma): in each garment part, the painted pixels move by
+    the difference between the local colour of the warp's pixels of that part and their own local mean."""
+    labels = nearest_labels(carried.labels)
+    lab = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2Lab)
+    warp_lab = cv2.cvtColor(warped.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    painted = (1 - copied) * alpha if how.match_pixels == "painted" else alpha
+    out = lab.copy()
+    for name in how.match_parts:
+        k = PART_NAMES.index(name)
+        region = (labels == k) & (alpha > 0.5)
+        if k not in carried.colours or not region.any():
+            continue
+        goal, support = _local_mean(warp_lab, (carried.labels == k).astype(np.float32), how.match_sigma)
+        trust = np.clip(support / LOCAL_SUPPORT, 0, 1)[..., None]  # far from the part's warp: its source mean
+        goal = trust * goal + (1 - trust) * carried.colours[k][0].astype(np.float32)
+        now, _ = _local_mean(lab, (region * painted).astype(np.float32), how.match_sigma)
+        move = goal - now
+        lightness = how.match_lightness  # L* part of the way: the network's shading stays
+        if how.match_tolerance:  # ... but a gross miss comes back to within the tolerance
+            far = np.linalg.norm(move, axis=2)
+            lightness = np.maximum(lightness, 1 - how.match_tolerance / np.maximum(far, 1e-6))
+        move[..., 0] *= lightness
+        out[region] += (how.colour_match * painted[region])[:, None] * move[region]
+    return cv2.cvtColor(out, cv2.COLOR_Lab2RGB)
+
+
 def match_colours(
-    rgb: np.ndarray, alpha: np.ndarray, copied: np.ndarray, carried: CarriedParts, how: Composite
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    copied: np.ndarray,
+    carried: CarriedParts,
+    how: Composite,
+    warped: np.ndarray | None = None,
 ) -> np.ndarray:
     """The per-garment colour correction of a float RGB (0-1) result on the high-resolution canvas:
-    `alpha` the person's, `copied` the share of each pixel that is the warp's own pixels."""
+    `alpha` the person's, `copied` the share of each pixel that is the warp's own pixels; with
+    how.match_sigma and the high-resolution `warped` image, a local goal (match_local)."""
+    if how.match_sigma and warped is not None:
+        return match_local(rgb, alpha, copied, carried, warped, how)
     labels = nearest_labels(carried.labels)
     ids = [PART_NAMES.index(n) for n in how.match_parts if PART_NAMES.index(n) in carried.colours]
     select = (alpha > 0.5) & np.isin(labels, ids)
@@ -517,7 +573,7 @@ def compose_highres(
         copied = g + (1 - g) * low
     out = g * sharp + (1 - g) * base
     if how.colour_match and carried is not None:
-        out = match_colours(out, a[..., 0], copied[..., 0], carried, how)
+        out = match_colours(out, a[..., 0], copied[..., 0], carried, how, warped_hr)
     return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -232,6 +232,36 @@ def test_the_colour_correction_moves_painted_garments_toward_the_sources_colour(
     assert np.abs(lab[:, 1:] - shirt_lab[1:]).max() < 3 < np.abs(before[1:] - shirt_lab[1:]).max()
 
 
+def test_the_local_colour_goal_keeps_a_two_coloured_garment_two_coloured():
+    """A t-shirt that is a light jacket over a dark top (one parser class): with match_sigma each painted
+    pixel moves toward the warp's colour of that part around it, so both halves come back; the one goal
+    per part (the source's mean) makes both the same middle shade. L* moves match_lightness of the way."""
+    light, dark = (230, 230, 230), (30, 30, 30)
+    source = np.full((24, 48, 3), 255, np.uint8)
+    parts = np.zeros((24, 48), np.uint8)
+    parts[4:20, 4:44] = PART_NAMES.index("t-shirt")
+    source[4:20, 4:24], source[4:20, 24:44] = light, dark
+    carried = CarriedParts(parts, part_lab_stats(source, parts))
+    cover = (parts > 0).astype(np.uint8) * 255
+    canvas = heads(0.0, 1, 0)  # nothing copied: every pixel is the network's grey paint
+    canvas[0][:] = 128
+    local = Composite(colour_match=1.0, match_lightness=1.0, match_sigma=3)
+    out = compose_highres(canvas, source, cover, local, carried).astype(int)
+    assert out[6:18, 6:16].min() > 200 and out[6:18, 32:42].max() < 60  # each half its own colour
+    one_goal = compose_highres(canvas, source, cover, Composite(colour_match=1.0, match_lightness=1.0), carried)
+    assert np.abs(one_goal[6:18, 6:16].astype(int) - one_goal[6:18, 32:42]).max() < 10  # one middle shade
+    # half the lightness: the light half ends between the paint and the jacket
+    half = compose_highres(
+        canvas, source, cover, Composite(colour_match=1.0, match_lightness=0.5, match_sigma=3), carried
+    )
+    assert 150 < half[6:18, 6:16].mean() < 215
+    # a copied pixel (gate 1) is the warp's own and stays
+    copied = heads(1.0, 1, 0)
+    copied[0][:] = 128
+    kept = compose_highres(copied, source, cover, local, carried)
+    assert (kept[cover > 0] == source[cover > 0]).all()
+
+
 def test_the_exported_heads_recompose_the_exported_image():
     """At the canvas's own size the service's composition is the generator's: the graph's `image` is
     its gate, alpha and painted RGB composed (up to the uint8 rounding of the heads)."""

@@ -249,6 +249,15 @@ RECIPES = {
             "--sheet docs/models/img/pose_transfer_cross_person_colour.jpg",
             "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_skirt.json",
         ],
+        # issue 25's local colour goal (not served): the variant closest to serving against the served control, across
+        # people and end to end; the card's other variants are the same commands with --match-sigma, --match-tolerance,
+        # --match-lightness
+        "evaluate-local-colour": [
+            "training.evaluate_cross_person --pairs 80 --threads 1 --match-sigma 16 --match-tolerance 15 "
+            "--json docs/models/pose_transfer_cross_person_local.json",
+            "training.evaluate_pose_transfer --threads 1 --match-sigma 16 --match-tolerance 15 "
+            "--json docs/models/pose_transfer_validation_local.json",
+        ],
         # issue 25's fine-tunes (served since 2026-11-30: the second): from the stage-4 ONNX file (MD5 cf41abff…,
         # then in model_repository) with the gate, texture and feature-matching losses and SSIM × 50, then SSIM × 150
         # to bring the mirror pose back; continue with --init checkpoints/pose-transfer.pt

@@ -6,6 +6,7 @@
     python -m training.evaluate_cross_person --feather 2 --erode 1 --threshold 0.5 --fill painted   # a variant
     python -m training.evaluate_cross_person --colour-match 1 --match-pixels all   # per-garment colour correction
     python -m training.evaluate_cross_person --skirt off     # without the garment-aware ownership (a dress torn by the legs)
+    python -m training.evaluate_cross_person --match-sigma 16 --match-tolerance 15   # the correction's local goal
 
 By default the result is composed at the output's resolution as the service composes it
 (fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
@@ -268,6 +269,15 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--match-parts", nargs="+", choices=PART_NAMES[1:], default=list(served.match_parts))
     ap.add_argument(
         "--match-lightness", type=float, default=served.match_lightness, help="× the share for L* (0: a*, b* only)"
+    )
+    ap.add_argument(
+        "--match-sigma", type=float, default=served.match_sigma, help="σ (px) of a local colour goal (0: per part)"
+    )
+    ap.add_argument(
+        "--match-tolerance",
+        type=float,
+        default=served.match_tolerance,
+        help="beyond this CIELAB distance from the local goal L* comes back to it",
     )
     ap.add_argument(
         "--skirt",

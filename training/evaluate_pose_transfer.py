@@ -7,8 +7,8 @@
 `photo` composes the result at the output's resolution as the service does (SERVED_COMPOSITE); the
 composition options of training/evaluate_cross_person.py (--canvas, --feather, --erode, --threshold,
 --fill, --colour-sigma, and the colour correction's --colour-match, --match-pixels, --match-std,
---match-lightness, --match-parts, and the garment-aware warp's --skirt, --skirt-parts, --skirt-to,
---skirt-canvas) change it.
+--match-lightness, --match-parts, --match-sigma, --match-tolerance, and the garment-aware warp's --skirt,
+--skirt-parts, --skirt-to, --skirt-canvas) change it.
 
 Two settings, both compared with the mirrored person on white (labelled person mask):
 - `canvas_labelled`: the generator alone on the 128×192 canvas, given the labelled parsing and the
