@@ -253,9 +253,9 @@ RECIPES = {
         # people and end to end; the card's other variants are the same commands with --match-sigma, --match-tolerance,
         # --match-lightness
         "evaluate-local-colour": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 --match-sigma 16 --match-tolerance 15 "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
             "--json docs/models/pose_transfer_cross_person_local.json",
-            "training.evaluate_pose_transfer --threads 1 --match-sigma 16 --match-tolerance 15 "
+            "training.evaluate_pose_transfer --threads 1 --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
             "--json docs/models/pose_transfer_validation_local.json",
         ],
         # issue 25's fine-tunes (served since 2026-11-30: the second): from the stage-4 ONNX file (MD5 cf41abff…,
