@@ -258,12 +258,12 @@ def test_the_local_colour_goal_keeps_a_two_coloured_garment_two_coloured():
     # chroma only, with a tolerance: the grey paint is far (> 10) from the light goal, so its L* comes back
     # to within 10 of it; on a near miss (paint 220 against 230) the network's L* stays
     lab = lambda rgb: cv2.cvtColor(np.float32(rgb)[None, None] / 255, cv2.COLOR_RGB2Lab)[0, 0]
-    served_like = Composite(colour_match=1.0, match_lightness=0.0, match_sigma=3, match_tolerance=10)
-    back = compose_highres(canvas, source, cover, served_like, carried)[10, 10]
+    chroma_tolerance = Composite(colour_match=1.0, match_lightness=0.0, match_sigma=3, match_tolerance=10)
+    back = compose_highres(canvas, source, cover, chroma_tolerance, carried)[10, 10]
     assert abs(lab(back)[0] - lab(light)[0]) <= 10.5 and lab(back)[0] > lab((128,) * 3)[0] + 20
     near = heads(0.0, 1, 0)
     near[0][:] = 220
-    assert compose_highres(near, source, cover, served_like, carried)[10, 10].tolist() == [220, 220, 220]
+    assert compose_highres(near, source, cover, chroma_tolerance, carried)[10, 10].tolist() == [220, 220, 220]
     # a copied pixel (gate 1) is the warp's own and stays
     copied = heads(1.0, 1, 0)
     copied[0][:] = 128
