@@ -81,9 +81,11 @@ def _at_least(r: Region, min_w: int, min_h: int, w: int, h: int) -> Region:
     return Region(x0, y0, x1, y1)
 
 
-def merge_focus(prob: np.ndarray, focus_prob: np.ndarray, region: Region) -> np.ndarray:
-    """The focus pass's answer replaces the first pass inside its region."""
-    out = prob.copy()
+def merge_focus(prob: np.ndarray, focus_prob: np.ndarray, region: Region, alone: bool = False) -> np.ndarray:
+    """The focus pass's answer replaces the first pass inside its region. `alone`: the outfit is a
+    small person's, whom the region holds; what the first pass found outside it is the busy
+    background it mistook for them (fashionpixel.segmentation.photo_probs does the same)."""
+    out = np.zeros_like(prob) if alone else prob.copy()
     out[region.y0 : region.y1, region.x0 : region.x1] = focus_prob
     return out
 
@@ -238,6 +240,7 @@ async def matte(
                     prob,
                     to_photo(garment_probability(probs, garment), box, region.x1 - region.x0, region.y1 - region.y0),
                     region,
+                    alone=small,
                 )
             )
     with stage("postprocess"):

@@ -36,6 +36,7 @@ NECK, ANKLES, FACE = 1, (10, 13), (0, 14, 15, 16, 17)  # KEYPOINTS' indices (fas
 SMALL_SHARE = 0.05
 LOCATE_WINDOW = 0.45  # locate_person's windows: this share of the photo's height
 LOCATE_MAX_AREA = 0.35  # locate_person's crop covers at most this share of the photo
+LOCATE_MIN_HEIGHT = 0.1  # ... and at least this share of its height: a smaller one is a pattern, not a person
 STRONGEST = 8  # a look's strength: the mean score of its 8 strongest peaks
 LOOK_AGAIN = 0.3  # estimate's focus pass searches the windows too when the first look is weaker than this
 
@@ -120,7 +121,13 @@ async def locate_person(
     whole = first if first is not None else await look(image, infer=infer, cpu=cpu, stage=stage)
     # all windows at once: Triton batches them, instead of one round trip after another
     looks = [whole, *await asyncio.gather(*(look(image, r, infer=infer, cpu=cpu, stage=stage) for r in windows(w, h)))]
-    region = focus_region(max(looks, key=strength), w, h)
+    # A texture (railings, leaves) can draw a sure skeleton a few dozen pixels high: such a look does not
+    # compete. A look without a crop does, and winning it says the person is large (a window of a large
+    # person sees part of them: a crop there would cut them).
+    candidates = [
+        (strength(k), r) for k in looks if (r := focus_region(k, w, h)) is None or r.y1 - r.y0 >= LOCATE_MIN_HEIGHT * h
+    ]
+    region = max(candidates, key=lambda c: c[0])[1] if candidates else None
     # a person found across most of a wide photo is not small: more likely a look gone astray
     small = region is not None and (region.x1 - region.x0) * (region.y1 - region.y0) <= LOCATE_MAX_AREA * w * h
     return region if small else None

@@ -123,13 +123,17 @@ def photo_probs(
     focus: tuple[Region, np.ndarray, Box] | None = None,
 ) -> np.ndarray:
     """Canvas probabilities → C×H×W over the photo at size=(W, H) (the working size, or the quality
-    features' smaller one), the focus pass's (see labels_from_probs) pasted into its region."""
+    features' smaller one), the focus pass's (see labels_from_probs) pasted into its region. A person
+    the first pass hardly saw (under SMALL_SHARE of the photo) is the focus crop's alone: what the
+    first pass called foreground outside it is the busy background it took for the person."""
     (ww, wh), (w, h) = size, photo_size
     out = unletterbox(probs.astype(np.float32), box, ww, wh)
     if focus is not None:
         region, crop_probs, crop_box = focus
         sx, sy = ww / w, wh / h
         x0, y0, x1, y1 = round(region.x0 * sx), round(region.y0 * sy), round(region.x1 * sx), round(region.y1 * sy)
+        if foreground_share(probs, box) < keypoints.SMALL_SHARE:
+            out[0], out[1:] = 1, 0  # the crop is pasted over this below
         if x1 > x0 and y1 > y0:
             out[:, y0:y1, x0:x1] = unletterbox(crop_probs.astype(np.float32), crop_box, x1 - x0, y1 - y0)
     return out
