@@ -43,13 +43,6 @@ def _largest_share(mask: np.ndarray) -> float:
     return float(areas.max() / areas.sum()) if n > 1 else 0.0
 
 
-def _fill_box(mask: np.ndarray) -> float:
-    """The share of a mask's bounding box that the mask fills (0 for an empty mask): an outfit cut out in
-    one piece fills much of its box, a garment with a patch of the backdrop far from it little."""
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    return float(np.count_nonzero(mask) / (w * h)) if w * h else 0.0
-
-
 def mask_features(prob: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """A binary result (the person, a garment): H×W foreground probability and the final mask (bool or
     alpha in [0, 1]) of the same size. An empty mask scores as badly as can be: nothing was found."""
@@ -62,7 +55,6 @@ def mask_features(prob: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         # how unsure the network is along the mask's outline (1 = a coin toss), where the errors are
         "edge_uncertainty": float((4 * p * (1 - p))[edge].mean()) if edge.any() else 1.0,
         "largest_part": _largest_share(m),
-        "fill_box": _fill_box(m),
     }
 
 

@@ -62,7 +62,7 @@ TASKS = quality.TASKS
 FEATURES = {  # chosen by 5-fold cross-validation on the training rows, then for plain meaning (docs/models/quality.md)
     "person": ("soft_iou", "edge_uncertainty", "largest_part"),
     "fashion": ("soft_miou", "soft_iou_foreground", "confidence"),
-    "cutout": ("found", "soft_iou", "confidence", "edge_uncertainty", "fill_box"),
+    "cutout": ("found", "soft_iou", "confidence", "edge_uncertainty"),
     "pose": ("mean_score", "found_score"),
 }
 MEASURED = {
