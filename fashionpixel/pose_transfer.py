@@ -220,18 +220,15 @@ def warp_to_pose(
         names.append("skirt")
 
     for name in PAINT_ORDER:
-        bones = BODY_PARTS.get(name, ((8, 11),))
-        a, b = bones[0]
         if name == "torso":
             m = torso
         elif name == "skirt":
             m = skirt_map
         elif name == "head" and (m := _head_map(src, dst, both)) is not None:
             pass
-        elif both[a] and both[b]:
-            m = _bone_map(src[a], src[b], dst[a], dst[b], mirrored, width_scale)
-        else:
-            m = None
+        else:  # a limb (or a head without its face points) moves with its first bone
+            (a, b), *_ = BODY_PARTS[name]
+            m = _bone_map(src[a], src[b], dst[a], dst[b], mirrored, width_scale) if both[a] and both[b] else None
         if m is None or name not in names or not _plausible(m):
             continue
         pixels = person[owner == names.index(name)].astype(int)

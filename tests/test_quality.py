@@ -29,23 +29,11 @@ def test_a_confident_mask_scores_high_and_nothing_found_scores_lowest():
     mask = np.zeros((150, 100), bool)  # under quality.PIXELS: not shrunk
     mask[30:140, 25:75] = True
     sure = quality.mask_features(mask.astype(np.float32), mask)
-    assert sure == {
-        "found": 1.0,
-        "soft_iou": 1.0,
-        "confidence": 1.0,
-        "edge_uncertainty": 0.0,
-        "largest_part": 1.0,
-    }
+    assert sure == {"found": 1.0, "soft_iou": 1.0, "confidence": 1.0, "edge_uncertainty": 0.0, "largest_part": 1.0}
     unsure = quality.mask_features(np.where(mask, 0.6, 0.3).astype(np.float32), mask)
     assert unsure["soft_iou"] < 0.6 and unsure["edge_uncertainty"] > 0.8 and unsure["confidence"] < 0.61
     empty = quality.mask_features(np.full(mask.shape, 0.1, np.float32), np.zeros_like(mask))
-    assert empty == {
-        "found": 0.0,
-        "soft_iou": 0.0,
-        "confidence": 0.0,
-        "edge_uncertainty": 1.0,
-        "largest_part": 0.0,
-    }
+    assert empty == {"found": 0.0, "soft_iou": 0.0, "confidence": 0.0, "edge_uncertainty": 1.0, "largest_part": 0.0}
     for task in ("person", "cutout"):
         model = quality.models()[task]
         assert model.predict(sure) > model.threshold > model.predict(empty) >= 0, task

@@ -243,6 +243,9 @@ def test_locate_person_passes_over_a_tiny_sure_skeleton(monkeypatch):
     w, h = 800, 600
     person = (650, 400, 710, 580)  # x0, y0, x1, y1 of the small person, 30 % of the photo high
 
+    def holds_person(r) -> bool:
+        return r.x0 <= person[0] and person[2] <= r.x1 and r.y0 <= person[1] and person[3] <= r.y1
+
     def skeleton(x0, y0, x1, y1, score):
         k = np.zeros((18, 3), np.float32)
         k[:, 0], k[:, 1], k[:, 2] = np.linspace(x0, x1, 18), np.linspace(y0, y1, 18), score
@@ -252,7 +255,7 @@ def test_locate_person_passes_over_a_tiny_sure_skeleton(monkeypatch):
         async def look(image, region=None, **_):
             if region is None:  # the whole photo: spread over all of it, so no crop
                 return skeleton(0, 0, w - 1, h - 1, whole_score)
-            if region.x0 <= person[0] and person[2] <= region.x1 and region.y0 <= person[1] and person[3] <= region.y1:
+            if holds_person(region):
                 return skeleton(*person, 0.85)
             if region.x0 == 0 and region.y0 == 0:  # railings in the top-left window: a sure, tiny skeleton
                 return skeleton(100, 100, 110, 120, 0.95)
@@ -263,8 +266,7 @@ def test_locate_person_passes_over_a_tiny_sure_skeleton(monkeypatch):
     image = np.zeros((h, w, 3), np.uint8)
     monkeypatch.setattr(keypoints, "look", looks(0.3))
     region = asyncio.run(keypoints.locate_person(image, infer=None, cpu=inline, stage=untimed))
-    assert region is not None
-    assert region.x0 <= person[0] and person[2] <= region.x1 and region.y0 <= person[1] and person[3] <= region.y1
+    assert region is not None and holds_person(region)
     assert region.y1 - region.y0 < 0.6 * h  # a crop around the person, not the whole photo
     monkeypatch.setattr(keypoints, "look", looks(0.97))
     assert asyncio.run(keypoints.locate_person(image, infer=None, cpu=inline, stage=untimed)) is None
