@@ -5,6 +5,7 @@ import pytest
 
 from fashionpixel.labels import CCP_GARMENT_GROUPS, CCP_TO_FASHION, FASHION_CLASSES, ccp_lookup
 from fashionpixel.letterbox import PAD_VALUE, letterbox, unletterbox
+from fashionpixel.networks import as_float32
 from fashionpixel.refine import remove_small_regions, snap_to_backdrop, superpixel_vote, work_size
 from services.common.errors import Problem
 from services.common.imaging import decode_rgb, encode_palette_png
@@ -353,3 +354,58 @@ def test_crf_on_the_unsure_box_matches_the_whole_photo_crf():
     assert (boxed.argmax(0)[60:180, 50:150] == 1).mean() > 0.99  # the CRF cleaned the noisy object
     sure = np.stack([np.full((240, 200), 0.05, np.float32), np.full((240, 200), 0.95, np.float32)])
     assert np.array_equal(dense_crf(image, sure, CrfParams(sure=0.9)), sure)  # nothing to refine
+
+
+def test_network_outputs_arrive_as_float32_bit_for_bit():
+    """The FP16 outputs are converted with OpenCV (20× numpy's astype here); every non-NaN half value
+    must come out exactly as numpy's conversion gives it, whatever the shape."""
+    halves = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    exact = halves.astype(np.float32)
+    converted = as_float32(halves)
+    finite = ~np.isnan(exact)
+    assert converted.dtype == np.float32
+    assert np.array_equal(converted[finite].view(np.uint32), exact[finite].view(np.uint32))
+    assert np.isnan(converted[~finite]).all()
+    probs = np.random.default_rng(0).random((7, 12, 8)).astype(np.float16)
+    for a in (probs, probs[:, ::2], probs[0, 0], np.float16(0.5), np.zeros((2, 0), np.float16)):
+        out = as_float32(np.asarray(a))
+        assert out.dtype == np.float32 and out.shape == np.shape(a)
+        assert np.array_equal(out, np.asarray(a).astype(np.float32))
+    labels = np.zeros((3, 3), np.uint8)
+    assert as_float32(labels) is labels
+
+
+_FAULTS_PER_REQUEST = """
+import resource, sys
+import numpy as np
+from fashionpixel.letterbox import Box
+from fashionpixel.networks import as_float32
+from fashionpixel.segmentation import photo_probs
+from services.common.idle_trim import keep_freed_memory
+assert sys.argv[1] == "default" or keep_freed_memory()
+probs = np.random.default_rng(0).random((7, 384, 256)).astype(np.float16)
+def request():  # a segment request's probability maps at a 400×600 photo's size, as the service makes them
+    return photo_probs(as_float32(probs), Box(0, 0, 256, 384), (400, 600), (400, 600)).argmax(0)
+for _ in range(3):
+    request()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    request()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
+"""
+
+
+def test_a_service_keeps_freed_memory_for_the_next_request():
+    """With glibc's defaults every request's large arrays are mmapped and unmapped again, and each of
+    their pages is faulted in anew; kept (services/common/idle_trim.py) they are reused."""
+    import subprocess
+    import sys
+
+    def faults(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", _FAULTS_PER_REQUEST, mode], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout)
+
+    kept, default = faults("keep"), faults("default")
+    assert default > 500, default  # ~2 000 pages of fresh memory per request
+    assert kept < default / 10, (kept, default)
