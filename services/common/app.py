@@ -3,7 +3,7 @@
 It adds what the contract asks of every service: /healthz, /readyz, /metrics, docs; request ids,
 Server-Timing, metrics and a log line (observability.py); problem+json errors (errors.py); API keys on
 /v1/* (keys.py); the body-size and in-progress limits (limits.py); CORS closed by default; and, once
-idle, the heap handed back (idle_trim.py). Handlers get the settings (`Depends(get_settings)`) and the
+idle, the heap handed back (idle_trim.py; freed memory kept while busy). Handlers get the settings (`Depends(get_settings)`) and the
 pipeline's network, thread pool and timings (`Depends(pipeline)`) as dependencies.
 """
 
@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.catalog import ServiceInfo
 from services.common import review
 from services.common.errors import install_handlers
-from services.common.idle_trim import trim_when_idle
+from services.common.idle_trim import keep_freed_memory, trim_when_idle
 from services.common.keys import require_api_key
 from services.common.limits import BodyLimit, InflightLimit, Load
 from services.common.observability import Observe, route_recorder
@@ -45,6 +45,8 @@ def create_app(info: ServiceInfo, title: str, router: APIRouter, description: st
             if settings.idle_trim_s
             else None
         )
+        if trimmer and settings.keep_freed_memory:  # kept while busy only where the idle trim gives it back
+            keep_freed_memory()
         yield
         if trimmer:
             trimmer.cancel()

@@ -1,6 +1,12 @@
-"""Give the heap back after a burst. glibc keeps freed memory for reuse (a burst of large photos left
-each service ~100 MB bigger for good); handing it back on every free instead (a fixed mmap threshold)
-cost the CRF path +60-90 ms (docs/tuning.md). So the service trims once it has been idle a while."""
+"""The services' heap: kept while busy, given back once idle.
+
+Freed memory handed back to the OS is paid for again in page faults when the next request touches it
+(the kernel zeroes each 4 KB page): about 2 600 faults, 5 ms, for one segment request's probability
+maps on this machine, more than the arithmetic on them. glibc hands back every block it got from mmap
+(by default those above a threshold it adapts between 128 KB and 32 MB) and the top of the heap beyond
+128 KB. So while a service works it keeps what it freed (`keep_freed_memory`), and it gives all of it
+back with malloc_trim once it has been idle a while (`trim_when_idle`): a burst of large photos no
+longer leaves a service ~100 MB bigger for good (docs/tuning.md)."""
 
 import asyncio
 import ctypes
@@ -11,12 +17,29 @@ from typing import Callable
 
 from services.common.limits import Load
 
+# mallopt's parameter numbers (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling on 64-bit; a 3000×4500 photo's float maps still use mmap
+
+
+def _libc_function(name: str) -> Callable | None:
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
+    except (OSError, AttributeError):  # not glibc (musl has neither malloc_trim nor these mallopt knobs)
+        return None
+
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return None
+    return _libc_function("malloc_trim")
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for the next request: blocks up to 32 MB come from the heap, and
+    free() never shrinks it (only trim_when_idle does). True when glibc took both settings."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is None or _malloc_trim() is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 async def trim_when_idle(load: Load, executor: Executor, idle_s: float) -> None:

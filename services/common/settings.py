@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         description="after this long without requests, hand freed heap "
         "memory back to the OS (glibc malloc_trim); 0 = never",
     )
+    keep_freed_memory: bool = Field(
+        True,
+        description="while busy, keep freed heap memory for the next request instead of paying page faults "
+        "for it again (glibc mallopt); it goes back once idle (IDLE_TRIM_S, which must not be 0)",
+    )
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")
