@@ -30,18 +30,24 @@ from services.catalog import SERVICES
 
 GENERATED_END = "<!-- make bench-tune writes everything above this line; below is kept -->"
 SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-processing off")
-NO_SPIN = {"session.intra_op.allow_spinning": "0"}
 
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
-    "committed: 2 instances × 1 thread, batches ≤ 2, 2 ms delay, arena on, memory pattern off, jemalloc, 1 worker": (
-        {},
+    "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, 2 ms delay, "
+    "arena on, memory pattern off, jemalloc, 1 worker": ({}, {}, 1),
+    "2 instances × 2 threads that do not spin, also for a batch of 2": ({"cpu_busy_threads": None}, {}, 1),
+    "2 instances × 1 thread (the setting of 2026-11-26 to 2026-11-30)": (
+        {"cpu_threads": 1, "cpu_parameters": {}},
         {},
         1,
     ),
-    "1 instance × 2 threads (the setting before the sweep)": ({"cpu_instances": 1, "cpu_threads": 2}, {}, 1),
-    "1 instance × 1 thread": ({"cpu_instances": 1}, {}, 1),
-    "2 instances × 2 threads": ({"cpu_threads": 2}, {}, 1),
+    "1 instance × 2 threads that spin (the setting before the first sweep)": (
+        {"cpu_instances": 1, "cpu_parameters": {}},
+        {},
+        1,
+    ),
+    "1 instance × 2 threads that do not spin": ({"cpu_instances": 1}, {}, 1),
+    "2 instances × 2 threads that spin": ({"cpu_parameters": {}}, {}, 1),
     "batches ≤ 4": ({"cpu_max_batch_size": 4, "cpu_preferred_batch_sizes": (2, 4)}, {}, 1),
     "batches ≤ 8 (the GPU's)": ({"cpu_max_batch_size": 8, "cpu_preferred_batch_sizes": (4, 8)}, {}, 1),
     "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
@@ -49,9 +55,9 @@ VARIANTS = {
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
     "ONNX Runtime memory pattern on (the setting before)": ({"cpu_mem_pattern": True}, {}, 1),
     "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
-    "ONNX Runtime threads do not spin": ({"cpu_parameters": NO_SPIN}, {}, 1),
-    "2 instances × 2 threads that do not spin": ({"cpu_threads": 2, "cpu_parameters": NO_SPIN}, {}, 1),
     "2 service workers": ({}, {}, 2),
+    # the services' own default (services/common/idle_trim.py: keep_freed_memory) turned off by hand
+    "services hand freed memory back at once (glibc's adaptive thresholds)": ({}, {"KEEP_FREED_MEMORY": "0"}, 1),
 }
 
 

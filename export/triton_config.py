@@ -2,10 +2,13 @@
 and how Triton serves it (ModelSpec).
 
 - `config.pbtxt`: CPU (KIND_CPU), what runs on this machine, as the tuning sweep chose it
-  (`make bench-tune`, docs/tuning.md): two instances × one ONNX Runtime thread (two batches in parallel
-  scale better on two cores than one batch on two threads), dynamic batching up to 2, the memory arena
-  on and grown at start by a warm-up at the largest batch (memory is spent before the model is ready
-  and stays flat under load; a smaller batch cap keeps that arena small).
+  (`make bench-tune`, docs/tuning.md): ONNX Runtime threads that sleep rather than spin when out of
+  work; two threads for a lone request (it runs on both cores: a segment request 85-87 → 62 ms p50)
+  and, for the two networks with two instances, one thread for a batch of several requests, which
+  Triton forms only when a queue has formed and both instances are busy (two batches side by side, a
+  core each, as before); dynamic batching up to 2, the memory arena on and grown at start by a warm-up
+  at the largest batch (memory is spent before the model is ready and stays flat under load; a smaller
+  batch cap keeps that arena small).
 - `configs/gpu.pbtxt`: KIND_GPU with ONNX Runtime's TensorRT accelerator in FP16; selected in
   NVIDIA's container with `--model-config-name=gpu`.
 Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
@@ -27,13 +30,18 @@ class ModelSpec:
     cpu_max_batch_size: int = 2
     cpu_preferred_batch_sizes: tuple[int, ...] = (2,)
     cpu_instances: int = 2
-    cpu_threads: int = 1
+    cpu_threads: int = 2
+    # threads for a batch of several requests, which Triton forms only when a queue has formed (None: as
+    # cpu_threads); runtime/backends/onnxruntime/model.py
+    cpu_busy_threads: int | None = None
     cpu_mem_arena: bool = True
     # ONNX Runtime's memory pattern plans one block per input shape and re-plans as batch sizes vary:
     # each instance grew ~40 MB in steps under mixed batches, for no speed (docs/tuning.md)
     cpu_mem_pattern: bool = False
     gpu_instances: int = 1
-    cpu_parameters: dict[str, str] = field(default_factory=dict)  # more backend parameters, e.g. session.*
+    # more backend parameters, e.g. session.*; by default ONNX Runtime's threads sleep when out of work
+    # instead of spinning: two instances' spinning threads would take each other's cores
+    cpu_parameters: dict[str, str] = field(default_factory=lambda: {"session.intra_op.allow_spinning": "0"})
 
 
 # Every served model as Triton serves it. Each instance here is a Python backend process of its own
@@ -47,6 +55,7 @@ SPECS = {
     name: ModelSpec(
         model,
         cpu_instances=2 if name in BUSY else 1,
+        cpu_busy_threads=1 if name in BUSY else None,  # both instances busy: a core each
         cpu_mem_arena=name in BUSY or name == "pose",
     )
     for name, model in MODELS.items()
@@ -93,6 +102,7 @@ def _common(spec: ModelSpec, max_batch: int, preferred: tuple[int, ...]) -> str:
 def cpu_parameters(spec: ModelSpec) -> dict:
     return (
         {"intra_op_thread_count": spec.cpu_threads}
+        | ({} if spec.cpu_busy_threads is None else {"busy_intra_op_thread_count": spec.cpu_busy_threads})
         | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
         | ({} if spec.cpu_mem_pattern else {"enable_mem_pattern": 0})
         | spec.cpu_parameters

@@ -40,14 +40,17 @@ def test_model_config_is_what_the_exporter_writes(model):
     gpu, cpu = gpu_config(spec), cpu_config(spec)
     assert "KIND_GPU" in gpu and 'name: "tensorrt"' in gpu and "FP16" in gpu
     assert "dynamic_batching" in cpu and "KIND_CPU" in cpu
-    # the sweep's choice on the CPU (docs/tuning.md): 2 instances × 1 thread for the networks every
+    # the sweep's choice on the CPU (docs/tuning.md): 2 threads that do not spin; 2 instances for the networks every
     # segment and cutout request runs, 1 for the others (issue 23: each instance is a process), batches
     # ≤ 2; the arena on and grown at start by a warm-up at the largest batch, so memory is flat under
     # load, except where a model's run should give its memory back (called for some requests only)
     busy = model in ("segmentation", "cutout")
     assert "max_batch_size: 2\n" in cpu and f"count: {2 if busy else 1}\n" in cpu
     assert ("enable_mem_arena" in cpu) == (model not in ("segmentation", "cutout", "pose"))
-    assert 'key: "intra_op_thread_count"\n  value: { string_value: "1" }' in cpu
+    assert 'key: "intra_op_thread_count"\n  value: { string_value: "2" }' in cpu
+    assert 'key: "session.intra_op.allow_spinning"\n  value: { string_value: "0" }' in cpu
+    # ... and one thread each for a batch of several requests, when both instances are busy
+    assert ('key: "busy_intra_op_thread_count"\n  value: { string_value: "1" }' in cpu) == busy
     assert 'key: "enable_mem_pattern"\n  value: { string_value: "0" }' in cpu
     assert "batch_size: 2\n" in cpu and "batch_size: 8\n" in gpu and "max_batch_size: 8\n" in gpu
 
