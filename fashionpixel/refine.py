@@ -175,6 +175,20 @@ def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
+def _ring_colours(image: np.ndarray, fg: np.ndarray, ring: tuple[int, int]) -> np.ndarray:
+    """N×3 float32 colours of the pixels `ring` = (near, far) pixels outside the mask `fg`. The ring is
+    found on the mask's box grown by `far` (the same pixels as on the whole photo, a fraction of the
+    work on a person who does not fill the photo)."""
+    x, y, w, h = cv2.boundingRect(fg)
+    if w == 0:
+        return np.empty((0, 3), np.float32)
+    m = ring[1] + 1
+    box = slice(max(0, y - m), y + h + m), slice(max(0, x - m), x + w + m)
+    mask = fg[box]
+    outside = (cv2.dilate(mask, _disc(ring[1])) > 0) & ~(cv2.dilate(mask, _disc(ring[0])) > 0)
+    return image[box][outside].astype(np.float32)
+
+
 def snap_to_backdrop(image: np.ndarray, labels: np.ndarray, params: BackdropParams = BackdropParams()) -> np.ndarray:
     """A person on a plain backdrop (a studio wall, a shop's white or grey): each pixel of a band around
     the outline is foreground when its colour lies at least half-way from the backdrop's colour to the
@@ -184,8 +198,7 @@ def snap_to_backdrop(image: np.ndarray, labels: np.ndarray, params: BackdropPara
     on the street) the ring around the person is not plain and the labels are returned unchanged.
     labels: HxW class indices, 0 = background; pixels that turn foreground take their nearest class."""
     fg = (labels > 0).astype(np.uint8)
-    outside = (cv2.dilate(fg, _disc(params.ring[1])) > 0) & ~(cv2.dilate(fg, _disc(params.ring[0])) > 0)
-    ring = image[outside].astype(np.float32)
+    ring = _ring_colours(image, fg, params.ring)
     if len(ring) < 50:
         return labels
     colour = np.median(ring, 0)
