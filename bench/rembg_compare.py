@@ -214,7 +214,11 @@ def write_section(out: Path, results: dict, photos: int, seconds: float) -> None
     old = out.read_text() if out.exists() else ""
     head, _, rest = old.partition(REMBG_SECTION)
     after = rest[rest.find("\n## ") :] if "\n## " in rest else ""  # the sections after ours stay
-    out.write_text(head.rstrip() + "\n\n" + text + after)
+    # the paragraph written by hand below the table stays too
+    lines = rest[: len(rest) - len(after)].split("\n")
+    last_row = max((i for i, line in enumerate(lines) if line.startswith("|")), default=len(lines) - 1)
+    by_hand = "\n".join(lines[last_row + 1 :]).strip()
+    out.write_text(head.rstrip() + "\n\n" + text + (f"\n{by_hand}\n" if by_hand else "") + after)
 
 
 if __name__ == "__main__":

@@ -30,23 +30,26 @@ def stack_memory(stack: Stack) -> dict[str, tuple[float, float]]:
     return {name: tree_mb(pid) for name, pid in pids.items()}
 
 
-def onnx_floor(model: str, runs: int = 30, batches: tuple[int, ...] = (1, 2, 4, 8)) -> dict:
+def onnx_floor(model: str, runs: int = 30, batches: tuple[int, ...] = (1, 2, 4, 8), rounds: int = 3) -> dict:
     """The model in-process with ONNX Runtime, 2 threads: the median ms of batch 1, and the best
-    throughput (images/s) over `batches` with the batch that reaches it: what this machine can do."""
+    throughput (images/s) over `batches` with the batch that reaches it: what this machine can do.
+    Each batch's median is the lowest of `rounds` rounds: one busy moment on this shared VM put the floor
+    at 28.4 ms where 20 minutes earlier it was 21.8, which made every ratio look better than it was."""
     path = REPO / "model_repository" / model / "1" / "model.onnx"
     session = onnx_session(path, threads=2)
     rng = np.random.default_rng(0)
     inputs = session.get_inputs()
-    medians = {}
-    for n in batches:
-        x = {i.name: rng.integers(0, 255, [n, *i.shape[1:]], dtype=np.uint8) for i in inputs}
-        session.run(None, x)
-        times = []
-        for _ in range(runs if n == 1 else max(5, runs // n)):
-            start = time.perf_counter()
+    medians = {n: float("inf") for n in batches}
+    for _ in range(rounds):
+        for n in batches:
+            x = {i.name: rng.integers(0, 255, [n, *i.shape[1:]], dtype=np.uint8) for i in inputs}
             session.run(None, x)
-            times.append((time.perf_counter() - start) * 1000)
-        medians[n] = statistics.median(times)
+            times = []
+            for _ in range(runs if n == 1 else max(5, runs // n)):
+                start = time.perf_counter()
+                session.run(None, x)
+                times.append((time.perf_counter() - start) * 1000)
+            medians[n] = min(medians[n], statistics.median(times))
     best = max(batches, key=lambda n: n / medians[n])
     return {"ms": medians[1], "best_batch": best, "images_per_s": 1000 * best / medians[best]}
 
@@ -147,7 +150,8 @@ def write_report(out: Path, rows, floors: dict, memory: dict, seconds: float) ->
     lines += [
         "",
         "Floor: the same ONNX model in-process with ONNX Runtime (2 threads): batch 1, median of 30 runs, and the "
-        "best throughput over batches 1, 2, 4 and 8:",
+        "best throughput over batches 1, 2, 4 and 8; each the best of three rounds (the fastest this machine "
+        "managed, so the ratios below are the strict ones):",
         "",
         "| model | batch 1 ms | best images/s | at batch |",
         "|---|---|---|---|",

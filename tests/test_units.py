@@ -435,3 +435,20 @@ def test_unletterbox_resizes_each_map_as_the_interleaved_resize_does():
     interleaved = cv2.resize(np.ascontiguousarray(maps[:, :, 5:59].transpose(1, 2, 0)), (150, 260))
     assert out.shape == (7, 260, 150) and out.flags["C_CONTIGUOUS"]
     assert np.abs(out - interleaved.transpose(2, 0, 1)).max() < 1e-4
+
+
+def test_the_rembg_comparison_rewrites_its_table_and_keeps_the_paragraph_below_it(tmp_path):
+    from bench.common import REMBG_SECTION
+    from bench.rembg_compare import write_section
+
+    out = tmp_path / "benchmarks.md"
+    out.write_text(
+        f"# B\n\n{REMBG_SECTION}\n\nold intro\n\n| a |\n|---|\n| old row |\n\nBy hand.\n\n## Big photos\n\nkept\n"
+    )
+    one = {1: {"p50": 80.0, "p95": 90.0, "rps": 12.0, "errors": 0}}
+    write_section(
+        out, {k: {"quality": {"dice": 0.9, "boundary_f": 0.5}, "load": one} for k in ("ours", "rembg")}, 60, 15
+    )
+    text = out.read_text()
+    assert "old row" not in text and "old intro" not in text and "| 0.9000 | 0.500 | 1 | 80 | 90 | 12.0 | 0 |" in text
+    assert text.index("| 0.9000") < text.index("By hand.") < text.index("## Big photos") < text.index("kept")
