@@ -7,7 +7,7 @@ maps on this machine, more than the arithmetic on them. glibc hands back every b
 128 KB. So while a service works it keeps what it freed (`keep_freed_memory`), and it gives all of it
 back with malloc_trim once it has been idle a while (`trim_when_idle`): a burst of large photos no
 longer leaves a service ~100 MB bigger for good (docs/tuning.md). What the trim cannot return, pages
-shared with blocks still in use, is ~12 MB a service more than without keeping (docs/benchmarks.md)."""
+shared with blocks still in use, is 12-22 MB a service more than without keeping (docs/benchmarks.md)."""
 
 import asyncio
 import ctypes
