@@ -39,10 +39,10 @@ def onnx_floor(model: str, runs: int = 30, batches: tuple[int, ...] = (1, 2, 4, 
     session = onnx_session(path, threads=2)
     rng = np.random.default_rng(0)
     inputs = session.get_inputs()
+    feeds = {n: {i.name: rng.integers(0, 255, [n, *i.shape[1:]], dtype=np.uint8) for i in inputs} for n in batches}
     medians = {n: float("inf") for n in batches}
     for _ in range(rounds):
-        for n in batches:
-            x = {i.name: rng.integers(0, 255, [n, *i.shape[1:]], dtype=np.uint8) for i in inputs}
+        for n, x in feeds.items():
             session.run(None, x)
             times = []
             for _ in range(runs if n == 1 else max(5, runs // n)):

@@ -39,8 +39,8 @@ CROP_MARGIN = 0.02  # `crop`: the garment's box + this fraction of its longer si
 def garment_probability(probs: np.ndarray, garment: str) -> np.ndarray:
     """5×H×W group probabilities → H×W probability of `garment` ("all" = not "none")."""
     if garment == "all":
-        return 1.0 - probs[0].astype(np.float32)
-    return probs[GARMENT_CLASSES.index(garment)].astype(np.float32)
+        return 1.0 - probs[0].astype(np.float32, copy=False)
+    return probs[GARMENT_CLASSES.index(garment)].astype(np.float32, copy=False)
 
 
 def to_photo(prob: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:

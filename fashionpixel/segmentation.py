@@ -55,7 +55,7 @@ def focus_input(image: np.ndarray, region: Region) -> tuple[np.ndarray, Box]:
 def foreground(probs: np.ndarray, box: Box, background_at_most: float = 0.5) -> np.ndarray:
     """The first pass's foreground (any class but 0, background) over the photo's part of the canvas:
     where the background's probability is at most `background_at_most`."""
-    return probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32) <= background_at_most
+    return probs[0, box.y : box.y + box.h, box.x : box.x + box.w].astype(np.float32, copy=False) <= background_at_most
 
 
 def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region | None:
@@ -127,7 +127,8 @@ def photo_probs(
     the first pass hardly saw (under SMALL_SHARE of the photo) is the focus crop's alone: what the
     first pass called foreground outside it is the busy background it took for the person."""
     (ww, wh), (w, h) = size, photo_size
-    out = unletterbox(probs.astype(np.float32), box, ww, wh)
+    # the services' networks answer float32 already (networks.infer_with); the evaluations' float16
+    out = unletterbox(probs.astype(np.float32, copy=False), box, ww, wh)
     if focus is not None:
         region, crop_probs, crop_box = focus
         sx, sy = ww / w, wh / h
@@ -135,7 +136,7 @@ def photo_probs(
         if foreground_share(probs, box) < keypoints.SMALL_SHARE:
             out[0], out[1:] = 1, 0  # the crop is pasted over this below
         if x1 > x0 and y1 > y0:
-            out[:, y0:y1, x0:x1] = unletterbox(crop_probs.astype(np.float32), crop_box, x1 - x0, y1 - y0)
+            out[:, y0:y1, x0:x1] = unletterbox(crop_probs.astype(np.float32, copy=False), crop_box, x1 - x0, y1 - y0)
     return out
 
 

@@ -46,14 +46,15 @@ class TritonPythonModel:
             if key.startswith("session."):
                 options.add_session_config_entry(key, value)
         busy = int(params.get("busy_intra_op_thread_count", "0") or 0)
-        if busy and busy != options.intra_op_num_threads and options.enable_cpu_mem_arena:
+        two_sessions = busy not in (0, options.intra_op_num_threads)
+        if two_sessions and options.enable_cpu_mem_arena:  # one arena for both
             ort.create_and_register_allocator(
                 ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT), None
             )
             options.add_session_config_entry("session.use_env_allocators", "1")
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.busy_session = self.session
-        if busy and busy != options.intra_op_num_threads:
+        if two_sessions:
             options.intra_op_num_threads = busy
             self.busy_session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.run_options = ort.RunOptions()
