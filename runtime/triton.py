@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--cache", type=Path, default=REPO / ".cache")
     ap.add_argument("--model-config-name", default=None, help="e.g. gpu, to load configs/gpu.pbtxt")
+    ap.add_argument(
+        "--shm-prefix",
+        default=None,
+        help="name prefix of the Python backend's /dev/shm files (its default: triton_<backend>_backend_shm_region_)",
+    )
     ap.add_argument("extra", nargs="*", help="more tritonserver flags, after --")
     args = ap.parse_args(argv)
     home = server_home(args.cache)
@@ -103,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if args.model_config_name:
         cmd.append(f"--model-config-name={args.model_config_name}")
+    if args.shm_prefix:  # Python-based backends such as our onnxruntime take the Python backend's settings
+        cmd.append(f"--backend-config=python,shm-region-prefix-name={args.shm_prefix}")
     os.execve(cmd[0], cmd + args.extra, environment())
 
 

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,12 +44,15 @@ def test_triton_killed_mid_load_gives_only_503s_then_recovers(tmp_path_factory):
             t.start()
         wait_for(lambda: sum(s == 200 for _, s, _ in statuses) >= 8, 60, "the load never got going")
         crashed = stack.triton.pid
+        its_files = set(Path("/dev/shm").glob(stack.triton_shm_prefix + "*"))  # the Python backend's tensors
+        assert its_files
         stack.triton.send_signal(signal.SIGKILL)  # no goodbye: a crash, not a shutdown
         stack.triton.wait()
         killed = time.monotonic()
         wait_for(lambda: any(t > killed and s == 503 for t, s, _ in statuses), 30, "Triton was down: no 503")
         stack.start_triton()
         assert not live_group_members(crashed), "the crashed Triton's backend processes were left running"
+        assert not any(f.exists() for f in its_files), "the crashed Triton's /dev/shm files were left behind"
         stack.wait_until(stack.triton_url() + "/v2/health/ready", 120, stack.triton)
         back = time.monotonic()
         wait_for(
