@@ -34,7 +34,7 @@ SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-proces
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
     "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, 2 ms delay, "
-    "arena on, memory pattern off, jemalloc, 1 worker": ({}, {}, 1),
+    "arena on, memory pattern off, jemalloc, tensors in shared memory, 1 worker": ({}, {}, 1),
     "2 instances × 2 threads that do not spin, also for a batch of 2": ({"cpu_busy_threads": None}, {}, 1),
     "2 instances × 1 thread (the setting of 2026-11-26 to 2026-11-30)": (
         {"cpu_threads": 1, "cpu_parameters": {}},
@@ -58,6 +58,8 @@ VARIANTS = {
     "2 service workers": ({}, {}, 2),
     # the services' own default (services/common/idle_trim.py: keep_freed_memory) turned off by hand
     "services hand freed memory back at once (glibc's adaptive thresholds)": ({}, {"KEEP_FREED_MEMORY": "0"}, 1),
+    # services/common/shared_memory.py turned off: the tensors inside the gRPC messages
+    "tensors in the gRPC messages, not in shared memory": ({}, {"TRITON_SHARED_MEMORY": "0"}, 1),
 }
 
 

@@ -97,6 +97,8 @@ def test_gpu_triton(config):
     assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
     assert triton["runtime"] == "nvidia" and env_of(triton)["NVIDIA_VISIBLE_DEVICES"] == "0"
     assert triton["restart"] == "unless-stopped" and "shm_size" in triton
+    assert triton["ipc"] == "shareable"  # the services' TRITON_SHARED_MEMORY regions live in its /dev/shm
+    assert all(config["services"][s.name]["ipc"] == "service:triton" for s in SERVICES)
     assert {p["target"] for p in triton["ports"]} == {8000, 8001, 8002}
 
 

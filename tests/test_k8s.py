@@ -182,11 +182,13 @@ def test_service_ports_probes_and_env_are_the_codes(overlay, info):
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_settings_defaults_and_triton_url(overlay):
     """The ConfigMap's values are the code's defaults, but TRITON_GRPC_URL, which names the Triton
-    Service and its gRPC port, the one Triton listens on (runtime/stack.py's default)."""
+    Service and its gRPC port, the one Triton listens on (runtime/stack.py's default), and
+    TRITON_SHARED_MEMORY, off: Triton's pod does not share its /dev/shm."""
     data = configmap(overlay, "settings")["data"]
     for name, field in Settings.model_fields.items():
-        if name.upper() in data and name != "triton_grpc_url":
+        if name.upper() in data and name not in ("triton_grpc_url", "triton_shared_memory"):
             assert field.annotation(data[name.upper()]) == field.default, name
+    assert data["TRITON_SHARED_MEMORY"] == "false"
     assert configmap(overlay, "api-keys")["data"] == {"API_KEYS": ""}  # the placeholder, documented
     host, port = data["TRITON_GRPC_URL"].split(":")
     service = objects(overlay, "Service")[host]

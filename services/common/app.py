@@ -39,10 +39,12 @@ def create_app(info: ServiceInfo, title: str, router: APIRouter, description: st
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.triton = Triton(settings)
+        app.state.triton = Triton(settings, owner=service)
         app.state.executor = ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix=f"{service}-cpu")
         trimmer = (
-            asyncio.create_task(trim_when_idle(load, app.state.executor, settings.idle_trim_s))
+            asyncio.create_task(
+                trim_when_idle(load, app.state.executor, settings.idle_trim_s, app.state.triton.give_back_idle_regions)
+            )
             if settings.idle_trim_s
             else None
         )

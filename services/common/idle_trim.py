@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import time
 from concurrent.futures import Executor
-from typing import Callable
+from typing import Awaitable, Callable
 
 from services.common.limits import Load
 
@@ -43,15 +43,19 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-async def trim_when_idle(load: Load, executor: Executor, idle_s: float) -> None:
-    """Forever: after `idle_s` without API requests (and once per quiet spell), malloc_trim(0)."""
+async def trim_when_idle(
+    load: Load, executor: Executor, idle_s: float, first: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Forever: after `idle_s` without API requests (and once per quiet spell), `first()` (e.g. give
+    back what else the service holds for busy times), then malloc_trim(0)."""
     trim = _malloc_trim()
-    if trim is None:
-        return
     trimmed_at = 0.0
     while True:
         await asyncio.sleep(idle_s)
         quiet = time.monotonic() - load.last_request >= idle_s
         if load.inflight == 0 and quiet and load.last_request > trimmed_at:
             trimmed_at = time.monotonic()
-            await asyncio.get_running_loop().run_in_executor(executor, trim, 0)
+            if first is not None:
+                await first()
+            if trim is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, trim, 0)

@@ -15,6 +15,12 @@ class Settings(BaseSettings):
     infer_timeout_s: float = Field(30.0, gt=0, description="deadline of one inference call (→ 504)")
     ready_timeout_s: float = Field(2.0, gt=0, description="deadline of Triton readiness checks")
     triton_retries: int = Field(2, ge=0, description="retries of an inference when Triton is UNAVAILABLE")
+    triton_shared_memory: bool = Field(
+        True,
+        description="pass tensors to Triton through system shared memory (/dev/shm) instead of inside the gRPC "
+        "messages; needs Triton on this host (in Docker: the same IPC namespace); a Triton that cannot open "
+        "the regions is noticed on the first call and the messages carry the tensors again",
+    )
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(40_000_000, gt=0)
     min_image_side: int = Field(16, gt=0, description="smaller images are refused with 422")

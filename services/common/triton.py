@@ -5,6 +5,13 @@ calls a model through its registry entry (fashionpixel/models.py): Triton is the
 Failures become problems the client understands: Triton unreachable → 503 with Retry-After,
 deadline exceeded → 504. The gRPC channel reconnects by itself, with a short backoff cap so that a
 restarted Triton is found again within about a second.
+
+Tensors travel through system shared memory where Triton can open it (services/common/shared_memory.py;
+`TRITON_SHARED_MEMORY`): a region is registered with Triton once, on its first use. A restarted Triton
+has forgotten every registration: the call that finds its region unknown registers it again and is
+retried. Where Triton cannot open the regions (it runs on another host, or in a container that does not
+share the service's /dev/shm) the service says so and sends the tensors inside the gRPC messages, asking
+again a minute later.
 """
 
 import asyncio
@@ -19,15 +26,48 @@ from fashionpixel.models import Model
 from services.common.errors import Problem, unavailable
 from services.common.metrics import INFER_SECONDS, TRITON_ERRORS
 from services.common.settings import Settings
+from services.common.shared_memory import Region, Regions
 
 log = logging.getLogger("fashionpixel")
 _MAX_MESSAGE = 2**31 - 1
 _UNAVAILABLE = {"StatusCode.UNAVAILABLE", "StatusCode.CANCELLED", "StatusCode.UNKNOWN"}
+_ASK_AGAIN_S = 60.0  # after Triton could not open our regions (e.g. a restarted container, a new /dev/shm)
+
+
+def _is_unavailable(exc: InferenceServerException) -> bool:
+    message = exc.message().lower()
+    return (exc.status() or "") in _UNAVAILABLE or "unavailable" in message or "not ready" in message
+
+
+def _request(
+    inputs: dict[str, np.ndarray], outputs: list[str], region: Region | None
+) -> tuple[list[grpcclient.InferInput], list[grpcclient.InferRequestedOutput]]:
+    """The inputs and the wanted outputs of one call: in `region` (the inputs written into it), else
+    the inputs' data in the message."""
+    request = []
+    for name, array in inputs.items():
+        tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        if region is None:
+            tensor.set_data_from_numpy(np.ascontiguousarray(array))
+        else:
+            region.view(name)[...] = array
+            tensor.set_shared_memory(region.name, region.slots[name].nbytes, region.slots[name].offset)
+        request.append(tensor)
+    wanted = [grpcclient.InferRequestedOutput(name) for name in outputs]
+    if region is not None:
+        for output in wanted:
+            slot = region.slots[output.name()]
+            output.set_shared_memory(region.name, slot.nbytes, slot.offset)
+    return request, wanted
 
 
 class Triton:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, owner: str = "service"):
         self.settings = settings
+        self.regions = Regions(owner) if settings.triton_shared_memory else None
+        self.registered: set[str] = set()
+        self.regions_refused_at: float | None = None  # when Triton could not open them (another host)
+        self.swept = False  # the regions of dead processes, looked for once
         self.client = grpcclient.InferenceServerClient(
             settings.triton_grpc_url,
             channel_args=[
@@ -41,6 +81,10 @@ class Triton:
         )
 
     async def close(self) -> None:
+        if self.regions is not None:
+            for name in list(self.registered):
+                await self._unregister(name)
+            self.regions.delete_all()
         await self.client.close()
 
     async def run(
@@ -48,28 +92,44 @@ class Triton:
     ) -> dict[str, np.ndarray]:
         """`model` on one example (no batch axis in or out); `outputs`: the ones wanted, default all."""
         names = list(outputs or model.output_names)
-        out = await self.infer(model.name, model.batch_of_one(inputs), names)
-        return {name: array[0] for name, array in out.items()}
+        batch = model.batch_of_one(inputs)
+        region = await self._region(model)
+        if region is None:
+            out = await self.infer(model.name, batch, names)
+            return {name: array[0] for name, array in out.items()}
+        try:
+            out = await self.infer(model.name, batch, names, region)
+            return {name: array[0].copy() for name, array in out.items()}  # the region is lent to the next call
+        finally:
+            self.regions.give_back(region)
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        """One inference; raises Problem(503/504) when Triton cannot answer."""
-        request = []
-        for name, array in inputs.items():
-            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-            tensor.set_data_from_numpy(np.ascontiguousarray(array))
-            request.append(tensor)
-        wanted = [grpcclient.InferRequestedOutput(name) for name in outputs]
-        attempts = self.settings.triton_retries + 1
-        for attempt in range(attempts):
+    async def infer(
+        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str], region: Region | None = None
+    ) -> dict[str, np.ndarray]:
+        """One inference, its tensors in `region` when given (outputs are then views of it), else in
+        the messages; raises Problem(503/504) when Triton cannot answer."""
+        request, wanted = _request(inputs, outputs, region)
+        attempt, attempts, registered_again = 0, self.settings.triton_retries + 1, False
+        while True:
             start = time.perf_counter()
             try:
                 result = await self.client.infer(
                     model, request, outputs=wanted, client_timeout=self.settings.infer_timeout_s
                 )
                 INFER_SECONDS.labels(model).observe(time.perf_counter() - start)
+                if region is not None:
+                    return {name: region.view(name) for name in outputs}
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as exc:
                 status = exc.status() or ""
+                unknown_region = status == "StatusCode.NOT_FOUND" and "shared memory" in exc.message()
+                if region is not None and unknown_region and not registered_again:
+                    registered_again = True
+                    self.registered.clear()  # a restarted Triton: it knows none of our regions
+                    if not await self._register(region):  # it cannot open them now, or is gone again
+                        region = None
+                        request, wanted = _request(inputs, outputs, None)
+                    continue
                 if status == "StatusCode.DEADLINE_EXCEEDED":
                     TRITON_ERRORS.labels(model, "timeout").inc()
                     raise Problem(
@@ -77,14 +137,11 @@ class Triton:
                         f"inference on '{model}' timed out after {self.settings.infer_timeout_s} s",
                         type_="/problems/inference-timeout",
                     ) from None
-                if (
-                    status in _UNAVAILABLE
-                    or "unavailable" in exc.message().lower()
-                    or "not ready" in exc.message().lower()
-                ):
+                if _is_unavailable(exc):
                     TRITON_ERRORS.labels(model, "unavailable").inc()
-                    if attempt + 1 < attempts:
-                        await asyncio.sleep(0.1 * 3**attempt)
+                    attempt += 1
+                    if attempt < attempts:
+                        await asyncio.sleep(0.1 * 3 ** (attempt - 1))
                         continue
                     raise unavailable(
                         f"inference server unavailable for '{model}'", self.settings.retry_after_s
@@ -92,7 +149,65 @@ class Triton:
                 TRITON_ERRORS.labels(model, "error").inc()
                 log.error("triton error on %s: %s %s", model, status, exc.message())
                 raise Problem(502, f"inference on '{model}' failed", type_="/problems/inference-failed") from None
-        raise AssertionError("unreachable")
+
+    async def _region(self, model: Model) -> Region | None:
+        """A registered region for one call of `model`, or None: the tensors go in the messages."""
+        if self.regions is None:
+            return None
+        if self.regions_refused_at is not None:
+            if time.monotonic() - self.regions_refused_at < _ASK_AGAIN_S:
+                return None
+            self.regions_refused_at = None
+        if not self.swept:
+            self.swept = True
+            for name in self.regions.stale():
+                await self._unregister(name)
+        region = self.regions.take(model)
+        if region.name in self.registered or await self._register(region):
+            return region
+        self.regions.give_back(region)
+        if self.regions_refused_at is not None:
+            self.regions.delete([region])
+        return None
+
+    async def _register(self, region: Region) -> bool:
+        """Register `region` with Triton. False when Triton is unreachable (the call then fails the
+        usual way) or cannot open it: then shared memory stays off for this process."""
+        try:
+            await self.client.register_system_shared_memory(
+                region.name, region.key, region.size, client_timeout=self.settings.ready_timeout_s
+            )
+        except InferenceServerException as exc:
+            if exc.status() == "StatusCode.ALREADY_EXISTS":
+                self.registered.add(region.name)
+                return True
+            if not _is_unavailable(exc):
+                self.regions_refused_at = time.monotonic()
+                log.warning(
+                    "Triton at %s cannot open this host's shared memory (%s): tensors go in the gRPC messages "
+                    f"for the next {_ASK_AGAIN_S:.0f} s",
+                    self.settings.triton_grpc_url,
+                    exc.message(),
+                )
+            return False
+        self.registered.add(region.name)
+        return True
+
+    async def _unregister(self, name: str) -> None:
+        try:
+            await self.client.unregister_system_shared_memory(name, client_timeout=self.settings.ready_timeout_s)
+        except InferenceServerException:
+            pass  # Triton is gone, and with it the registration
+        self.registered.discard(name)
+
+    async def give_back_idle_regions(self) -> None:
+        """When idle: every free region beyond one per model is forgotten by Triton and deleted."""
+        if self.regions is None:
+            return
+        surplus = self.regions.surplus()
+        for region in surplus:
+            await self._unregister(region.name)
+        self.regions.delete(surplus)
 
     async def readiness(self, models: list[str]) -> tuple[bool, str]:
         """(ready, reason): Triton reachable and every model loaded."""
