@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -177,6 +178,8 @@ def levers(image: np.ndarray) -> str:
                 1
             ].tobytes()
 
+        PILLOW_RLE = {"format": "PNG", "compress_level": 1, "compress_type": zlib.Z_RLE}
+
         def pillow(x, **kw):
             out = io.BytesIO()
             Image.fromarray(x).save(out, **kw)
@@ -189,8 +192,14 @@ def levers(image: np.ndarray) -> str:
         row("encode", "OpenCV PNG level 1, as is (before)", opencv_png, as_is)
         row("encode", "OpenCV PNG level 1, clear colour", opencv_png, clear)
         row("encode", "Pillow PNG level 1, clear colour", lambda: pillow(clear, format="PNG", compress_level=1))
-        row("encode", "Pillow PNG level 1 RLE, clear colour (after)", encode_png, clear)
-        row("encode", "Pillow PNG level 1 RLE, as is (skin)", encode_png, as_is)
+        row("encode", "Pillow PNG level 1 RLE, clear colour", lambda: pillow(clear, **PILLOW_RLE))
+        row(
+            "encode",
+            "Pillow PNG level 1 RLE, as is (served until 2026-11-30 16:50)",
+            lambda: pillow(as_is, **PILLOW_RLE),
+        )
+        row("encode", "Up filter + ISA-L level 1, clear colour (served)", encode_png, clear)
+        row("encode", "Up filter + ISA-L level 1, as is (served)", encode_png, as_is)
         row(
             "encode",
             "WebP lossless, method 0",
