@@ -13,6 +13,7 @@ import tritonclient.grpc as grpcclient
 
 from fashionpixel.models import POSE, SEGMENTATION
 from runtime.stack import Ports, Stack
+from services.common.metrics import SHARED_MEMORY_BYTES, TRITON_CALLS
 from services.common.settings import Settings
 from services.common.shared_memory import PREFIX, SHM_DIR, Regions
 from services.common.triton import Triton
@@ -58,7 +59,17 @@ async def both_ways(stack: Stack) -> tuple[dict, dict, Triton]:
         await plain.close()
 
 
+def calls(tensors: str) -> float:
+    return TRITON_CALLS.labels(SEGMENTATION.name, tensors)._value.get()
+
+
 def test_same_answers_regions_reused_and_given_back(triton):
+    held_before, shared_before, messages_before = (
+        SHARED_MEMORY_BYTES._value.get(),
+        calls("shared_memory"),
+        calls("messages"),
+    )
+
     async def go():
         a, b, client = await both_ways(triton)
         assert a.keys() == b.keys() == {"person", "fashion"}
@@ -66,6 +77,8 @@ def test_same_answers_regions_reused_and_given_back(triton):
             assert np.array_equal(a[name], b[name])
         assert a["fashion"].dtype == np.float16
         [region] = client.regions.made
+        assert SHARED_MEMORY_BYTES._value.get() - held_before == region.size
+        assert calls("shared_memory") - shared_before == 1 and calls("messages") - messages_before == 1
         assert region.name in registered(triton) and files(client) == {region.name}
         again = await client.run(SEGMENTATION, IMAGE, ("fashion",))  # the same region, one output
         assert np.array_equal(again["fashion"], b["fashion"]) and client.regions.made == [region]
@@ -76,6 +89,7 @@ def test_same_answers_regions_reused_and_given_back(triton):
         assert files(client) == {kept} and registered(triton) & files(client) == {kept}
         await client.close()
         assert files(client) == set() and kept not in registered(triton)
+        assert SHARED_MEMORY_BYTES._value.get() == held_before
 
     asyncio.run(go())
 

@@ -24,3 +24,7 @@ INFER_SECONDS = Histogram(
 TRITON_ERRORS = Counter("triton_errors_total", "Failed Triton calls", ["model", "kind"])
 INFLIGHT = Gauge("http_requests_inflight", "Requests being processed", ["service"])
 REJECTED = Counter("http_requests_rejected_total", "Requests refused because the service was saturated", ["service"])
+TRITON_CALLS = Counter(
+    "triton_calls_total", "Triton calls answered, by how their tensors travelled", ["model", "tensors"]
+)  # tensors: shared_memory, or messages (TRITON_SHARED_MEMORY off, or Triton cannot open the regions)
+SHARED_MEMORY_BYTES = Gauge("triton_shared_memory_bytes", "Bytes of /dev/shm regions this process holds for Triton")

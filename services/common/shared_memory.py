@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionpixel.models import DTYPES, Model
+from services.common.metrics import SHARED_MEMORY_BYTES
 
 SHM_DIR = Path("/dev/shm")
 PREFIX = "fashionpixel-"
@@ -61,6 +62,7 @@ class Region:
             fcntl.flock(self.fd, fcntl.LOCK_SH)  # alive: `stale()` of another process leaves it alone
             os.ftruncate(self.fd, size)
             self.buffer = mmap.mmap(self.fd, size)
+            SHARED_MEMORY_BYTES.inc(size)
             os.rename(self.path, path)
             self.path = path
         except BaseException:
@@ -79,6 +81,7 @@ class Region:
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
         if getattr(self, "buffer", None) is not None:
+            SHARED_MEMORY_BYTES.dec(self.size)
             try:
                 self.buffer.close()
             except BufferError:  # a view of it is still referenced somewhere: unmapped when that goes

@@ -24,7 +24,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from fashionpixel.models import Model
 from services.common.errors import Problem, unavailable
-from services.common.metrics import INFER_SECONDS, TRITON_ERRORS
+from services.common.metrics import INFER_SECONDS, TRITON_CALLS, TRITON_ERRORS
 from services.common.settings import Settings
 from services.common.shared_memory import Region, Regions
 
@@ -117,6 +117,7 @@ class Triton:
                     model, request, outputs=wanted, client_timeout=self.settings.infer_timeout_s
                 )
                 INFER_SECONDS.labels(model).observe(time.perf_counter() - start)
+                TRITON_CALLS.labels(model, "messages" if region is None else "shared_memory").inc()
                 if region is not None:
                     return {name: region.view(name) for name in outputs}
                 return {name: result.as_numpy(name) for name in outputs}
