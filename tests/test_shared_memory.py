@@ -134,7 +134,23 @@ def test_triton_that_cannot_open_the_regions_gets_the_tensors_in_messages(triton
             assert np.array_equal(a[name], c[name]) and np.array_equal(b[name], c[name])
 
     asyncio.run(go())
-    assert "cannot open this host's shared memory" in caplog.text
+    assert "no shared memory with Triton" in caplog.text and "cannot open it" in caplog.text
+
+
+def test_no_usable_shm_directory_gets_the_tensors_in_messages(triton, tmp_path, caplog):
+    """A host or container without a writable /dev/shm: the call still succeeds."""
+
+    async def go():
+        client = Triton(settings(triton))
+        client.regions = Regions("test", directory=tmp_path / "missing")
+        try:
+            out = await client.run(POSE, {"image": np.zeros(POSE.inputs[0].dims, np.uint8)})
+            assert out["heatmaps"].shape == POSE.outputs[0].dims and client.regions_refused_at is not None
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+    assert "cannot make a region" in caplog.text
 
 
 def test_regions_of_dead_processes_are_deleted_live_ones_kept():

@@ -163,7 +163,11 @@ class Triton:
             self.swept = True
             for name in self.regions.stale():
                 await self._unregister(name)
-        region = self.regions.take(model)
+        try:
+            region = self.regions.take(model)
+        except OSError as exc:  # no /dev/shm here, or it is full or read-only
+            self._refuse(f"cannot make a region in {self.regions.directory}: {exc}")
+            return None
         if region.name in self.registered or await self._register(region):
             return region
         self.regions.give_back(region)
@@ -183,16 +187,16 @@ class Triton:
                 self.registered.add(region.name)
                 return True
             if not _is_unavailable(exc):
-                self.regions_refused_at = time.monotonic()
-                log.warning(
-                    "Triton at %s cannot open this host's shared memory (%s): tensors go in the gRPC messages "
-                    f"for the next {_ASK_AGAIN_S:.0f} s",
-                    self.settings.triton_grpc_url,
-                    exc.message(),
-                )
+                self._refuse(f"Triton at {self.settings.triton_grpc_url} cannot open it: {exc.message()}")
             return False
         self.registered.add(region.name)
         return True
+
+    def _refuse(self, reason: str) -> None:
+        self.regions_refused_at = time.monotonic()
+        log.warning(
+            "no shared memory with Triton (%s): tensors go in the gRPC messages for %.0f s", reason, _ASK_AGAIN_S
+        )
 
     async def _unregister(self, name: str) -> None:
         try:
