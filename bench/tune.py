@@ -53,6 +53,11 @@ VARIANTS = {
     "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
     "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
+    "ONNX Runtime arena gives back each run's growth (shrinkage)": (
+        {"cpu_parameters": {"session.intra_op.allow_spinning": "0", "memory.enable_memory_arena_shrinkage": "cpu:0"}},
+        {},
+        1,
+    ),
     "ONNX Runtime memory pattern on (the setting before)": ({"cpu_mem_pattern": True}, {}, 1),
     "glibc malloc instead of jemalloc": ({}, {"LD_PRELOAD": ""}, 1),
     "2 service workers": ({}, {}, 2),
