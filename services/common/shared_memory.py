@@ -98,27 +98,31 @@ class Regions:
         self.stem = f"{PREFIX}{owner}-{os.getpid()}-{secrets.token_hex(3)}-"
         self.free: dict[str, list[Region]] = {}
         self.made: list[Region] = []
+        self.count = 0  # regions ever made: each name is new, also after some were given back
 
     def take(self, model: Model) -> Region:
         free = self.free.setdefault(model.name, [])
         if free:
             return free.pop()
-        region = Region(self.directory / f"{self.stem}{model.name}-{len(self.made)}", model)
+        region = Region(self.directory / f"{self.stem}{model.name}-{self.count}", model)
+        self.count += 1
         self.made.append(region)
         return region
 
     def give_back(self, region: Region) -> None:
         self.free[region.model.name].append(region)
 
-    def surplus(self) -> list[Region]:
-        """Free regions beyond one per model: what an idle service can give back."""
-        return [r for free in self.free.values() for r in free[1:]]
+    def remove_surplus(self) -> list[Region]:
+        """Free regions beyond one per model, out of the pool (no call can take them any more): what an
+        idle service gives back. The caller unregisters and deletes them."""
+        surplus = [r for free in self.free.values() for r in free[1:]]
+        self.remove(surplus)
+        return surplus
 
-    def delete(self, regions: list[Region]) -> None:
+    def remove(self, regions: list[Region]) -> None:
         for region in regions:
             self.free[region.model.name].remove(region)
             self.made.remove(region)
-            region.delete()
 
     def delete_all(self) -> None:
         for region in self.made:

@@ -172,12 +172,13 @@ class Triton:
             return region
         self.regions.give_back(region)
         if self.regions_refused_at is not None:
-            self.regions.delete([region])
+            self.regions.remove([region])
+            region.delete()
         return None
 
     async def _register(self, region: Region) -> bool:
         """Register `region` with Triton. False when Triton is unreachable (the call then fails the
-        usual way) or cannot open it: then shared memory stays off for this process."""
+        usual way) or cannot open it: then the calls leave shared memory alone for _ASK_AGAIN_S."""
         try:
             await self.client.register_system_shared_memory(
                 region.name, region.key, region.size, client_timeout=self.settings.ready_timeout_s
@@ -209,10 +210,9 @@ class Triton:
         """When idle: every free region beyond one per model is forgotten by Triton and deleted."""
         if self.regions is None:
             return
-        surplus = self.regions.surplus()
-        for region in surplus:
+        for region in self.regions.remove_surplus():  # out of the pool first: a call may come meanwhile
             await self._unregister(region.name)
-        self.regions.delete(surplus)
+            region.delete()
 
     async def readiness(self, models: list[str]) -> tuple[bool, str]:
         """(ready, reason): Triton reachable and every model loaded."""
