@@ -361,6 +361,40 @@ def test_matting_runs_in_a_worker_that_exits_when_idle():
     assert out[1] == "None False", out  # idle: the worker has exited
 
 
+SHUTDOWN_PROBE = """
+import asyncio, os
+import numpy as np
+from fashionpixel import matting
+from services.cutout.app import app
+
+async def main():
+    async with app.router.lifespan_context(app):
+        before = set(os.listdir("/dev/shm"))
+        image = np.random.default_rng(0).random((60, 40, 3))
+        trimap = np.full((60, 40), 0.5); trimap[:20] = 0; trimap[40:] = 1
+        matting.estimate_alpha_cf(image, trimap)
+        worker, semaphores = matting.WORKER.pid(), set(os.listdir("/dev/shm")) - before
+    print(worker is not None, os.path.exists(f"/proc/{worker}"), bool(semaphores), semaphores & set(os.listdir("/dev/shm")))
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_cutout_service_stops_its_matting_worker_on_shutdown():
+    """uvicorn ends by re-raising its signal, so no exit handler of the service runs: the app's shutdown
+    stops the matting worker, and the worker's named semaphores leave /dev/shm with it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run(
+        [sys.executable, "-c", SHUTDOWN_PROBE], capture_output=True, text=True, timeout=300, cwd=REPO, check=True
+    ).stdout.split("\n")
+    assert out[0] == "True False True set()", out
+
+
 def test_crf_on_the_unsure_box_matches_the_whole_photo_crf():
     """The default CRF works on the box of the pixels the network is unsure of: where it is sure the
     marginals stand, and inside the box the labels are those of the CRF over the whole photo."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Callable
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,7 +32,14 @@ from services.common.triton import Triton
 API_PREFIX = "/v1"
 
 
-def create_app(info: ServiceInfo, title: str, router: APIRouter, description: str = "") -> FastAPI:
+def create_app(
+    info: ServiceInfo,
+    title: str,
+    router: APIRouter,
+    description: str = "",
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The service's app; `on_shutdown` stops what it started besides the common parts (a worker process)."""
     service = info.name
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -55,6 +63,8 @@ def create_app(info: ServiceInfo, title: str, router: APIRouter, description: st
             trimmer.cancel()
         await app.state.triton.close()
         app.state.executor.shutdown(wait=True)
+        if on_shutdown is not None:
+            on_shutdown()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_handlers(app)

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, model_validator
 
+from fashionpixel import matting
 from fashionpixel.cutout import GARMENTS, REFINEMENTS, compose, crop_region, matte
 from fashionpixel.models import CUTOUT, POSE
 from fashionpixel.networks import infer_with
@@ -109,4 +110,5 @@ app = create_app(
     "Fashion Pixel cutout",
     router,
     "Garment mattes and transparent PNGs (or WebPs: `output=webp`) per garment group (top, bottom, dress, shoes, all).",
+    on_shutdown=matting.WORKER.shutdown,
 )
