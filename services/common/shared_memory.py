@@ -22,7 +22,7 @@ import fcntl
 import mmap
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +35,15 @@ PREFIX = "fashionpixel-"
 _ALIGN = 64
 
 
-@dataclass
+@dataclass(frozen=True)
 class Slot:
     offset: int
     dtype: np.dtype
     shape: tuple[int, ...]  # with the batch axis (of one)
+    nbytes: int = field(init=False)  # once: every call names it for each tensor
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape)) * self.dtype.itemsize
+    def __post_init__(self):
+        object.__setattr__(self, "nbytes", int(np.prod(self.shape)) * self.dtype.itemsize)
 
 
 class Region:

@@ -51,7 +51,8 @@ def _request(
             tensor.set_data_from_numpy(np.ascontiguousarray(array))
         else:
             region.view(name)[...] = array
-            tensor.set_shared_memory(region.name, region.slots[name].nbytes, region.slots[name].offset)
+            slot = region.slots[name]
+            tensor.set_shared_memory(region.name, slot.nbytes, slot.offset)
         request.append(tensor)
     wanted = [grpcclient.InferRequestedOutput(name) for name in outputs]
     if region is not None:
