@@ -34,6 +34,9 @@ NECK, ANKLES, FACE = 1, (10, 13), (0, 14, 15, 16, 17)  # KEYPOINTS' indices (fas
 # full, studio and square framings: person 0.11, outfit (cutout) 0.07; 90th in the small framing:
 # 0.02 and 0.01. There the parsers' first pass often takes a busy background for the small person.
 SMALL_SHARE = 0.05
+# cut_by_frame counts an ankle as in the frame only from this score: on a few waist-up crops the network
+# places a faint ankle at the bottom edge (0.28-0.49) as if the legs went on (docs/models/segmentation.md)
+ANKLE_SEEN = 0.5
 LOCATE_WINDOW = 0.45  # locate_person's windows: this share of the photo's height
 LOCATE_MAX_AREA = 0.35  # locate_person's crop covers at most this share of the photo
 LOCATE_MIN_HEIGHT = 0.1  # ... and at least this share of its height: a smaller one is a pattern, not a person
@@ -58,11 +61,12 @@ def keypoints_from_heatmaps(
     return k
 
 
-def cut_by_frame(keypoints: np.ndarray, threshold: float = SCORE_THRESHOLD) -> bool:
+def cut_by_frame(keypoints: np.ndarray, threshold: float = SCORE_THRESHOLD, ankle_seen: float = ANKLE_SEEN) -> bool:
     """Whether the first pass's keypoints say the frame cuts the person: the neck is found, but no ankle
-    (cut at the hips or the knees) or nothing of the face (cut at the chin)."""
+    surely seen (cut at the hips or the knees) or nothing of the face (cut at the chin)."""
     found = keypoints[:, 2] >= threshold
-    return bool(found[NECK] and (not found[list(ANKLES)].any() or not found[list(FACE)].any()))
+    ankle = (keypoints[list(ANKLES), 2] >= ankle_seen).any()
+    return bool(found[NECK] and (not ankle or not found[list(FACE)].any()))
 
 
 def focus_region(keypoints: np.ndarray, width: int, height: int) -> Region | None:
@@ -155,7 +159,7 @@ async def estimate(
         heatmaps = await infer(canvas)
     with stage("postprocess"):
         keypoints = await cpu(keypoints_from_heatmaps, heatmaps, box, w, h, 0.0)
-    if infer_crops is not None and cut_by_frame(keypoints):
+    if infer_crops is not None and cut_by_frame(keypoints) and focus_region(keypoints, w, h) is None:
         with stage("infer"):
             heatmaps = await infer_crops(canvas)
         with stage("postprocess"):

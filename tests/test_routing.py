@@ -59,6 +59,12 @@ def test_keypoints_cut_by_frame():
     no_head = tuple(i for i in everything if i not in keypoints.FACE)
     assert keypoints.cut_by_frame(pose(no_head))
     assert not keypoints.cut_by_frame(pose(()))  # nobody: nothing to route
+    # a faint ankle at the bottom edge of a waist-up crop, as if the legs went on, does not count as seen
+    faint = pose(everything)
+    faint[list(keypoints.ANKLES), 2] = 0.4
+    assert keypoints.cut_by_frame(faint)
+    faint[keypoints.ANKLES[0], 2] = keypoints.ANKLE_SEEN
+    assert not keypoints.cut_by_frame(faint)
 
 
 class Recorder:
@@ -137,6 +143,23 @@ def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_
     assert crops.calls == 0
     # without the pose network or a specialist the pipeline is what it was
     assert run_segment(image, Recorder(cases["cut at the hips"][0]), None, None).shape == (384, 256)
+
+
+def test_the_pose_service_routes_a_faint_ankle_unless_the_person_is_small():
+    """A large person with faint ankles (a waist-up crop) goes to the pose specialist; a small person,
+    whose peaks are all faint-ish and who gets a focus pass instead, does not (docs/models/pose.md)."""
+    image = np.full((384, 256, 3), 128, np.uint8)
+
+    def first_look(rows: slice) -> np.ndarray:  # 18 peaks down `rows` of the heatmap, the ankles at 0.4
+        h = np.zeros((18, 64, 48), np.float16)
+        for i, y in enumerate(np.linspace(rows.start, rows.stop - 1, 18).astype(int)):
+            h[i, y, 24] = 0.4 if i in keypoints.ANKLES else 0.9
+        return h
+
+    for rows, routed in ((slice(2, 62), 1), (slice(28, 36), 0)):
+        general, crops = Recorder(first_look(rows)), Recorder(first_look(rows))
+        asyncio.run(keypoints.estimate(image, infer=general, cpu=inline, stage=untimed, infer_crops=crops))
+        assert crops.calls == routed, rows
 
 
 @pytest.mark.slow
