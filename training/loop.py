@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentParser:
@@ -24,6 +25,13 @@ def arguments(doc: str, out: str, steps: int, batch: int) -> argparse.ArgumentPa
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, help="use only the first N photos of each set (smoke tests)")
+    ap.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.998): it is what is "
+        "validated and saved as the model; the raw weights are validated beside it (raw_*) and kept to resume",
+    )
     return ap
 
 
@@ -42,6 +50,7 @@ def run(args: argparse.Namespace, net, opt, sched, loss_fn, validate, score: str
         score=score,
         val_every=args.val_every,
         seed=args.seed,
+        ema=args.ema,
         args=vars(args) | {"out": str(args.out)} | record,
     )
 
@@ -61,14 +70,22 @@ def train(
     seed: int,
     args: dict,
     save_every: int = 100,
+    ema: float = 0.0,
 ) -> float:
-    """Optimise `loss_fn` for `steps` steps; returns the best validation `score` (higher is better)."""
+    """Optimise `loss_fn` for `steps` steps; returns the best validation `score` (higher is better).
+    With `ema` > 0 the checkpoints' "model" is the weights' moving average (what export reads), and "raw"
+    the optimiser's own weights."""
     out.mkdir(parents=True, exist_ok=True)
     step, best, history = 0, -float("inf"), []
     last = out / "last.pt"
+    # use_buffers: frozen or not, BatchNorm statistics are averaged with the weights they belong to
+    averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
     if last.exists():
         ck = torch.load(last, weights_only=False)
-        net.load_state_dict(ck["model"])
+        net.load_state_dict(ck["raw"] if averaged else ck["model"])
+        if averaged:
+            averaged.module.load_state_dict(ck["model"])
+            averaged.n_averaged.fill_(ck["step"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step, best, history = ck["step"], ck["best"], ck["history"]
@@ -79,7 +96,8 @@ def train(
         tmp = path.with_suffix(".tmp")
         torch.save(
             {
-                "model": net.state_dict(),
+                "model": (averaged.module if averaged else net).state_dict(),
+                **({"raw": net.state_dict()} if averaged else {}),
                 "opt": opt.state_dict(),
                 "sched": sched.state_dict(),
                 "step": step,
@@ -99,6 +117,8 @@ def train(
         loss.backward()
         opt.step()
         sched.step()
+        if averaged:
+            averaged.update_parameters(net)
         step += 1
         seen += batch
         if step % 20 == 0:
@@ -111,7 +131,7 @@ def train(
         if step % val_every == 0 or step == steps:
             net.eval()
             with torch.no_grad():
-                metrics = validate()
+                metrics = validate() if not averaged else validate_average(net, averaged, validate)
             net.train()
             history.append({"step": step} | metrics)
             if metrics[score] > best:
@@ -123,3 +143,13 @@ def train(
             save(last)
     print(f"done; best validation {score} {best:.4f}", flush=True)
     return best
+
+
+def validate_average(net: torch.nn.Module, averaged: AveragedModel, validate: Callable[[], dict]) -> dict:
+    """`validate` (which reads `net`) on the averaged weights, with the raw weights' scores beside as raw_*."""
+    raw_scores = validate()
+    raw = {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(averaged.module.state_dict())
+    scores = validate()
+    net.load_state_dict(raw)
+    return scores | {f"raw_{k}": v for k, v in raw_scores.items()}
