@@ -62,6 +62,9 @@ def cluster():
     import ray.cluster_utils
 
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    # Cluster() notes its address in /tmp/ray/ray_current_cluster whatever temp_dir says, and does not make
+    # the folder: on a machine where Ray never ran with its default folder, it fails without it
+    Path("/tmp/ray").mkdir(exist_ok=True)
     common = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=100 * 1024 * 1024)
     c = ray.cluster_utils.Cluster(
         initialize_head=True,
