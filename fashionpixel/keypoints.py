@@ -61,11 +61,11 @@ def keypoints_from_heatmaps(
     return k
 
 
-def cut_by_frame(keypoints: np.ndarray, threshold: float = SCORE_THRESHOLD, ankle_seen: float = ANKLE_SEEN) -> bool:
+def cut_by_frame(keypoints: np.ndarray, threshold: float = SCORE_THRESHOLD) -> bool:
     """Whether the first pass's keypoints say the frame cuts the person: the neck is found, but no ankle
     surely seen (cut at the hips or the knees) or nothing of the face (cut at the chin)."""
     found = keypoints[:, 2] >= threshold
-    ankle = (keypoints[list(ANKLES), 2] >= ankle_seen).any()
+    ankle = (keypoints[list(ANKLES), 2] >= ANKLE_SEEN).any()
     return bool(found[NECK] and (not ankle or not found[list(FACE)].any()))
 
 

@@ -131,7 +131,7 @@ def train(
         if step % val_every == 0 or step == steps:
             net.eval()
             with torch.no_grad():
-                metrics = validate() if not averaged else validate_average(net, averaged, validate)
+                metrics = validate_average(net, averaged, validate) if averaged else validate()
             net.train()
             history.append({"step": step} | metrics)
             if metrics[score] > best:
