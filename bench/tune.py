@@ -34,7 +34,11 @@ SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-proces
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
     "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, 2 ms delay, "
-    "arena on, memory pattern off, jemalloc, tensors in shared memory, 1 worker": ({}, {}, 1),
+    "arena on and given back after 5 s idle, memory pattern off, jemalloc, tensors in shared memory, 1 worker": (
+        {},
+        {},
+        1,
+    ),
     "2 instances × 2 threads that do not spin, also for a batch of 2": ({"cpu_busy_threads": None}, {}, 1),
     "2 instances × 1 thread (the setting of 2026-11-26 to 2026-11-30)": (
         {"cpu_threads": 1, "cpu_parameters": {}},
@@ -55,6 +59,11 @@ VARIANTS = {
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
     "ONNX Runtime arena gives back each run's growth (shrinkage)": (
         {"cpu_parameters": {"session.intra_op.allow_spinning": "0", "memory.enable_memory_arena_shrinkage": "cpu:0"}},
+        {},
+        1,
+    ),
+    "ONNX Runtime arena kept for good, not given back once idle (the setting before)": (
+        {"cpu_arena_idle_release_s": None},
         {},
         1,
     ),

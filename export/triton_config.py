@@ -8,7 +8,7 @@ and how Triton serves it (ModelSpec).
   Triton forms only when a queue has formed and both instances are busy (two batches side by side, a
   core each, as before); dynamic batching up to 2, the memory arena on and grown at start by a warm-up
   at the largest batch (memory is spent before the model is ready and stays flat under load; a smaller
-  batch cap keeps that arena small).
+  batch cap keeps that arena small), and given back once the model has been idle 5 s.
 - `configs/gpu.pbtxt`: KIND_GPU with ONNX Runtime's TensorRT accelerator in FP16; selected in
   NVIDIA's container with `--model-config-name=gpu`.
 Both say `backend: "onnxruntime"`, so the same repository loads with the native backend on a GPU
@@ -35,6 +35,9 @@ class ModelSpec:
     # cpu_threads); runtime/backends/onnxruntime/model.py
     cpu_busy_threads: int | None = None
     cpu_mem_arena: bool = True
+    # with the arena on: after this long without requests the arena is given back (None: kept for good);
+    # runtime/backends/onnxruntime/model.py
+    cpu_arena_idle_release_s: float | None = 5.0
     # ONNX Runtime's memory pattern plans one block per input shape and re-plans as batch sizes vary:
     # each instance grew ~40 MB in steps under mixed batches, for no speed (docs/tuning.md)
     cpu_mem_pattern: bool = False
@@ -104,6 +107,11 @@ def cpu_parameters(spec: ModelSpec) -> dict:
         {"intra_op_thread_count": spec.cpu_threads}
         | ({} if spec.cpu_busy_threads is None else {"busy_intra_op_thread_count": spec.cpu_busy_threads})
         | ({} if spec.cpu_mem_arena else {"enable_mem_arena": 0})
+        | (
+            {"idle_arena_release_seconds": spec.cpu_arena_idle_release_s}
+            if spec.cpu_mem_arena and spec.cpu_arena_idle_release_s
+            else {}
+        )
         | ({} if spec.cpu_mem_pattern else {"enable_mem_pattern": 0})
         | spec.cpu_parameters
     )

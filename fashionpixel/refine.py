@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
-from skimage.segmentation import felzenszwalb
 
 # Superpixels' cost grows with pixels; above this they are found on a shrunk copy (see `_shrunk`).
 # The CRF has its own, smaller size: CrfParams.max_pixels.
@@ -120,6 +119,10 @@ def superpixel_vote(
 ) -> np.ndarray:
     """Felzenszwalb superpixels; each takes the majority label of its pixels (snaps edges to colour edges).
     On large inputs the superpixels are found on a shrunk copy and scaled back (nearest)."""
+    # imported here: scikit-image brings SciPy, ~10 MB in every service process, and superpixels are off
+    # by default
+    from skimage.segmentation import felzenszwalb
+
     small, (w, h) = _shrunk(image, max_pixels)
     segments = felzenszwalb(small, scale=scale, sigma=sigma, min_size=min_size)
     if small is not image:

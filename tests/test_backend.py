@@ -5,7 +5,9 @@ uses are given here, and the backend runs the committed segmentation network as 
 import importlib.util
 import json
 import sys
+import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,7 @@ def backend_module():
     utils.InferenceResponse = _Response
     utils.TritonError = str
     utils.get_input_tensor_by_name = lambda request, name: request[name]
+    utils.triton_string_to_numpy = lambda name: np.dtype(name.removeprefix("TYPE_").lower())
     sys.modules["triton_python_backend_utils"] = utils
     try:
         spec = importlib.util.spec_from_file_location("fp_onnxruntime_backend", BACKEND)
@@ -45,7 +48,7 @@ def backend_module():
         del sys.modules["triton_python_backend_utils"]
 
 
-def load(module, model: str):
+def load(module, model: str, **parameters):
     repository = REPO / "model_repository"
     config = (repository / model / "config.pbtxt").read_text()
     from google.protobuf import json_format, text_format
@@ -54,6 +57,7 @@ def load(module, model: str):
     parsed = json_format.MessageToDict(
         text_format.Parse(config, model_config_pb2.ModelConfig()), preserving_proto_field_name=True
     )
+    parsed["parameters"] |= {key: {"string_value": str(value)} for key, value in parameters.items()}
     backend = module.TritonPythonModel()
     backend.initialize(
         {"model_config": json.dumps(parsed), "model_repository": str(repository / model), "model_version": "1"}
@@ -89,3 +93,31 @@ def test_a_lone_request_gets_every_thread_and_a_batch_one_thread_each(backend_mo
 def test_a_model_without_the_busy_setting_has_one_session(backend_module):
     backend = load(backend_module, "pose")
     assert backend.busy_session is backend.session
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_an_idle_model_gives_its_arena_back(backend_module, release):
+    """A batch of two grows the segmentation network's arena by its activations (~75 MB); once the model
+    has been idle idle_arena_release_seconds the arena is given back, and the next request is answered
+    as before. Without the setting the arena is kept (the control: the memory drop is the release's)."""
+    backend = load(backend_module, "segmentation", idle_arena_release_seconds=0.3 if release else 0)
+    rng = np.random.default_rng(1)
+    requests = [{"image": _Tensor("image", rng.integers(0, 256, (1, 384, 256, 3), dtype=np.uint8))} for _ in range(2)]
+    try:
+        first = backend.execute(requests)
+        busy = _rss_mb()
+        time.sleep(1.5)
+        idle = _rss_mb()
+        again = backend.execute(requests)
+    finally:
+        backend.finalize()
+    if release:
+        assert busy - idle > 30, (busy, idle)
+    else:
+        assert abs(busy - idle) < 10, (busy, idle)
+    for before, after in zip(first, again):
+        assert np.array_equal(before.tensors["fashion"], after.tensors["fashion"])

@@ -512,3 +512,25 @@ def test_the_rembg_comparison_rewrites_its_table_and_keeps_the_paragraph_below_i
     text = out.read_text()
     assert "old row" not in text and "old intro" not in text and "| 0.9000 | 0.500 | 1 | 80 | 90 | 12.0 | 0 |" in text
     assert text.index("| 0.9000") < text.index("By hand.") < text.index("## Big photos") < text.index("kept")
+
+
+def test_services_do_not_load_scipy_until_a_request_asks_for_superpixels():
+    """scikit-image's superpixels bring SciPy (~10 MB in every service process); they are off by default,
+    so no service loads it at start, and a superpixel vote still does."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = (
+        "import sys, numpy as np\n"
+        "import services.segmentation.app, services.cutout.app, services.skin.app, services.pose_transfer.app\n"
+        "from fashionpixel.refine import superpixel_vote\n"
+        "print('scipy' in sys.modules)\n"
+        "superpixel_vote(np.zeros((40, 30, 3), np.uint8), np.zeros((40, 30), np.uint8))\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO, check=True
+    ).stdout.split()
+    assert out == ["False", "True"], out
