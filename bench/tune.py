@@ -34,7 +34,7 @@ SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-proces
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
     "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, 2 ms delay, "
-    "arena on and given back after 5 s idle, memory pattern off, jemalloc, tensors in shared memory, 1 worker": (
+    "arena on and given back after 5 s idle, memory pattern off, jemalloc, tensors in shared memory, 1 worker with one malloc arena": (
         {},
         {},
         1,
@@ -74,6 +74,8 @@ VARIANTS = {
     "services hand freed memory back at once (glibc's adaptive thresholds)": ({}, {"KEEP_FREED_MEMORY": "0"}, 1),
     # services/common/shared_memory.py turned off: the tensors inside the gRPC messages
     "tensors in the gRPC messages, not in shared memory": ({}, {"TRITON_SHARED_MEMORY": "0"}, 1),
+    # runtime/stack.py and the services' image: MALLOC_ARENA_MAX=1
+    "two glibc malloc arenas per service (the setting before)": ({}, {"MALLOC_ARENA_MAX": "2"}, 1),
 }
 
 

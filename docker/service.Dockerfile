@@ -37,7 +37,7 @@ USER 10001:10001
 ARG APP=services.segmentation.app:app
 ARG PORT=8080
 ENV APP=${APP} PORT=${PORT} HOST=0.0.0.0 \
-    MALLOC_ARENA_MAX=2
+    MALLOC_ARENA_MAX=1
 EXPOSE ${PORT}
 # Liveness only (slim has no curl); compose checks /readyz, which also needs Triton.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -151,8 +151,10 @@ class Stack:
         self.env = dict(os.environ) | (env or {})
         self.env["TRITON_GRPC_URL"] = f"127.0.0.1:{ports.triton_grpc}"
         # glibc gives every thread its own malloc arena; with a CPU thread pool decoding images of all
-        # sizes that fragments into steadily growing RSS. Two arenas keep it flat (the image sets it too).
-        self.env.setdefault("MALLOC_ARENA_MAX", "2")
+        # sizes that fragments into steadily growing RSS. One arena keeps it flat and lets the idle trim
+        # give back what a second one held in fragments (the cutout after 60 real photos: 146 → 112 MB;
+        # docs/tuning.md). The image sets it too.
+        self.env.setdefault("MALLOC_ARENA_MAX", "1")
         self.triton: subprocess.Popen | None = None
         # Triton's Python backend keeps each model instance's tensors in /dev/shm files and deletes them
         # only when it shuts down cleanly; a killed Triton leaves them (9, 16 MB, per Triton). A prefix
