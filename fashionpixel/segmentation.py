@@ -41,6 +41,11 @@ EDGE_ROWS = 0.02  # the edge band, as a share of the photo's height
 # a crop whose lower body the first pass half-misses still reaches the edge (waist-up +0.005 person
 # IoU; the pose network asked for 57 % of full photos instead of 43 %; docs/models/segmentation.md)
 EDGE_FOREGROUND = 0.8
+# A window's crop cuts the person through (window_confirmed) when the foreground (p >= 0.5) along its
+# top or bottom edge is at least this share of its widest row. On the validation photos: a small
+# person's feet or shadow 0.00-0.30 of it, a large person's window cut at the legs 0.56. The looser
+# edge test above (any foreground, 5 %) turned the small people away too.
+WINDOW_CUT = 0.5
 
 
 def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
@@ -69,15 +74,18 @@ def focus_region(probs: np.ndarray, box: Box, width: int, height: int) -> Region
     return focus_crop(x0, y0, x1, y1, SEGMENTATION.canvas, width, height, FOCUS_MIN_GAIN)
 
 
-def touches_edge(probs: np.ndarray, box: Box) -> bool:
+def touches_edge(
+    probs: np.ndarray, box: Box, share: float = CROP_EDGE, background_at_most: float = EDGE_FOREGROUND
+) -> bool:
     """Whether the first pass's foreground runs out of the photo at its top or bottom edge, as in a
-    waist-up, knee-up or chin-down product crop (or at a full figure's feet)."""
-    widths = foreground(probs, box, EDGE_FOREGROUND).sum(1)
+    waist-up, knee-up or chin-down product crop (or at a full figure's feet): its width along the edge
+    is at least `share` of its widest row."""
+    widths = foreground(probs, box, background_at_most).sum(1)
     widest = widths.max()
     if widest == 0:
         return False
     k = max(2, round(EDGE_ROWS * len(widths)))
-    return bool(max(widths[:k].mean(), widths[-k:].mean()) >= CROP_EDGE * widest)
+    return bool(max(widths[:k].mean(), widths[-k:].mean()) >= share * widest)
 
 
 async def cut_by_frame(image: np.ndarray, probs: np.ndarray, box: Box, *, pose: Infer, cpu: Cpu, stage: Stage) -> bool:
@@ -97,14 +105,45 @@ def foreground_share(probs: np.ndarray, box: Box) -> float:
 
 
 async def focus_target(
-    image: np.ndarray, probs: np.ndarray, box: Box, *, pose: Infer | None, cpu: Cpu, stage: Stage
+    image: np.ndarray,
+    probs: np.ndarray,
+    box: Box,
+    *,
+    pose: Infer | None,
+    cpu: Cpu,
+    stage: Stage,
+    infer: Infer | None = None,
 ) -> Region | None:
     """Where the focus pass looks, if anywhere: around the first pass's foreground (focus_region), or,
-    when that is almost nothing, where the pose network finds a small person (see the module doc)."""
-    region = focus_region(probs, box, image.shape[1], image.shape[0])
+    when that is almost nothing, where the pose network finds a small person (see the module doc).
+    `infer`, the first pass's network, settles one disagreement (window_confirmed)."""
+    h, w = image.shape[:2]
+    region = focus_region(probs, box, w, h)
     if pose is not None and foreground_share(probs, box) < keypoints.SMALL_SHARE:
-        region = await keypoints.locate_person(image, infer=pose, cpu=cpu, stage=stage) or region
+        looks = await keypoints.person_looks(image, infer=pose, cpu=cpu, stage=stage)
+        found = keypoints.located(looks, w, h)
+        if found is None and infer is not None and looks and looks[0][1] is None:
+            found = await window_confirmed(image, looks, infer=infer, cpu=cpu, stage=stage)
+        region = found or region
     return region
+
+
+async def window_confirmed(image: np.ndarray, looks: list, *, infer: Infer, cpu: Cpu, stage: Stage) -> Region | None:
+    """The pose network's look at the whole photo says "a large person" while the first pass sees almost
+    no one: the surest window's small person is taken if the segmentation network, looking at that
+    crop, finds someone there (at least SMALL_SHARE of it) whom the crop does not cut through (a large
+    person's window cuts the body as wide as it is: WINDOW_CUT; docs/models/segmentation.md, "A window
+    the network confirms")."""
+    h, w = image.shape[:2]
+    region = next((r for _, r in looks if r is not None and keypoints.is_small(r, w, h)), None)
+    if region is None:
+        return None
+    with stage("preprocess"):
+        crop, crop_box = await cpu(focus_input, image, region)
+    with stage("infer"):
+        crop_probs = await infer(crop)
+    seen = foreground_share(crop_probs, crop_box) >= keypoints.SMALL_SHARE
+    return region if seen and not touches_edge(crop_probs, crop_box, WINDOW_CUT, 0.5) else None
 
 
 def focus_by_specialist(probs: np.ndarray, infer_crops: Infer | None) -> bool:
@@ -213,7 +252,7 @@ async def segment(
         with stage("infer"):
             probs = await infer_crops(canvas)
     second = None
-    region = await focus_target(image, probs, box, pose=pose, cpu=cpu, stage=stage) if focus else None
+    region = await focus_target(image, probs, box, pose=pose, cpu=cpu, stage=stage, infer=infer) if focus else None
     if region is not None:
         with stage("preprocess"):
             crop, crop_box = await cpu(focus_input, image, region)

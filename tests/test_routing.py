@@ -319,3 +319,58 @@ def test_a_small_outfits_focus_crop_alone_holds_the_matte():
     assert alone[5:10, 2:6].max() == 0 and (alone[30:60, 60:80] == 0.8).all()
     kept = merge_focus(first, focus, Region(60, 30, 80, 60))  # a garment seen small on a person who is not
     assert (kept[5:10, 2:6] == 0.9).all() and (kept[30:60, 60:80] == 0.8).all()
+
+
+def test_a_window_the_segmentation_network_confirms_wins_over_a_large_whole_photo_look(monkeypatch):
+    """The pose network's whole-photo look says "a large person" (no crop), but the first pass sees almost
+    no one (validation photos 0067 and 0466 of the small framing). Then the surest window's small person
+    is taken if the segmentation network, looking at that crop, finds someone there whom the crop does not
+    cut through (feet or a shadow at its edge are fine; a body as wide as itself is a large person's
+    window); a crop where it finds no one is not, and without the network's word the whole-photo look
+    stands."""
+    w, h = 800, 600
+    person = (650, 400, 710, 580)
+
+    def skeleton(x0, y0, x1, y1, score):
+        k = np.zeros((18, 3), np.float32)
+        k[:, 0], k[:, 1], k[:, 2] = np.linspace(x0, x1, 18), np.linspace(y0, y1, 18), score
+        return k
+
+    async def look(image, region=None, **_):
+        if region is None:
+            return skeleton(0, 0, w - 1, h - 1, 0.97)
+        if region.x0 <= person[0] and person[2] <= region.x1 and region.y0 <= person[1] and person[3] <= region.y1:
+            return skeleton(*person, 0.85)
+        return skeleton(region.x0, region.y0, region.x1, region.y1, 0.05)
+
+    monkeypatch.setattr(keypoints, "look", look)
+    image = np.zeros((h, w, 3), np.uint8)
+    canvas, box = segmentation.prepare(image)
+    nobody = np.zeros((2, *canvas.shape[:2]), np.float32)
+    nobody[0] = 1
+    looked = []
+
+    def network(rows: slice, feet: slice = slice(0, 0)):  # the segmentation network on the crop: a person
+        # 60 px wide on `rows` of its canvas, and 10 px wide (feet, a shadow) on `feet`
+        async def infer(crop_canvas):
+            looked.append(crop_canvas.shape)
+            p = np.zeros((2, *crop_canvas.shape[:2]), np.float32)
+            p[1, rows, 100:160] = 1
+            p[1, feet, 125:135] = 1
+            p[0] = 1 - p[1]
+            return p
+
+        return infer
+
+    def target(infer):
+        return asyncio.run(
+            segmentation.focus_target(image, nobody, box, pose=object(), cpu=inline, stage=untimed, infer=infer)
+        )
+
+    region = target(network(slice(60, 330)))  # a whole small person inside the crop
+    assert region is not None and region.x0 <= person[0] and person[2] <= region.x1 and len(looked) == 1
+    assert target(network(slice(60, 300), feet=slice(300, 384))) is not None  # feet at the crop's edge
+    assert target(network(slice(60, 384))) is None  # cut through at the crop's bottom edge
+    assert target(network(slice(300, 330))) is None  # a sliver, under SMALL_SHARE of the crop
+    assert target(network(slice(0, 0))) is None  # nobody there
+    assert target(None) is None  # without the network's word the whole-photo look stands, as before

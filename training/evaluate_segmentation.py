@@ -124,7 +124,11 @@ def focus_pass(
     specialist's sessions, which answer where the service asks it (focus_by_specialist)."""
     out = {}
     for task, p in probs.items():
-        region = asyncio.run(focus_target(image, p, box, pose=locate, cpu=inline, stage=untimed))
+
+        async def first_network(canvas, task=task):
+            return predict(sessions, canvas, mirror)[task]
+
+        region = asyncio.run(focus_target(image, p, box, pose=locate, cpu=inline, stage=untimed, infer=first_network))
         if region is not None:
             crop, crop_box = focus_input(image, region)
             look = crops if focus_by_specialist(p, crops) else sessions
