@@ -98,7 +98,7 @@ async def load(
 
 def repository_copy(where: Path, **spec_changes) -> Path:
     """model_repository/ under `where`: the committed ONNX files, CPU configs written from the specs
-    with `spec_changes` (e.g. max_queue_delay_us=0, cpu_parameters={"enable_mem_pattern": "0"})."""
+    with `spec_changes` (e.g. cpu_max_queue_delay_us=2000, cpu_parameters={"enable_mem_pattern": "0"})."""
     repo = where / "model_repository"
     for name, spec in SPECS.items():
         (repo / name / "1").mkdir(parents=True)

@@ -1,12 +1,13 @@
 """The tuning sweep behind the served settings: one knob at a time against the committed stack.
 
     python -m bench.tune                      # = make bench-tune; writes docs/tuning.md
-    python -m bench.tune --seconds 20 --only "no batching delay"
+    python -m bench.tune --seconds 20 --only "10 ms batching delay"
 
 For every variant it starts Triton (a copy of model_repository/ with configs written from the
 Triton specs of export/triton_config.py, changed as the variant says) and the segmentation service, then measures
 `/v1/segment` with post-processing off (the endpoint where serving overhead shows most) at 1 and 8
-clients: p50, throughput, the service's inference stage, and Triton's memory (PSS) afterwards. Then,
+clients: p50, throughput, the service's inference stage, how long a lone request waited in Triton's
+queue (its statistics), and Triton's memory (PSS) afterwards. Then,
 against the committed stack, two things a variant cannot show: gRPC against HTTP from Python for one
 segmentation inference, and the image codecs the services could use.
 """
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 from PIL import Image
 
@@ -33,7 +35,7 @@ SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-proces
 
 # name → (spec changes for every model, extra Triton environment, service workers)
 VARIANTS = {
-    "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, 2 ms delay, "
+    "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, no batching delay, "
     "arena on and given back after 5 s idle, memory pattern off, jemalloc, tensors in shared memory, 1 worker with one malloc arena": (
         {},
         {},
@@ -54,8 +56,8 @@ VARIANTS = {
     "2 instances × 2 threads that spin": ({"cpu_parameters": {}}, {}, 1),
     "batches ≤ 4": ({"cpu_max_batch_size": 4, "cpu_preferred_batch_sizes": (2, 4)}, {}, 1),
     "batches ≤ 8 (the GPU's)": ({"cpu_max_batch_size": 8, "cpu_preferred_batch_sizes": (4, 8)}, {}, 1),
-    "no batching delay": ({"max_queue_delay_us": 0}, {}, 1),
-    "10 ms batching delay": ({"max_queue_delay_us": 10_000}, {}, 1),
+    "2 ms batching delay (the setting before)": ({"cpu_max_queue_delay_us": 2000}, {}, 1),
+    "10 ms batching delay": ({"cpu_max_queue_delay_us": 10_000}, {}, 1),
     "ONNX Runtime memory arena off": ({"cpu_mem_arena": False}, {}, 1),
     "ONNX Runtime arena gives back each run's growth (shrinkage)": (
         {"cpu_parameters": {"session.intra_op.allow_spinning": "0", "memory.enable_memory_arena_shrinkage": "cpu:0"}},
@@ -79,6 +81,13 @@ VARIANTS = {
 }
 
 
+def queue_wait(triton_url: str, model: str = "segmentation") -> tuple[float, int]:
+    """Triton's running totals for `model`: ms its requests spent in the scheduler's queue, and requests."""
+    stats = httpx.get(f"{triton_url}/v2/models/{model}/stats").json()["model_stats"]
+    queue = next(s for s in stats if s["version"] == "1")["inference_stats"]["queue"]
+    return queue["ns"] / 1e6, queue["count"]
+
+
 def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float) -> dict:
     name, service, path, query, fields = SEGMENT_OFF
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +103,12 @@ def measure_variant(spec_changes: dict, env: dict, workers: int, seconds: float)
             idle = tree_mb(stack.triton.pid)[1]
             url, body = stack.service_url(service) + path, photo()
             asyncio.run(load(url, query, body, fields, 2, 2))  # warm-up
-            out = {c: asyncio.run(load(url, query, body, fields, c, seconds)) for c in (1, 8)}
+            out = {}
+            for clients in (1, 8):
+                (ms, n) = queue_wait(stack.triton_url())
+                out[clients] = asyncio.run(load(url, query, body, fields, clients, seconds))
+                (ms_after, n_after) = queue_wait(stack.triton_url())
+                out[clients]["queue_ms"] = (ms_after - ms) / max(n_after - n, 1)
             out["pss"] = (idle, tree_mb(stack.triton.pid)[1])
             return out
         finally:
@@ -180,16 +194,17 @@ def write_report(out: Path, variants: dict, protocols, codecs, seconds: float) -
         f"Measured {datetime.date.today()} with `make bench-tune` (`python -m bench.tune`), {seconds:.0f} s per "
         "row, this 2-core machine, nothing else running. `/v1/segment?crf=false&min_region=0&superpixels=false` "
         "on the 400×600 benchmark photo; one knob changed at a time (every model's config gets it). "
-        "Triton PSS: Triton and its backend processes after the rows.",
+        "Queued ms: the time a segmentation request waited in Triton's scheduler at one client, from Triton's "
+        "statistics. Triton PSS: Triton and its backend processes after the rows.",
         "",
-        "| variant | p50 ms, 1 client | infer ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
+        "| variant | p50 ms, 1 client | infer ms | queued ms | req/s, 1 client | p50 ms, 8 clients | req/s, 8 clients | "
         "8 / 1 | errors | Triton PSS MB, idle → after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in variants.items():
         one, eight = r[1], r[8]
         lines.append(
-            f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['rps']:.1f} | "
+            f"| {name} | {one['p50']:.0f} | {one['stages'].get('infer', 0):.0f} | {one['queue_ms']:.1f} | {one['rps']:.1f} | "
             f"{eight['p50']:.0f} | {eight['rps']:.1f} | {eight['rps'] / one['rps']:.2f}× | "
             f"{one['errors'] + eight['errors']} | {r['pss'][0]:.0f} → {r['pss'][1]:.0f} |"
         )
@@ -223,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         results[name] = r = measure_variant(changes, env, workers, args.seconds)
         print(
-            f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s; 8 clients p50 {r[8]['p50']:.0f} ms "
+            f"{name}: 1 client p50 {r[1]['p50']:.0f} ms {r[1]['rps']:.1f} req/s, queued {r[1]['queue_ms']:.1f} ms; 8 clients p50 {r[8]['p50']:.0f} ms "
             f"{r[8]['rps']:.1f} req/s; Triton PSS {r['pss'][0]:.0f} → {r['pss'][1]:.0f} MB",
             flush=True,
         )

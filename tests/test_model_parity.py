@@ -31,6 +31,27 @@ def test_triton_matches_onnxruntime(stack, photo):
         assert np.abs(got.astype(np.float32) - want.astype(np.float32)).max() <= PARITY_ATOL
 
 
+def test_triton_pairs_queued_requests_without_a_batching_delay(stack):
+    """The CPU configs have no batching delay, yet Triton still batches: requests that queue while both
+    segmentation instances are busy run in pairs (its statistics count executions by batch size)."""
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{stack.ports.triton_http}", concurrency=16)
+
+    def executions() -> dict[int, int]:
+        stats = client.get_inference_statistics("segmentation")["model_stats"][0]["batch_stats"]
+        return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats}
+
+    canvas = np.zeros((1, *SPECS["segmentation"].model.inputs[0].dims), np.uint8)
+    inp = httpclient.InferInput("image", list(canvas.shape), "UINT8")
+    inp.set_data_from_numpy(canvas)
+    before = executions()
+    pending = [client.async_infer("segmentation", [inp]) for _ in range(16)]
+    assert all(p.get_result().as_numpy("person").shape[0] == 1 for p in pending)
+    after = executions()
+    paired = after.get(2, 0) - before.get(2, 0)
+    alone = after.get(1, 0) - before.get(1, 0)
+    assert paired >= 1 and 2 * paired + alone == 16, (before, after)
+
+
 @pytest.mark.parametrize("model", sorted(SPECS))
 def test_model_config_is_what_the_exporter_writes(model):
     spec = SPECS[model]
@@ -53,6 +74,8 @@ def test_model_config_is_what_the_exporter_writes(model):
     assert ('key: "busy_intra_op_thread_count"\n  value: { string_value: "1" }' in cpu) == busy
     assert 'key: "enable_mem_pattern"\n  value: { string_value: "0" }' in cpu
     assert "batch_size: 2\n" in cpu and "batch_size: 8\n" in gpu and "max_batch_size: 8\n" in gpu
+    # no lone request is held back for a partner on the CPU (test_triton_pairs_queued_requests...); the GPU waits
+    assert "max_queue_delay_microseconds: 0\n" in cpu and "max_queue_delay_microseconds: 2000\n" in gpu
 
 
 def test_triton_runs_with_jemalloc():
