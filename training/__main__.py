@@ -205,11 +205,26 @@ RECIPES = {
             "training.train_pose_transfer --out runs/pose-transfer-ssim4 --init runs/pose-transfer-ssim3/best.pt "
             "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5",
         ],
-        # stage 4 (runs/pose-transfer-ssim4/best.pt) was served until issue 25's second fine-tune replaced it
-        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-copy2/last.pt"],
+        # stage 4 (runs/pose-transfer-ssim4/best.pt) was served until issue 25's second fine-tune replaced it; that
+        # one was served until its continuation (train-continued, 2026-12-01) replaced it
+        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-continued/last.pt"],
         "evaluate": [
             "training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
             "--pictures docs/models/img/pose_transfer_examples.png"
+        ],
+        # issue 25: the second fine-tune's recipe continued 600 steps from its fp16 weights (served since 2026-12-01),
+        # and beside it the same with the gate's agreement loosened and weighted up (not served). Both started from the
+        # second fine-tune's weights, which checkpoints/pose-transfer.pt held until then (git show
+        # 716de27:checkpoints/pose-transfer.pt); it now holds the continuation's, to go on from
+        "train-continued": [
+            "training.train_pose_transfer --out runs/pose-transfer-continued --init checkpoints/pose-transfer.pt "
+            "--steps 600 --val-every 200 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10",
+        ],
+        "train-gate25": [
+            "training.train_pose_transfer --out runs/pose-transfer-gate25 --init checkpoints/pose-transfer.pt "
+            "--steps 600 --val-every 200 --threads 2 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 30 "
+            "--gate-tolerance 0.25 --texture-weight 50 --feature-weight 10",
         ],
         # issue 25: person A's photo in person B's pose, 80 validation pairs, composed at the output's resolution
         # with the per-garment colour correction and the garment-aware part ownership as served (without the
