@@ -143,7 +143,7 @@ async def window_confirmed(image: np.ndarray, looks: list, *, infer: Infer, cpu:
     with stage("infer"):
         crop_probs = await infer(crop)
     seen = foreground_share(crop_probs, crop_box) >= keypoints.SMALL_SHARE
-    return region if seen and not touches_edge(crop_probs, crop_box, WINDOW_CUT, 0.5) else None
+    return region if seen and not touches_edge(crop_probs, crop_box, share=WINDOW_CUT, background_at_most=0.5) else None
 
 
 def focus_by_specialist(probs: np.ndarray, infer_crops: Infer | None) -> bool:

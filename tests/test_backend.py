@@ -4,15 +4,15 @@ uses are given here, and the backend runs the committed segmentation network as 
 
 import importlib.util
 import json
+import os
 import sys
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from runtime.stack import REPO
+from runtime.stack import REPO, rss_mb
 
 BACKEND = REPO / "runtime" / "backends" / "onnxruntime" / "model.py"
 
@@ -95,10 +95,6 @@ def test_a_model_without_the_busy_setting_has_one_session(backend_module):
     assert backend.busy_session is backend.session
 
 
-def _rss_mb() -> float:
-    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-
-
 @pytest.mark.parametrize("release", [True, False])
 def test_an_idle_model_gives_its_arena_back(backend_module, release):
     """A batch of two grows the segmentation network's arena by its activations (~75 MB); once the model
@@ -109,9 +105,9 @@ def test_an_idle_model_gives_its_arena_back(backend_module, release):
     requests = [{"image": _Tensor("image", rng.integers(0, 256, (1, 384, 256, 3), dtype=np.uint8))} for _ in range(2)]
     try:
         first = backend.execute(requests)
-        busy = _rss_mb()
+        busy = rss_mb(os.getpid())
         time.sleep(1.5)
-        idle = _rss_mb()
+        idle = rss_mb(os.getpid())
         again = backend.execute(requests)
     finally:
         backend.finalize()
