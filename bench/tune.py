@@ -33,7 +33,7 @@ from services.catalog import SERVICES
 GENERATED_END = "<!-- make bench-tune writes everything above this line; below is kept -->"
 SEGMENT_OFF = next(e for e in ENDPOINTS if e[0] == "segment fashion, post-processing off")
 
-# name → (spec changes for every model, extra Triton environment, service workers)
+# name → (spec changes for every model, extra environment of Triton and the services, service workers)
 VARIANTS = {
     "committed: 2 instances × 2 threads that do not spin, 1 thread for a batch of 2, batches ≤ 2, no batching delay, "
     "arena on and given back after 5 s idle, memory pattern off, jemalloc, tensors in shared memory, 1 worker with one malloc arena": (
@@ -78,6 +78,12 @@ VARIANTS = {
     "tensors in the gRPC messages, not in shared memory": ({}, {"TRITON_SHARED_MEMORY": "0"}, 1),
     # runtime/stack.py and the services' image: MALLOC_ARENA_MAX=1
     "two glibc malloc arenas per service (the setting before)": ({}, {"MALLOC_ARENA_MAX": "2"}, 1),
+    # services/segmentation/app.py: a lone request's pose look beside the first pass (POSE_AHEAD_WHEN_IDLE)
+    "the pose network asked after the first pass, not beside it (the setting before)": (
+        {},
+        {"POSE_AHEAD_WHEN_IDLE": "0"},
+        1,
+    ),
 }
 
 

@@ -96,6 +96,31 @@ async def look(image: np.ndarray, region: Region | None = None, *, infer: Infer,
     return k
 
 
+class WholeLook:
+    """The pose network's look at the whole photo (`look`), taken at most once per request. `ahead`: asked
+    at once, to run beside the caller's other network calls, whether or not it is needed later."""
+
+    def __init__(self, image: np.ndarray, *, infer: Infer, cpu: Cpu, stage: Stage, ahead: bool = False):
+        self._ask = lambda: asyncio.ensure_future(look(image, infer=infer, cpu=cpu, stage=stage))
+        self._task = self._ask() if ahead else None
+
+    async def get(self) -> np.ndarray:
+        """The keypoints (threshold 0, photo pixels); read them, do not change them."""
+        if self._task is None:
+            self._task = self._ask()
+        return await self._task
+
+    async def settle(self) -> None:
+        """Wait for a look asked ahead that nobody awaited, and drop its error: it is never cancelled,
+        since its Triton call writes into a shared-memory region that is lent to the next call once the
+        call ends."""
+        if self._task is not None:
+            try:
+                await self._task
+            except Exception:  # noqa: BLE001 - the request's own error, if any, is what the client hears
+                pass
+
+
 def windows(width: int, height: int) -> list[Region]:
     """Overlapping windows over the photo, LOCATE_WINDOW of its height tall at the canvas's aspect, in
     as many rows and columns as overlap by half: where a small person fills enough of the window."""

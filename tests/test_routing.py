@@ -110,7 +110,7 @@ def heatmaps_of(found: tuple[int, ...]) -> np.ndarray:
     return h
 
 
-def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_only_when_it_helps():
+def test_segment_asks_the_specialist_for_a_cut_or_small_person_and_the_pose_network_only_when_it_helps():
     image = np.full((384, 256, 3), 128, np.uint8)
     everything = tuple(range(18))
     waist_up = tuple(i for i in everything if i not in (9, 10, 12, 13))
@@ -119,7 +119,8 @@ def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_
         "full figure": (canvas_probs(slice(20, 360), slice(60, 200)), everything, 0, 0),
         "cut at the hips": (canvas_probs(slice(20, 384), slice(60, 200)), waist_up, 1, 1),
         "feet on the edge": (canvas_probs(slice(20, 384), slice(60, 200)), everything, 0, 1),
-        "small or nobody": (canvas_probs(slice(200, 220), slice(100, 110)), (), 0, looks_around),
+        # the focus crop: the specialist's second opinion on the person mask
+        "small or nobody": (canvas_probs(slice(200, 220), slice(100, 110)), (), 1, looks_around),
     }
     for name, (first, seen, crops_calls, pose_calls) in cases.items():
         general, crops, pose = (
@@ -129,8 +130,8 @@ def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_
         )
         labels = run_segment(image, general, crops, pose)
         assert (crops.calls, pose.calls) == (crops_calls, pose_calls), name
-        if crops_calls:
-            assert labels.all(), "the specialist's answer is the result"
+        if name == "cut at the hips":
+            assert labels.all(), "the specialist leads the result"
     # a figure the first pass hardly sees is not sent to the specialist, even when its unsure
     # foreground reaches an edge (a small person on a busy canvas): the pose network is not even asked
     faint = canvas_probs(slice(0, 384), slice(120, 124)).astype(np.float32)
@@ -143,6 +144,87 @@ def test_segment_asks_the_specialist_only_for_a_cut_person_and_the_pose_network_
     assert crops.calls == 0
     # without the pose network or a specialist the pipeline is what it was
     assert run_segment(image, Recorder(cases["cut at the hips"][0]), None, None).shape == (384, 256)
+
+
+def test_a_routed_person_mask_mixes_in_the_first_pass_and_the_parsing_does_not():
+    """Routed to the specialist, the person mask is mostly the specialist's: what it is sure of stays
+    person even where the first pass saw nothing, an unsure pixel of it goes where the first pass says,
+    and the 7-class parsing is the specialist's alone (segmentation.SECOND_OPINION)."""
+    image = np.full((384, 256, 3), 128, np.uint8)
+    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
+    first = canvas_probs(slice(20, 384), slice(60, 200))  # cut at the hips
+    special = canvas_probs(slice(20, 384), slice(40, 220)).astype(np.float32)  # sure on 40-60 and 200-220
+    special[1, 20:384, 0:40], special[0, 20:384, 0:40] = 0.6, 0.4  # unsure spill on a door at the left
+    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(waist_up)))
+    assert labels[200, 40:220].all(), "what the specialist is sure of is person"
+    assert not labels[200, 0:40].any(), "its unsure spill goes where the first pass says: background"
+    mixed = segmentation.second_opinion(special, first)
+    assert mixed[1, 200, 50] == pytest.approx(1 - segmentation.SECOND_OPINION)
+    assert np.allclose(mixed.sum(0), 1)  # still probabilities: the quality features read them as such
+    fashion = np.zeros((7, 4, 4), np.float32)
+    assert segmentation.second_opinion(fashion, np.ones_like(fashion)) is fashion
+
+
+def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
+    """pose_ahead (a lone request): the pose network is asked before the first pass answers, once, and
+    the labels are the same; a request that then fails still waits for the look it started."""
+    image = np.full((384, 256, 3), 128, np.uint8)
+    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
+    cut, full = canvas_probs(slice(20, 384), slice(60, 200)), canvas_probs(slice(20, 360), slice(60, 200))
+
+    class Network(Recorder):  # also notes how many pose calls had begun when it was asked
+        def __init__(self, answer, pose=None):
+            super().__init__(answer)
+            self.pose, self.pose_calls_seen = pose, []
+
+        async def __call__(self, canvas):
+            await asyncio.sleep(0)  # a real call yields to the event loop
+            self.pose_calls_seen.append(self.pose.calls if self.pose else None)
+            return await super().__call__(canvas)
+
+    for first, pose_calls in ((cut, 1), (full, 0)):  # a crop needs the look, a full figure does not
+        results = {}
+        for ahead in (False, True):
+            pose = Recorder(heatmaps_of(waist_up))
+            general = Network(first, pose)
+            results[ahead] = asyncio.run(
+                segmentation.segment(
+                    image,
+                    crf=False,
+                    min_region=0,
+                    superpixels=False,
+                    infer=general,
+                    cpu=inline,
+                    stage=untimed,
+                    infer_crops=Recorder(canvas_probs(slice(0, 384), slice(0, 256))),
+                    pose=pose,
+                    pose_ahead=ahead,
+                )
+            )
+            assert pose.calls == (1 if ahead else pose_calls)
+            assert general.pose_calls_seen[0] == (1 if ahead else 0), "asked beside the first pass"
+        assert np.array_equal(results[False], results[True])
+
+    class Failing(Recorder):
+        async def __call__(self, canvas):
+            raise RuntimeError("Triton went away")
+
+    pose = Network(heatmaps_of(waist_up))  # slower than the failing network: it yields first
+    with pytest.raises(RuntimeError):
+        asyncio.run(
+            segmentation.segment(
+                image,
+                crf=False,
+                min_region=0,
+                superpixels=False,
+                infer=Failing(cut),
+                cpu=inline,
+                stage=untimed,
+                pose=pose,
+                pose_ahead=True,
+            )
+        )
+    assert pose.calls == 1, "the look asked ahead ran to its end"
 
 
 def test_the_pose_service_routes_a_faint_ankle_unless_the_person_is_small():
@@ -200,19 +282,36 @@ def test_served_routing_on_real_framings(data_dir):
     assert found >= 10
 
 
-def test_the_parsings_focus_pass_asks_the_specialist_and_the_person_masks_does_not():
+def test_the_focus_pass_asks_the_specialist_to_lead_the_parsing_and_to_second_the_person_mask():
     # a padded square photo: on the canvas it is a 256×256 box, the figure a small part of it
     image = np.full((600, 600, 3), 128, np.uint8)
     w, h = segmentation.CANVAS_W, segmentation.CANVAS_H
-    for classes, looks in ((2, "general"), (7, "specialist")):
+    for classes, expected in ((2, (2, 1)), (7, (1, 1))):  # (general calls, specialist calls)
         first = np.zeros((classes, h, w), np.float16)
         first[0] = 1
         first[0, 120:260, 100:150], first[classes - 1, 120:260, 100:150] = 0, 1
         general, crops = Recorder(first), Recorder(first)
         run_segment(image, general, crops, None)  # no pose network: no routing, the focus pass from the mask
-        expected = {"general": (2, 0), "specialist": (1, 1)}[looks]  # (general calls, specialist calls)
         assert (general.calls, crops.calls) == expected, f"{classes} classes"
-    assert not segmentation.focus_by_specialist(first, None)  # no specialist served: the general network
+        general = Recorder(first)
+        run_segment(image, general, None, None)  # no specialist served: the general network alone
+        assert general.calls == 2, f"{classes} classes"
+    assert not segmentation.focus_by_specialist(first, None)
+
+
+def test_a_small_persons_focus_crop_is_the_general_networks_with_the_specialists_second_opinion():
+    crop = np.zeros((3, 8, 8), np.uint8)
+    general = np.zeros((2, 8, 8), np.float32)
+    general[1, :, :4], general[1, :, 4:] = 0.6, 0.0  # unsure on the left half, sure background on the right
+    general[0] = 1 - general[1]
+    special = np.zeros_like(general)
+    special[1] = 1.0  # the specialist calls the whole crop person, as it spills onto a small person's surroundings
+    special[0] = 0.0
+    mixed = asyncio.run(segmentation.focus_look(crop, general, infer=Recorder(general), infer_crops=Recorder(special)))
+    share = segmentation.SECOND_OPINION
+    assert mixed[1, 0, 0] == pytest.approx((1 - share) * 0.6 + share)  # it firms up an unsure pixel
+    assert (mixed[1, :, 4:] < 0.5).all()  # and does not overrule a sure one
+    assert np.allclose(mixed.sum(0), 1)
 
 
 def test_focus_crop_looks_again_where_the_network_would_see_the_person_larger():

@@ -39,11 +39,12 @@ from fashionpixel.networks import infer_with
 from fashionpixel.refine import CrfParams
 from fashionpixel.segmentation import (
     cut_by_frame,
-    focus_by_specialist,
     focus_input,
+    focus_look,
     focus_target,
     labels_from_probs,
     prepare,
+    second_opinion,
 )
 from fashionpixel.stages import inline, untimed
 from training.datasets import ccp_samples, fashionista_samples, label_maps
@@ -128,11 +129,14 @@ def focus_pass(
         async def first_network(canvas, task=task):
             return predict(sessions, canvas, mirror)[task]
 
+        async def specialist(canvas, task=task):
+            return predict(crops, canvas, mirror)[task]
+
         region = asyncio.run(focus_target(image, p, box, pose=locate, cpu=inline, stage=untimed, infer=first_network))
         if region is not None:
             crop, crop_box = focus_input(image, region)
-            look = crops if focus_by_specialist(p, crops) else sessions
-            out[task] = (region, predict(look, crop, mirror)[task], crop_box)
+            look = focus_look(crop, p, infer=first_network, infer_crops=specialist if crops else None)
+            out[task] = (region, asyncio.run(look), crop_box)
         else:
             out[task] = None
     return out
@@ -148,7 +152,7 @@ def route_crops(crops: list, image, canvas: np.ndarray, box, probs: dict, mirror
     if not routed:
         return probs, 0
     special = predict(crops, canvas, mirror)
-    return {task: special[task] if task in routed else p for task, p in probs.items()}, len(routed)
+    return {task: second_opinion(special[task], p) if task in routed else p for task, p in probs.items()}, len(routed)
 
 
 def score_photos(

@@ -67,6 +67,7 @@ def create_app(
             on_shutdown()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.load = load
     install_handlers(app)
     add_middleware(app, service, settings, load)
     add_ops_routes(app, service, [m.name for m in info.models], settings)

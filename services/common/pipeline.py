@@ -20,6 +20,7 @@ class Pipeline:
     network: Network  # Triton, in the services
     executor: Executor
     timings: Timings
+    alone: bool = False  # no other request of this service in progress: its cores are this request's
 
     async def cpu(self, fn: Callable, *args):
         """Run blocking CPU work (numpy, OpenCV, CRF, PNG) on the service's thread pool."""
@@ -38,4 +39,5 @@ class Pipeline:
 
 
 def pipeline(request: Request) -> Pipeline:
-    return Pipeline(request.app.state.triton, request.app.state.executor, request.state.timings)
+    state = request.app.state
+    return Pipeline(state.triton, state.executor, request.state.timings, alone=state.load.inflight <= 1)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="while busy, keep freed heap memory for the next request instead of paying page faults "
         "for it again (glibc mallopt); it goes back once idle (IDLE_TRIM_S, which must not be 0)",
     )
+    pose_ahead_when_idle: bool = Field(
+        True,
+        description="segmentation: while no other request is in progress, the pose network's look at the whole "
+        "photo is asked beside the first network pass, not after it (the same answer, sooner; the look may go "
+        "unused, so never while busy, when the cores are better spent on the other requests)",
+    )
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")
     cors_origins: str = Field("", description="comma-separated allowed origins; empty = CORS closed")

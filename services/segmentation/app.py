@@ -45,7 +45,8 @@ class SegmentParams(BaseModel):
     focus: bool = Field(
         True,
         description="a second network pass on a crop around a person who fills little "
-        "of the photo (a wide shot, a small figure on a padded canvas), found with the pose network's help",
+        "of the photo (a wide shot, a small figure on a padded canvas), found with the pose network's help; "
+        "for the person mask both networks look at the crop",
     )
 
     def pipeline_args(self) -> dict:
@@ -83,6 +84,7 @@ async def segment(request: Request, settings: Settings = Depends(get_settings), 
         infer=infer_with(run.network, SEGMENTATION, params.task),
         infer_crops=infer_with(run.network, SEGMENTATION_CROPS, params.task),
         pose=infer_with(run.network, POSE),
+        pose_ahead=settings.pose_ahead_when_idle and run.alone,
         cpu=run.cpu,
         stage=run.stage,
         assess=assess,
