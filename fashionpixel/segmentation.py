@@ -191,16 +191,20 @@ def focus_by_specialist(probs: np.ndarray, infer_crops: Infer | None) -> bool:
     return infer_crops is not None and len(probs) > 2
 
 
-async def focus_look(crop: np.ndarray, probs: np.ndarray, *, infer: Infer, infer_crops: Infer | None) -> np.ndarray:
-    """The focus pass's probabilities on its crop (probs: the first pass's, which say the task): the
-    parsing's from the specialist; the person mask's from the general network with the specialist's
-    second opinion, both asked at once."""
+async def focus_look(
+    crop: np.ndarray, probs: np.ndarray, *, infer: Infer, infer_crops: Infer | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The focus pass's probabilities on its crop (probs: the first pass's, which say the task), and the
+    leading network's own: the parsing's from the specialist; the person mask's from the general network
+    with the specialist's second opinion, both asked at once."""
     if focus_by_specialist(probs, infer_crops):
-        return await infer_crops(crop)
+        special = await infer_crops(crop)
+        return special, special
     if infer_crops is None:
-        return await infer(crop)
+        general = await infer(crop)
+        return general, general
     general, special = await asyncio.gather(infer(crop), infer_crops(crop))
-    return second_opinion(general, special)
+    return second_opinion(general, special), general
 
 
 def photo_probs(
@@ -298,14 +302,18 @@ async def segment(
             canvas, box = await cpu(prepare, image)
         with stage("infer"):
             probs = await infer(canvas)
+        # the quality features read the leading network's own probabilities: the second opinion's mix is
+        # less sure wherever the two disagree, which on a crop they do everywhere (docs/models/quality.md)
+        judged = probs
         if (
             infer_crops is not None
             and pose is not None
             and await cut_by_frame(image, probs, box, pose=pose, cpu=cpu, stage=stage, whole=whole)
         ):
             with stage("infer"):
-                probs = second_opinion(await infer_crops(canvas), probs)
-        second = None
+                judged = await infer_crops(canvas)
+                probs = second_opinion(judged, probs)
+        second = judged_second = None
         region = (
             await focus_target(image, probs, box, pose=pose, cpu=cpu, stage=stage, infer=infer, whole=whole)
             if focus
@@ -315,7 +323,8 @@ async def segment(
             with stage("preprocess"):
                 crop, crop_box = await cpu(focus_input, image, region)
             with stage("infer"):
-                second = (region, await focus_look(crop, probs, infer=infer, infer_crops=infer_crops), crop_box)
+                look, lead = await focus_look(crop, probs, infer=infer, infer_crops=infer_crops)
+            second, judged_second = (region, look, crop_box), (region, lead, crop_box)
         with stage("postprocess"):
             labels = await cpu(
                 lambda: labels_from_probs(
@@ -331,7 +340,7 @@ async def segment(
             )
         if assess is not None:
             with stage("quality"):
-                assess.add(*await cpu(quality_features, probs, box, labels, second))
+                assess.add(*await cpu(quality_features, judged, box, labels, judged_second))
         return labels
     finally:
         if whole is not None:

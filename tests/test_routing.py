@@ -299,6 +299,37 @@ def test_the_focus_pass_asks_the_specialist_to_lead_the_parsing_and_to_second_th
     assert not segmentation.focus_by_specialist(first, None)
 
 
+def test_the_quality_features_read_the_leading_networks_own_probabilities():
+    """A routed photo's labels come from the mix, its quality features from the specialist's own answer
+    (docs/models/quality.md: the mix is less sure wherever the general network disagrees)."""
+    from fashionpixel import quality
+
+    image = np.full((384, 256, 3), 128, np.uint8)
+    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
+    first = canvas_probs(slice(20, 384), slice(60, 200))
+    special = canvas_probs(slice(20, 384), slice(40, 220))
+    assess = quality.Assessment()
+    labels = asyncio.run(
+        segmentation.segment(
+            image,
+            crf=False,
+            min_region=0,
+            superpixels=False,
+            infer=Recorder(first),
+            cpu=inline,
+            stage=untimed,
+            infer_crops=Recorder(special),
+            pose=Recorder(heatmaps_of(waist_up)),
+            assess=assess,
+        )
+    )
+    box = segmentation.prepare(image)[1]
+    task, features = assess.parts["person"]
+    assert task == "person"
+    assert features == segmentation.quality_features(special, box, labels)[1]
+    assert features != segmentation.quality_features(segmentation.second_opinion(special, first), box, labels)[1]
+
+
 def test_a_small_persons_focus_crop_is_the_general_networks_with_the_specialists_second_opinion():
     crop = np.zeros((3, 8, 8), np.uint8)
     general = np.zeros((2, 8, 8), np.float32)
@@ -307,7 +338,9 @@ def test_a_small_persons_focus_crop_is_the_general_networks_with_the_specialists
     special = np.zeros_like(general)
     special[1] = 1.0  # the specialist calls the whole crop person, as it spills onto a small person's surroundings
     special[0] = 0.0
-    mixed = asyncio.run(segmentation.focus_look(crop, general, infer=Recorder(general), infer_crops=Recorder(special)))
+    look = segmentation.focus_look(crop, general, infer=Recorder(general), infer_crops=Recorder(special))
+    mixed, lead = asyncio.run(look)
+    assert lead is general  # what the quality features read: the leading network's own
     share = segmentation.SECOND_OPINION
     assert mixed[1, 0, 0] == pytest.approx((1 - share) * 0.6 + share)  # it firms up an unsure pixel
     assert (mixed[1, :, 4:] < 0.5).all()  # and does not overrule a sure one

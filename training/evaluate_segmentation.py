@@ -136,7 +136,7 @@ def focus_pass(
         if region is not None:
             crop, crop_box = focus_input(image, region)
             look = focus_look(crop, p, infer=first_network, infer_crops=specialist if crops else None)
-            out[task] = (region, asyncio.run(look), crop_box)
+            out[task] = (region, asyncio.run(look)[0], crop_box)
         else:
             out[task] = None
     return out
