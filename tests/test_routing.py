@@ -78,7 +78,8 @@ class Recorder:
         return self.answer
 
 
-def run_segment(image, general, crops, pose):
+def run_segment(image, general, crops, pose, **options):
+    """segmentation.segment without the post-processing; `options`: its other keywords."""
     return asyncio.run(
         segmentation.segment(
             image,
@@ -90,6 +91,7 @@ def run_segment(image, general, crops, pose):
             stage=untimed,
             infer_crops=crops,
             pose=pose,
+            **options,
         )
     )
 
@@ -187,20 +189,8 @@ def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
         for ahead in (False, True):
             pose = Recorder(heatmaps_of(waist_up))
             general = Network(first, pose)
-            results[ahead] = asyncio.run(
-                segmentation.segment(
-                    image,
-                    crf=False,
-                    min_region=0,
-                    superpixels=False,
-                    infer=general,
-                    cpu=inline,
-                    stage=untimed,
-                    infer_crops=Recorder(canvas_probs(slice(0, 384), slice(0, 256))),
-                    pose=pose,
-                    pose_ahead=ahead,
-                )
-            )
+            crops = Recorder(canvas_probs(slice(0, 384), slice(0, 256)))
+            results[ahead] = run_segment(image, general, crops, pose, pose_ahead=ahead)
             assert pose.calls == (1 if ahead else pose_calls)
             assert general.pose_calls_seen[0] == (1 if ahead else 0), "asked beside the first pass"
         assert np.array_equal(results[False], results[True])
@@ -211,19 +201,7 @@ def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
 
     pose = Network(heatmaps_of(waist_up))  # slower than the failing network: it yields first
     with pytest.raises(RuntimeError):
-        asyncio.run(
-            segmentation.segment(
-                image,
-                crf=False,
-                min_region=0,
-                superpixels=False,
-                infer=Failing(cut),
-                cpu=inline,
-                stage=untimed,
-                pose=pose,
-                pose_ahead=True,
-            )
-        )
+        run_segment(image, Failing(cut), None, pose, pose_ahead=True)
     assert pose.calls == 1, "the look asked ahead ran to its end"
 
 
@@ -309,20 +287,7 @@ def test_the_quality_features_read_the_leading_networks_own_probabilities():
     first = canvas_probs(slice(20, 384), slice(60, 200))
     special = canvas_probs(slice(20, 384), slice(40, 220))
     assess = quality.Assessment()
-    labels = asyncio.run(
-        segmentation.segment(
-            image,
-            crf=False,
-            min_region=0,
-            superpixels=False,
-            infer=Recorder(first),
-            cpu=inline,
-            stage=untimed,
-            infer_crops=Recorder(special),
-            pose=Recorder(heatmaps_of(waist_up)),
-            assess=assess,
-        )
-    )
+    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(waist_up)), assess=assess)
     box = segmentation.prepare(image)[1]
     task, features = assess.parts["person"]
     assert task == "person"
