@@ -534,3 +534,29 @@ def test_services_do_not_load_scipy_until_a_request_asks_for_superpixels():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO, check=True
     ).stdout.split()
     assert out == ["False", "True"], out
+
+
+def test_a_stage_entered_again_while_in_progress_counts_its_wall_time_once():
+    """Server-Timing: two calls of one stage awaited side by side count as long as they were busy
+    together; one after the other, they add up."""
+    import asyncio
+
+    from services.common.timing import Timings
+
+    async def call(timings: Timings, seconds: float):
+        with timings.stage("infer"):
+            await asyncio.sleep(seconds)
+
+    async def side_by_side(timings: Timings):
+        await asyncio.gather(call(timings, 0.1), call(timings, 0.1))
+
+    async def one_after_the_other(timings: Timings):
+        await call(timings, 0.1)
+        await call(timings, 0.1)
+
+    together, apart = Timings(), Timings()
+    asyncio.run(side_by_side(together))
+    asyncio.run(one_after_the_other(apart))
+    assert 100 <= together.ms["infer"] < 190  # once: 0.1 s and the loop's own time, not 0.2 s
+    assert apart.ms["infer"] >= 200
+    assert not together._open and together.header().startswith("infer;dur=")
