@@ -129,7 +129,7 @@ def second_opinion(lead: np.ndarray, other: np.ndarray) -> np.ndarray:
     if len(lead) != 2:
         return lead
     share = np.float32(SECOND_OPINION)
-    return (1 - share) * lead.astype(np.float32) + share * other.astype(np.float32)
+    return (1 - share) * lead.astype(np.float32, copy=False) + share * other.astype(np.float32, copy=False)
 
 
 def foreground_share(probs: np.ndarray, box: Box) -> float:

@@ -12,6 +12,8 @@ from fashionpixel.letterbox import Box, Region
 from fashionpixel.stages import inline, untimed
 
 BOX = Box(0, 0, 40, 60)  # the whole 40×60 canvas is photo
+EVERYTHING = tuple(range(18))  # every keypoint found
+WAIST_UP = tuple(i for i in EVERYTHING if i not in (9, 10, 12, 13))  # no knees, no ankles
 
 
 def person_probs(rows: slice, cols: slice) -> np.ndarray:
@@ -52,15 +54,13 @@ def pose(found: tuple[int, ...]) -> np.ndarray:
 
 
 def test_keypoints_cut_by_frame():
-    everything = tuple(range(18))
-    assert not keypoints.cut_by_frame(pose(everything))
-    waist_up = tuple(i for i in everything if i not in (9, 10, 12, 13))
-    assert keypoints.cut_by_frame(pose(waist_up))
-    no_head = tuple(i for i in everything if i not in keypoints.FACE)
+    assert not keypoints.cut_by_frame(pose(EVERYTHING))
+    assert keypoints.cut_by_frame(pose(WAIST_UP))
+    no_head = tuple(i for i in EVERYTHING if i not in keypoints.FACE)
     assert keypoints.cut_by_frame(pose(no_head))
     assert not keypoints.cut_by_frame(pose(()))  # nobody: nothing to route
     # a faint ankle at the bottom edge of a waist-up crop, as if the legs went on, does not count as seen
-    faint = pose(everything)
+    faint = pose(EVERYTHING)
     faint[list(keypoints.ANKLES), 2] = 0.4
     assert keypoints.cut_by_frame(faint)
     faint[keypoints.ANKLES[0], 2] = keypoints.ANKLE_SEEN
@@ -114,13 +114,11 @@ def heatmaps_of(found: tuple[int, ...]) -> np.ndarray:
 
 def test_segment_asks_the_specialist_for_a_cut_or_small_person_and_the_pose_network_only_when_it_helps():
     image = np.full((384, 256, 3), 128, np.uint8)
-    everything = tuple(range(18))
-    waist_up = tuple(i for i in everything if i not in (9, 10, 12, 13))
     looks_around = 1 + len(keypoints.windows(256, 384))  # the whole photo and each window
     cases = {  # first pass, what the pose network sees → (specialist calls, pose network calls)
-        "full figure": (canvas_probs(slice(20, 360), slice(60, 200)), everything, 0, 0),
-        "cut at the hips": (canvas_probs(slice(20, 384), slice(60, 200)), waist_up, 1, 1),
-        "feet on the edge": (canvas_probs(slice(20, 384), slice(60, 200)), everything, 0, 1),
+        "full figure": (canvas_probs(slice(20, 360), slice(60, 200)), EVERYTHING, 0, 0),
+        "cut at the hips": (canvas_probs(slice(20, 384), slice(60, 200)), WAIST_UP, 1, 1),
+        "feet on the edge": (canvas_probs(slice(20, 384), slice(60, 200)), EVERYTHING, 0, 1),
         # the focus crop: the specialist's second opinion on the person mask
         "small or nobody": (canvas_probs(slice(200, 220), slice(100, 110)), (), 1, looks_around),
     }
@@ -141,7 +139,7 @@ def test_segment_asks_the_specialist_for_a_cut_or_small_person_and_the_pose_netw
     faint[0] = 1 - faint[1]
     assert segmentation.touches_edge(faint, Box(0, 0, 256, 384))
     assert segmentation.foreground_share(faint, Box(0, 0, 256, 384)) < keypoints.SMALL_SHARE
-    general, crops, pose = Recorder(faint), Recorder(faint), Recorder(heatmaps_of(waist_up))
+    general, crops, pose = Recorder(faint), Recorder(faint), Recorder(heatmaps_of(WAIST_UP))
     run_segment(image, general, crops, pose)
     assert crops.calls == 0
     # without the pose network or a specialist the pipeline is what it was
@@ -153,11 +151,10 @@ def test_a_routed_person_mask_mixes_in_the_first_pass_and_the_parsing_does_not()
     person even where the first pass saw nothing, an unsure pixel of it goes where the first pass says,
     and the 7-class parsing is the specialist's alone (segmentation.SECOND_OPINION)."""
     image = np.full((384, 256, 3), 128, np.uint8)
-    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
     first = canvas_probs(slice(20, 384), slice(60, 200))  # cut at the hips
     special = canvas_probs(slice(20, 384), slice(40, 220)).astype(np.float32)  # sure on 40-60 and 200-220
     special[1, 20:384, 0:40], special[0, 20:384, 0:40] = 0.6, 0.4  # unsure spill on a door at the left
-    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(waist_up)))
+    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(WAIST_UP)))
     assert labels[200, 40:220].all(), "what the specialist is sure of is person"
     assert not labels[200, 0:40].any(), "its unsure spill goes where the first pass says: background"
     mixed = segmentation.second_opinion(special, first)
@@ -171,7 +168,6 @@ def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
     """pose_ahead (a lone request): the pose network is asked before the first pass answers, once, and
     the labels are the same; a request that then fails still waits for the look it started."""
     image = np.full((384, 256, 3), 128, np.uint8)
-    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
     cut, full = canvas_probs(slice(20, 384), slice(60, 200)), canvas_probs(slice(20, 360), slice(60, 200))
 
     class Network(Recorder):  # also notes how many pose calls had begun when it was asked
@@ -187,7 +183,7 @@ def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
     for first, pose_calls in ((cut, 1), (full, 0)):  # a crop needs the look, a full figure does not
         results = {}
         for ahead in (False, True):
-            pose = Recorder(heatmaps_of(waist_up))
+            pose = Recorder(heatmaps_of(WAIST_UP))
             general = Network(first, pose)
             crops = Recorder(canvas_probs(slice(0, 384), slice(0, 256)))
             results[ahead] = run_segment(image, general, crops, pose, pose_ahead=ahead)
@@ -199,7 +195,7 @@ def test_the_pose_look_asked_ahead_changes_nothing_but_when_it_is_asked():
         async def __call__(self, canvas):
             raise RuntimeError("Triton went away")
 
-    pose = Network(heatmaps_of(waist_up))  # slower than the failing network: it yields first
+    pose = Network(heatmaps_of(WAIST_UP))  # slower than the failing network: it yields first
     with pytest.raises(RuntimeError):
         run_segment(image, Failing(cut), None, pose, pose_ahead=True)
     assert pose.calls == 1, "the look asked ahead ran to its end"
@@ -283,11 +279,10 @@ def test_the_quality_features_read_the_leading_networks_own_probabilities():
     from fashionpixel import quality
 
     image = np.full((384, 256, 3), 128, np.uint8)
-    waist_up = tuple(i for i in range(18) if i not in (9, 10, 12, 13))
     first = canvas_probs(slice(20, 384), slice(60, 200))
     special = canvas_probs(slice(20, 384), slice(40, 220))
     assess = quality.Assessment()
-    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(waist_up)), assess=assess)
+    labels = run_segment(image, Recorder(first), Recorder(special), Recorder(heatmaps_of(WAIST_UP)), assess=assess)
     box = segmentation.prepare(image)[1]
     task, features = assess.parts["person"]
     assert task == "person"
