@@ -408,6 +408,8 @@ def part_lab_stats(image: np.ndarray, parts: np.ndarray) -> dict[int, tuple[np.n
     do not need every pixel)."""
     image, parts = image[::2, ::2], parts[::2, ::2]
     person = parts > 0
+    if not person.any():  # nobody found: nothing to match (OpenCV refuses an empty image)
+        return {}
     lab = cv2.cvtColor(image[person][None].astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0]
     count, mean, std = lab_stats(lab, parts[person])
     return {k: (mean[k], std[k]) for k in range(1, PARTS) if count[k] * 4 >= MIN_MATCH_PIXELS}

@@ -179,6 +179,11 @@ def test_nearest_labels_fill_where_the_warp_has_no_pixel():
     assert (nearest_labels(np.zeros((3, 3), np.uint8)) == 0).all()
 
 
+def test_a_source_with_nobody_found_has_no_colours_to_match():
+    # a photo where the parsing finds no person (seen on a small framing): no part, no crash
+    assert part_lab_stats(np.full((8, 6, 3), 200, np.uint8), np.zeros((8, 6), np.uint8)) == {}
+
+
 def test_the_colour_correction_moves_painted_garments_toward_the_sources_colour():
     """Painted pixels of the wrong shade move to the source part's CIELAB colour; copied pixels stay,
     and a part whose colour the source does not give is left alone."""
