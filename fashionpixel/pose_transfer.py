@@ -18,10 +18,12 @@ import cv2
 import numpy as np
 
 from fashionpixel import keypoints as keypoint_net
-from fashionpixel import quality, segmentation
+from fashionpixel import quality
 from fashionpixel.letterbox import Box, fit_box, letterbox, letterbox_labels, points_to_canvas
-from fashionpixel.models import POSE_TRANSFER
+from fashionpixel.models import POSE, POSE_CROPS, POSE_TRANSFER
+from fashionpixel.networks import Network, infer_with
 from fashionpixel.pose import FLIP_INDEX, found
+from fashionpixel.reading import read_person
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = POSE_TRANSFER.canvas
@@ -582,8 +584,7 @@ async def transfer(
     target: np.ndarray | None = None,
     target_keypoints: np.ndarray | None = None,
     target_size: tuple[int, int] | None = None,
-    parse: Infer,
-    pose: Infer,
+    network: Network,
     generate: Infer,
     cpu: Cpu,
     stage: Stage,
@@ -594,41 +595,30 @@ async def transfer(
 
     The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
     keypoints (`target_keypoints` 18×2/18×3 in pixels of a `target_size` = (width, height) canvas).
-    parse(canvas) → (person probs, fashion probs) on the segmentation canvas; pose(canvas) → heatmaps
-    on the pose canvas; generate(inputs dict) → the generator's (image, gate, alpha, painted) on this
+    `network` answers the segmentation and pose models (fashionpixel.reading: the source's person,
+    parsing and pose, and the target photo's pose, as /v1/segment and /v1/pose read them); generate(inputs dict) → the generator's (image, gate, alpha, painted) on this
     module's canvas (or the image alone with `composite` None: the canvas result enlarged). `assess`, when
     given, receives the quality features of the source's person, parsing and pose, and of the target
     photo's pose. `composite`: how the result is composed at the output's resolution (compose_highres)."""
-    h, w = source.shape[:2]
-    with stage("preprocess"):
-        seg_canvas, seg_box = await cpu(segmentation.prepare, source)
-        pose_canvas, pose_box = await cpu(keypoint_net.prepare, source)
-        if target is not None:
-            target_size = (target.shape[1], target.shape[0])
-            target_canvas, target_pose_box = await cpu(keypoint_net.prepare, target)
-    with stage("infer"):
-        calls = [parse(seg_canvas), pose(pose_canvas)] + ([pose(target_canvas)] if target is not None else [])
-        (person_p, fashion_p), heat, *target_heat = await asyncio.gather(*calls)
+    pose = infer_with(network, POSE)
+    jobs = [read_person(source, network=network, cpu=cpu, stage=stage, refine_person=False, assess=assess)]
+    if target is not None:
+        target_size = (target.shape[1], target.shape[0])
+        jobs.append(
+            keypoint_net.estimate(target, infer=pose, infer_crops=infer_with(network, POSE_CROPS), cpu=cpu, stage=stage)
+        )
+    read, *target_read = await asyncio.gather(*jobs)
+    person, fashion, source_kp = read.person, read.fashion, read.keypoints
+    if target is not None:
+        target_keypoints = target_read[0]
+        if assess is not None:
+            assess.add("pose", quality.pose_features(target_keypoints), part="target_pose")
     with stage("postprocess"):
-        person = await cpu(segmentation.labels_from_probs, source, person_p, seg_box)
-        fashion = await cpu(segmentation.labels_from_probs, source, fashion_p, seg_box)
-        source_kp = await cpu(keypoint_net.keypoints_from_heatmaps, heat, pose_box, w, h)
-        if target is not None:
-            target_keypoints = await cpu(
-                keypoint_net.keypoints_from_heatmaps, target_heat[0], target_pose_box, *target_size
-            )
         image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size
         target_kp = points_to_canvas(target_keypoints, target_box(tw, th), tw)
         garments = composite.garment_options() if composite and composite.skirt_canvas else {}
         inputs = await cpu(partial(network_inputs, **garments), image, parts, canvas_kp, target_kp)
-    if assess is not None:
-        with stage("quality"):
-            assess.add(*await cpu(segmentation.quality_features, person_p, seg_box, person))
-            assess.add(*await cpu(segmentation.quality_features, fashion_p, seg_box, fashion))
-            assess.add("pose", quality.pose_features(canvas_kp))
-            if target is not None:
-                assess.add("pose", quality.pose_features(target_keypoints), part="target_pose")
     if composite is None:
         with stage("infer"):
             generated = await generate(inputs)

@@ -10,17 +10,16 @@ The generator sees them letterboxed (white padding) into CANVAS_W×CANVAS_H; its
 back into the photo inside the skin region only, so nothing else of the photo changes.
 """
 
-import asyncio
-
 import cv2
 import numpy as np
 
-from fashionpixel import keypoints as keypoint_net
-from fashionpixel import quality, segmentation
+from fashionpixel import quality
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.letterbox import Box, letterbox, points_to_canvas
 from fashionpixel.models import SKIN, SKIN_CHANNELS
+from fashionpixel.networks import Network
 from fashionpixel.pose import draw_pose, found
+from fashionpixel.reading import read_person
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = SKIN.canvas
@@ -85,8 +84,7 @@ async def regenerate(
     *,
     keypoints: np.ndarray | None,
     region: np.ndarray | None,
-    parse: Infer,
-    pose: Infer,
+    network: Network,
     generate: Infer,
     cpu: Cpu,
     stage: Stage,
@@ -94,40 +92,28 @@ async def regenerate(
 ) -> np.ndarray:
     """The whole skin generation of one photo → H×W×4 RGBA (person with regenerated skin, alpha = person).
 
-    parse(canvas) → (person probs 2×h×w, fashion probs 7×h×w) on the segmentation canvas;
-    pose(canvas) → 18×h×w heatmaps on the pose canvas; generate(x) → RGB on the skin canvas.
-    `keypoints` (18×2 or 18×3, -1 = missing) and `region` (bool H×W) replace what would be derived.
-    `assess`, when given, receives the quality features of what it derived: the person, the parsing
-    (when it gives the region) and the pose (when it was estimated)."""
-    h, w = image.shape[:2]
-    with stage("preprocess"):
-        seg_canvas, seg_box = await cpu(segmentation.prepare, image)
-        if keypoints is None:
-            pose_canvas, pose_box = await cpu(keypoint_net.prepare, image)
-    with stage("infer"):
-        if keypoints is None:  # both networks at once
-            (person_p, fashion_p), heat = await asyncio.gather(parse(seg_canvas), pose(pose_canvas))
-        else:
-            person_p, fashion_p = await parse(seg_canvas)
+    `network` answers the segmentation and pose models (fashionpixel.reading: the person, the skin
+    parsing and the keypoints as /v1/segment and /v1/pose read them); generate(x) → RGB on the skin
+    canvas. `keypoints` (18×2 or 18×3, -1 = missing) and `region` (bool H×W) replace what would be
+    derived. `assess`, when given, receives the quality features of what it derived: the person, the
+    parsing (when it gives the region) and the pose (when it was estimated)."""
+    # the silhouette is the output's alpha: refined as /v1/segment refines it (CRF, plain backdrops)
+    read = await read_person(
+        image,
+        network=network,
+        cpu=cpu,
+        stage=stage,
+        refine_person=True,
+        parsing=region is None,
+        pose=keypoints is None,
+        assess=assess,
+    )
+    keypoints = read.keypoints if keypoints is None else keypoints
     with stage("postprocess"):
-        # the silhouette is the output's alpha: the dense CRF makes it follow the photo's edges
-        person = await cpu(lambda: segmentation.labels_from_probs(image, person_p, seg_box, crf=True))
-        derived = [(person_p, person)]
-        if keypoints is None:
-            keypoints = await cpu(keypoint_net.keypoints_from_heatmaps, heat, pose_box, w, h)
-            if assess is not None:
-                assess.add("pose", quality.pose_features(keypoints))
         if region is None:
-            fashion = await cpu(segmentation.labels_from_probs, image, fashion_p, seg_box)
-            derived.append((fashion_p, fashion))
-            region = body_skin(fashion == SKIN_CLASS, person > 0, keypoints)
-        person = person > 0
-        x, box = await cpu(network_input, image, person | region, region, keypoints)
-    if assess is not None:
-        with stage("quality"):
-            for probs, labels in derived:
-                assess.add(*await cpu(segmentation.quality_features, probs, seg_box, labels))
+            region = body_skin(read.fashion == SKIN_CLASS, read.person, keypoints)
+        x, box = await cpu(network_input, image, read.person | region, region, keypoints)
     with stage("infer"):
         generated = await generate(x)
     with stage("postprocess"):
-        return await cpu(paste, image, generated, box, region, person)
+        return await cpu(paste, image, generated, box, region, read.person)

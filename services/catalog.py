@@ -3,7 +3,8 @@ the networks each calls."""
 
 from dataclasses import dataclass
 
-from fashionpixel.models import CUTOUT, POSE, POSE_CROPS, POSE_TRANSFER, SEGMENTATION, SEGMENTATION_CROPS, SKIN, Model
+from fashionpixel.models import CUTOUT, POSE, POSE_TRANSFER, SEGMENTATION, SEGMENTATION_CROPS, SKIN, Model
+from fashionpixel.reading import READING_MODELS
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,10 @@ SERVICES = (
         (SEGMENTATION, SEGMENTATION_CROPS, POSE),
     ),
     ServiceInfo("cutout", "services.cutout.app:app", 8081, "CUTOUT_PORT", (CUTOUT, POSE)),
-    ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (SEGMENTATION, POSE, SKIN)),
+    # skin generation and pose transfer read the person as segmentation and pose do (fashionpixel/reading.py)
+    ServiceInfo("skin-generation", "services.skin.app:app", 8082, "SKIN_GENERATION_PORT", (*READING_MODELS, SKIN)),
     ServiceInfo(
-        "pose-transfer",
-        "services.pose_transfer.app:app",
-        8083,
-        "POSE_TRANSFER_PORT",
-        (SEGMENTATION, POSE, POSE_CROPS, POSE_TRANSFER),
+        "pose-transfer", "services.pose_transfer.app:app", 8083, "POSE_TRANSFER_PORT", (*READING_MODELS, POSE_TRANSFER)
     ),
 )
 

@@ -46,7 +46,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from fashionpixel import segmentation
-from fashionpixel.models import POSE, POSE_TRANSFER, SEGMENTATION
+from fashionpixel.models import POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import draw_pose, found
 from fashionpixel.pose_transfer import (
@@ -61,7 +61,7 @@ from fashionpixel.pose_transfer import (
 from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, read_image, read_labels
 from training.metrics import mean_image_metrics, mirror_pose_metrics
-from training.served import REPO, file_md5, onnx_network
+from training.served import REPO, file_md5, onnx_network, reading_files
 from training.skin_data import grid, labelled
 
 PAIRS_SEED = 25
@@ -315,14 +315,13 @@ def composite_report(composite: Composite | None) -> dict | str:
     return composite.__dict__ if composite else "canvas"
 
 
-def transfer_inline(source, target, *, parse, pose, generate, composite: Composite | None) -> np.ndarray:
+def transfer_inline(source, target, *, network, generate, composite: Composite | None) -> np.ndarray:
     """fashionpixel.pose_transfer.transfer run to its end in this thread, as both evaluations call it."""
     return asyncio.run(
         transfer(
             source,
             target=target,
-            parse=parse,
-            pose=pose,
+            network=network,
             generate=generate,
             cpu=inline,
             stage=untimed,
@@ -340,14 +339,14 @@ def evaluate(
     warp: bool = False,
     composite: Composite | None = SERVED_COMPOSITE,
 ) -> dict:
-    files = {SEGMENTATION: SEGMENTATION.onnx_path(repository), POSE: POSE.onnx_path(repository), POSE_TRANSFER: model}
+    files = reading_files(repository) | {POSE_TRANSFER: model}
     network = onnx_network(files, threads)
-    parse, pose = infer_with(network, SEGMENTATION), infer_with(network, POSE)
     generate, composite = (warp_alone, None) if warp else (transfer_generator(network, composite), composite)
-    parse_parts = parser(parse)
+    # the metrics' own parser: the general network alone, whatever the pipeline under test reads with
+    parse_parts = parser(infer_with(network, SEGMENTATION))
 
     def run(source, target):
-        return transfer_inline(source, target, parse=parse, pose=pose, generate=generate, composite=composite)
+        return transfer_inline(source, target, network=network, generate=generate, composite=composite)
 
     rows, mirror, shown, ms = [], [], [], 0.0
     for n, ((a, _), (b, b_kp)) in enumerate(cross_person_pairs(pairs)):

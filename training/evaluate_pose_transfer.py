@@ -52,7 +52,7 @@ from training.evaluate_cross_person import (
 from training.framing import framed_photos
 from training.metrics import image_metrics, mean_image_metrics, mirror_pose_metrics
 from training.pose_transfer_data import build, mirror_pairs
-from training.served import evaluation_command, framing_report, onnx_network, parse_and_pose
+from training.served import evaluation_command, framing_report, onnx_network, reading_network
 from training.skin_data import grid, labelled
 
 PART_COLOURS = np.vstack([FASHION_PALETTE, [[150, 150, 150]]]).astype(np.uint8)  # + other clothing
@@ -113,7 +113,7 @@ def photo_scores(
 ) -> tuple[dict[str, dict], float]:
     """{framing: {photo, photo_at_canvas}} and the end-to-end ms per photo (`generate`: the generator as
     the pipeline calls it, `composite` as transfer takes it)."""
-    parse, heatmaps = parse_and_pose(repository, threads)
+    network = reading_network(repository, threads)
 
     samples = [s for s, _ in keypoint_samples() if s.split == "val" and labelled(s)][:limit]
     scores, ms = {}, 0.0
@@ -122,7 +122,7 @@ def photo_scores(
         for n, (_, image, labels, _) in enumerate(framed_photos(framing, samples, label_maps)):
             mirrored = np.ascontiguousarray(image[:, ::-1])
             start = time.perf_counter()
-            out = transfer_inline(image, mirrored, parse=parse, pose=heatmaps, generate=generate, composite=composite)
+            out = transfer_inline(image, mirrored, network=network, generate=generate, composite=composite)
             ms += (time.perf_counter() - start) * 1000
             at_full, at_canvas = mirror_pose_metrics(out, image, labels["person"], CANVAS_W)
             full.append(at_full)

@@ -34,7 +34,7 @@ from fashionpixel.stages import inline, untimed
 from training.datasets import keypoint_samples, label_maps
 from training.framing import framed_photos
 from training.metrics import image_metrics
-from training.served import evaluation_command, framing_report, onnx_network, parse_and_pose
+from training.served import evaluation_command, framing_report, reading_network
 from training.skin_data import grid, labelled
 
 
@@ -51,8 +51,8 @@ def evaluate(
     pictures: Path | None,
     framings: tuple[str, ...] = ("full",),
 ) -> dict:
-    parse, heatmaps = parse_and_pose(repository, threads)
-    generate = infer_with(onnx_network({SKIN: model}, threads), SKIN)
+    network = reading_network(repository, threads, {SKIN: model})
+    generate = infer_with(network, SKIN)
 
     def run(image):
         return asyncio.run(
@@ -60,8 +60,7 @@ def evaluate(
                 image,
                 keypoints=None,
                 region=None,
-                parse=parse,
-                pose=heatmaps,
+                network=network,
                 generate=generate,
                 cpu=inline,
                 stage=untimed,

@@ -12,8 +12,9 @@ from typing import Callable
 import numpy as np
 
 from export.onnxruntime_session import onnx_session
-from fashionpixel.models import POSE, SEGMENTATION, Model
-from fashionpixel.networks import OnnxNetwork, infer_with
+from fashionpixel.models import SEGMENTATION, Model
+from fashionpixel.networks import OnnxNetwork
+from fashionpixel.reading import READING_MODELS
 from training.framing import add_framing_argument, chosen_framings, shop_mean
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,10 +59,15 @@ def predict(
     return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results]) for i, name in enumerate(names)}
 
 
-def parse_and_pose(repository: Path, threads: int):
-    """(parse, pose) as the pipelines take them, over the repository's segmentation and pose models."""
-    network = onnx_network({m: m.onnx_path(repository) for m in (SEGMENTATION, POSE)}, threads)
-    return infer_with(network, SEGMENTATION), infer_with(network, POSE)
+def reading_files(repository: Path) -> dict[Model, Path]:
+    """The repository's segmentation and pose models with their crop specialists: what the editing
+    pipelines read a person with (fashionpixel/reading.py)."""
+    return {m: m.onnx_path(repository) for m in READING_MODELS}
+
+
+def reading_network(repository: Path, threads: int, extra: dict[Model, Path] | None = None) -> OnnxNetwork:
+    """reading_files in-process, and `extra` files beside them."""
+    return onnx_network(reading_files(repository) | (extra or {}), threads)
 
 
 def framing_report(scores: dict[str, dict[str, dict]]) -> dict:

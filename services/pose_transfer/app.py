@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fashionpixel.keypoints import estimate
-from fashionpixel.models import POSE, POSE_CROPS, POSE_TRANSFER, SEGMENTATION
+from fashionpixel.models import POSE, POSE_CROPS, POSE_TRANSFER
 from fashionpixel.networks import infer_with
 from fashionpixel.pose import KEYPOINTS, draw_pose
 from fashionpixel.pose_transfer import transfer
@@ -150,8 +150,7 @@ async def pose_transfer(
         target=target,
         target_keypoints=target_kp,
         target_size=size,
-        parse=infer_with(network, SEGMENTATION),
-        pose=infer_with(network, POSE),
+        network=network,
         generate=infer_with(network, POSE_TRANSFER),
         cpu=run.cpu,
         stage=run.stage,

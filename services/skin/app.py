@@ -3,12 +3,13 @@
     uvicorn services.skin.app:app --port 8082
 
 The segmentation and pose models (through Triton) derive what the client does not send: the person,
-the skin region (parsing) and the keypoints; the skin model then paints the region.
+the skin region (parsing) and the keypoints, read as /v1/segment and /v1/pose read them (crop
+specialists included: fashionpixel/reading.py); the skin model then paints the region.
 """
 
 from fastapi import APIRouter, Depends, Request
 
-from fashionpixel.models import POSE, SEGMENTATION, SKIN
+from fashionpixel.models import SKIN
 from fashionpixel.networks import infer_with
 from fashionpixel.quality import Assessment
 from fashionpixel.skin import regenerate
@@ -56,15 +57,13 @@ async def skin(request: Request, settings: Settings = Depends(get_settings), run
             region = mask > 127
         keypoints_text = text_field(upload, "keypoints")
         keypoints = parse_keypoints(keypoints_text, w, h) if keypoints_text is not None else None
-    network = run.network
     assess = Assessment()
     rgba = await regenerate(
         image,
         keypoints=keypoints,
         region=region,
-        parse=infer_with(network, SEGMENTATION),
-        pose=infer_with(network, POSE),
-        generate=infer_with(network, SKIN),
+        network=run.network,
+        generate=infer_with(run.network, SKIN),
         cpu=run.cpu,
         stage=run.stage,
         assess=assess,
