@@ -23,12 +23,9 @@ look, `--dry-run` prints the tables and writes nothing.
 import argparse
 import asyncio
 import dataclasses
-import hashlib
 import json
 import sys
 import time
-from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +35,9 @@ from fashionpixel import cutout, keypoints, quality, segmentation
 from fashionpixel.labels import FASHION_CLASSES
 from fashionpixel.models import CUTOUT, POSE, POSE_CROPS, SEGMENTATION, SEGMENTATION_CROPS
 from fashionpixel.networks import infer_with
+from fashionpixel.reading import OncePerInput
 from fashionpixel.stages import inline
+from services.common.timing import Timings
 from training.datasets import ccp_samples, fashionista_samples, label_maps, read_garments, read_labels
 from training.framing import FRAMINGS, framed_photos
 from training.metrics import confusion, pck, summarize
@@ -84,45 +83,26 @@ CARD = REPO / "docs" / "models" / "quality.md"
 BEGIN, END = "<!-- fit_quality: begin -->", "<!-- fit_quality: end -->"
 
 
-class Clock:
-    """The pipelines' `stage`: milliseconds per stage name, summed over a photo's calls."""
-
-    def __init__(self):
-        self.ms: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[name] += (time.perf_counter() - start) * 1000
-
-
 SERVED = (SEGMENTATION, SEGMENTATION_CROPS, CUTOUT, POSE, POSE_CROPS)
 
 
 class Networks:
-    """The served networks in-process; a segmentation network runs once per canvas, its person and
-    fashion outputs shared by the two tasks' runs of a photo (as if Triton answered both)."""
+    """The served networks in-process. A segmentation network is asked once per distinct input of a
+    photo (OncePerInput), its person and fashion outputs shared by the two tasks' runs, as if Triton
+    answered both; the pose and cutout networks answer every call, so that each pipeline's time
+    counts its own passes. `next_photo()` starts a photo's memo afresh."""
 
     def __init__(self, repository: Path, threads: int):
-        network = onnx_network({m: m.onnx_path(repository) for m in SERVED}, threads)
-        self.cutout, self.pose, self.pose_crops = (infer_with(network, m) for m in (CUTOUT, POSE, POSE_CROPS))
-        self.parsers = {m: infer_with(network, m) for m in (SEGMENTATION, SEGMENTATION_CROPS)}
-        self.memo: dict[tuple[str, bytes], tuple] = {}
+        self.network = onnx_network({m: m.onnx_path(repository) for m in SERVED}, threads)
         self.files = {m.name: file_md5(m.onnx_path(repository)) for m in SERVED}
+        self.cutout, self.pose, self.pose_crops = (infer_with(self.network, m) for m in (CUTOUT, POSE, POSE_CROPS))
+        self.next_photo()
+
+    def next_photo(self) -> None:
+        self.once = OncePerInput(self.network)
 
     def segmentation(self, task: str, model=SEGMENTATION):
-        index = model.output_names.index(task)
-
-        async def infer(canvas):
-            key = (model.name, hashlib.md5(canvas.tobytes()).digest())
-            if key not in self.memo:
-                self.memo[key] = await self.parsers[model](canvas)
-            return self.memo[key][index]
-
-        return infer
+        return infer_with(self.once, model, task)
 
 
 def person_iou(labels: np.ndarray, truth: np.ndarray) -> float:
@@ -145,15 +125,15 @@ def keypoint_pck(k: np.ndarray, truth: np.ndarray) -> float | None:
     return pck(np.where(found[:, None], k[:, :2], -1)[None], truth[None])["mean"]
 
 
-def run(pipeline, clock: Clock, **kwargs) -> tuple:
+def run(pipeline, clock: Timings, **kwargs) -> tuple:
     """One pipeline call (inline, timed by `clock`) → (result, its task's features)."""
     assess = quality.Assessment()
-    result = asyncio.run(pipeline(cpu=inline, stage=clock, assess=assess, **kwargs))
+    result = asyncio.run(pipeline(cpu=inline, stage=clock.stage, assess=assess, **kwargs))
     (task, features), *_ = assess.parts.values()
     return result, features
 
 
-def row(task: str, framing: str, name: str, features: dict, measured: float | None, clock: Clock) -> dict | None:
+def row(task: str, framing: str, name: str, features: dict, measured: float | None, clock: Timings) -> dict | None:
     if measured is None:
         return None
     pipeline = sum(ms for stage, ms in clock.ms.items() if stage != "quality")
@@ -164,7 +144,7 @@ def row(task: str, framing: str, name: str, features: dict, measured: float | No
         features=features,
         measured=float(measured),
         ms=pipeline,
-        ms_quality=clock.ms["quality"],
+        ms_quality=clock.ms.get("quality", 0.0),
     )
 
 
@@ -172,9 +152,9 @@ def fashionista_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
     """Person, fashion and pose rows of Fashionista photos in one framing."""
     rows = []
     for s, image, truth, teacher in framed_photos(framing, samples, label_maps):
-        nets.memo.clear()
+        nets.next_photo()
         for task in ("person", "fashion"):
-            clock = Clock()
+            clock = Timings()
             labels, features = run(
                 segmentation.segment,
                 clock,
@@ -190,7 +170,7 @@ def fashionista_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
                 measured = summarize(confusion(labels, truth["fashion"], len(FASHION_CLASSES)), FASHION_CLASSES)
                 measured = measured["mean_iou"]
             rows.append(row(task, framing, s.name, features, measured, clock))
-        clock = Clock()
+        clock = Timings()
         k, features = run(keypoints.estimate, clock, image=image, infer=nets.pose, infer_crops=nets.pose_crops)
         rows.append(row("pose", framing, s.name, features, keypoint_pck(k, teacher), clock))
     return [r for r in rows if r]
@@ -204,7 +184,7 @@ def ccp_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
 
     rows = []
     for s, image, truth, _ in framed_photos(framing, samples, read):
-        clock = Clock()
+        clock = Timings()
         alpha, features = run(cutout.matte, clock, image=image, infer=nets.cutout, pose=nets.pose, **CUTOUT_DEFAULTS)
         rows.append(row("cutout", framing, s.name, features, dice(alpha, truth["garment"]), clock))
     return [r for r in rows if r]
