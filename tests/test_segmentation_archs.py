@@ -45,6 +45,23 @@ def test_heads_by_name_and_every_parameter_trains(arch):
         assert 0.9e6 < sum(p.numel() for p in build(arch).parameters()) < 3e6
 
 
+def test_a_deeper_segnet_grows_from_a_trained_one_with_the_same_outputs():
+    plain = build("segnet").eval()
+    with torch.no_grad():  # BatchNorm statistics of a trained network, not the identity of a new one
+        for m in plain.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.5, 1.5)
+    deep = build("segnet-deep").eval()
+    deep.grow_from(plain.state_dict())
+    assert len(deep.enc3) == len(plain.enc3) + 2 and len(deep.enc4) == len(plain.enc4) + 2
+    x = torch.randn(1, 3, 96, 64)
+    with torch.no_grad():
+        for a, b in zip(plain(x), deep(x)):
+            assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="not a SegNet"):
+        deep.grow_from(build("unet").state_dict())
+
+
 def test_u2net_side_outputs_match_the_fused_ones():
     net = build("u2net").eval()
     x = torch.randn(1, 3, 96, 64)

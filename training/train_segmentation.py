@@ -1,14 +1,15 @@
 """Train the segmentation network (person + fashion heads) on Fashionista and CCP.
 
     python -m training.train_segmentation --out runs/segmentation --steps 3000 \
-        [--arch segnet|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice] [--pseudo runs/pseudo-ccp]
+        [--arch segnet|segnet-deep|unet|deeplabv3plus|u2net] [--loss ce+dice|ce|dice] [--pseudo runs/pseudo-ccp]
 
 Resumable: re-running the same command continues from <out>/last.pt. Prints progress; keeps the
 checkpoint with the best validation fashion mean IoU (person, for a person-only run) as <out>/best.pt.
 The checkpoint's "args" record the architecture (and loss), which the export command reads.
 
 `--arch` picks the network from training/models/segmentation_archs.py (default SegNet, the served
-one). `--loss` is the loss on each output: person cross-entropy (× --person-weight) plus, for
+one); `--grow CHECKPOINT` starts a `segnet-deep` (SegNet with more blocks at 1/16 and 1/32) from a trained
+SegNet, its added blocks identities at first. `--loss` is the loss on each output: person cross-entropy (× --person-weight) plus, for
 fashion, `ce+dice` (the default) class-weighted cross-entropy + 0.5 × soft Dice, `ce` the weighted
 cross-entropy alone, `dice` soft Dice alone. For `u2net` the same loss is applied to the fused
 output and to each of its six side outputs (all at the input size) and summed, U²-Net's fused
@@ -79,6 +80,12 @@ def main():
     )
     ap.add_argument("--arch", choices=list(ARCHITECTURES), default="segnet", help="the network (see the module doc)")
     ap.add_argument(
+        "--grow",
+        type=Path,
+        help="start a segnet-deep run from this plain SegNet checkpoint's weights, the added blocks "
+        "identities at first (new schedule; its BatchNorms stay frozen if the checkpoint's were)",
+    )
+    ap.add_argument(
         "--background-weight",
         type=float,
         default=float(FASHION_WEIGHTS[0]),
@@ -106,12 +113,16 @@ def main():
     ap.add_argument("--teacher-batch", type=int, default=4, help="teacher-labelled photos added to each step")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="weight of their person loss")
     args = ap.parse_args()
+    if args.grow and (args.arch != "segnet-deep" or args.init):
+        ap.error("--grow starts a --arch segnet-deep run, instead of --init")
     if args.teacher and args.augment not in FRAMED:
         ap.error("--teacher frames the teacher's photos: it needs --augment shop or crops")
     resuming = (args.out / "last.pt").exists()
     from_onnx = bool(args.init and args.init.suffix == ".onnx")
     source = args.out / "last.pt" if resuming else None if from_onnx else args.init
     checkpoint = load_checkpoint(source, args.arch) if source else None
+    if args.grow and not resuming:
+        checkpoint = load_checkpoint(args.grow, "segnet")
     torch.set_num_threads(args.threads)
 
     fash, ccp = fashionista_samples()[: args.limit], ccp_samples()[: args.limit]
@@ -148,13 +159,16 @@ def main():
     elif args.init and not resuming:
         net.load_state_dict(checkpoint["model"])
         print(f"initialised from {args.init}", flush=True)
+    elif args.grow and not resuming:
+        net.grow_from(checkpoint["model"])
+        print(f"grown from {args.grow}: the added blocks start as identities", flush=True)
     # folded BatchNorms (a served file's weights, or a run that started from one) stay frozen
     frozen = from_onnx or is_frozen(checkpoint.get("args", {}) if checkpoint else {})
     if frozen:
         freeze_batchnorm(net)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not args.init else 0.1
+        opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05 if not (args.init or args.grow) else 0.1
     )
 
     weights = torch.cat([torch.tensor([args.background_weight]), FASHION_WEIGHTS[1:]])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.models.blocks import conv_bn
-from training.models.segmentation import SegNet
+from training.models.segmentation import DeepSegNet, SegNet
 
 DEFAULT_HEADS = {"person": 2, "fashion": 7}
 
@@ -296,6 +296,7 @@ class U2Net(nn.Module):
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "segnet": SegNet,
+    "segnet-deep": DeepSegNet,
     "unet": UNet,
     "deeplabv3plus": DeepLabV3Plus,
     "u2net": U2Net,
