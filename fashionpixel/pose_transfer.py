@@ -596,8 +596,9 @@ async def transfer(
     The target is a photo (`target`, whose pose is estimated and whose size is the output's) or
     keypoints (`target_keypoints` 18×2/18×3 in pixels of a `target_size` = (width, height) canvas).
     `network` answers the segmentation and pose models (fashionpixel.reading: the source's person,
-    parsing and pose, and the target photo's pose, as /v1/segment and /v1/pose read them); generate(inputs dict) → the generator's (image, gate, alpha, painted) on this
-    module's canvas (or the image alone with `composite` None: the canvas result enlarged). `assess`, when
+    parsing and pose, and the target photo's pose, as /v1/segment and /v1/pose read them);
+    generate(inputs dict) → the generator's (image, gate, alpha, painted) on this module's canvas (or
+    the image alone with `composite` None: the canvas result enlarged). `assess`, when
     given, receives the quality features of the source's person, parsing and pose, and of the target
     photo's pose. `composite`: how the result is composed at the output's resolution (compose_highres)."""
     pose = infer_with(network, POSE)
