@@ -95,19 +95,16 @@ async def read_person(
             assess=assess,
         )
 
-    jobs = [segment("person", refine_person)]
+    jobs = {"person": segment("person", refine_person)}
     if parsing:
-        jobs.append(segment("fashion", False))
+        jobs["fashion"] = segment("fashion", False)
     if pose:
-        jobs.append(
-            keypoint_net.estimate(
-                image, infer=look, infer_crops=infer_with(once, POSE_CROPS), cpu=cpu, stage=stage, assess=assess
-            )
+        jobs["keypoints"] = keypoint_net.estimate(
+            image, infer=look, infer_crops=infer_with(once, POSE_CROPS), cpu=cpu, stage=stage, assess=assess
         )
     # every job runs to its end even when one fails: no work of this request outlives its answer
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    if error := next((r for r in results if isinstance(r, BaseException)), None):
+    results = dict(zip(jobs, await asyncio.gather(*jobs.values(), return_exceptions=True)))
+    if error := next((r for r in results.values() if isinstance(r, BaseException)), None):
         raise error
-    person, *rest = results
-    fashion = rest.pop(0) if parsing else None
-    return Reading(person > 0, fashion, rest.pop(0) if pose else None)
+    person = await cpu(np.greater, results["person"], 0)  # a whole-photo array: off the event loop
+    return Reading(person, results.get("fashion"), results.get("keypoints"))

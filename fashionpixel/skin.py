@@ -109,10 +109,13 @@ async def regenerate(
         assess=assess,
     )
     keypoints = read.keypoints if keypoints is None else keypoints
+
+    def inputs():  # whole-photo array work: off the event loop
+        skin_region = body_skin(read.fashion == SKIN_CLASS, read.person, keypoints) if region is None else region
+        return skin_region, *network_input(image, read.person | skin_region, skin_region, keypoints)
+
     with stage("postprocess"):
-        if region is None:
-            region = body_skin(read.fashion == SKIN_CLASS, read.person, keypoints)
-        x, box = await cpu(network_input, image, read.person | region, region, keypoints)
+        region, x, box = await cpu(inputs)
     with stage("infer"):
         generated = await generate(x)
     with stage("postprocess"):
