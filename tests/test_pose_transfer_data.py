@@ -7,7 +7,15 @@ import pytest
 
 from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, found, mirror, network_inputs, warp_to_pose
 from training.datasets import parse_keypoint_csv, parse_pairs_csv
-from training.pose_transfer_data import DEEPFASHION, batch, build, build_real_pairs, deepfashion_pairs, real_batch
+from training.pose_transfer_data import (
+    DEEPFASHION,
+    batch,
+    build,
+    build_real_pairs,
+    cross_batch,
+    deepfashion_pairs,
+    real_batch,
+)
 
 pytestmark = pytest.mark.data
 
@@ -46,6 +54,29 @@ def test_training_batches_have_the_exported_layout(val):
     # mirror mode: the target is exactly the mirrored source (or the source mirrored back)
     inputs, targets, _ = batch(val, [0], np.random.default_rng(1), "mirror")
     assert np.array_equal(targets[0], inputs["source"][0][:, ::-1])
+
+
+def test_cross_pairs_carry_each_part_onto_the_other_persons_pose(val):
+    inputs, carried = cross_batch(val, 6, np.random.default_rng(0))
+    assert inputs["warped"].shape == (6, CANVAS_H, CANVAS_W, 4) and carried.shape == (6, CANVAS_H, CANVAS_W)
+    assert all(v.dtype == np.uint8 for v in inputs.values())
+    for source, parts, warped, labels in zip(inputs["source"], inputs["parts"][..., 0], inputs["warped"], carried):
+        covered = warped[..., 3] > 0
+        # a label only where the warp put a pixel, and nearly everywhere it did (its linear mask's edge
+        # can fall on a nearest-neighbour background label)
+        assert not (labels > 0)[~covered].any() and (labels > 0)[covered].mean() > 0.95
+    # each carried part keeps its source colour, up to which of its pixels the target pose shows
+    own, other = [], []
+    for i, labels in enumerate(carried):
+        for c in np.unique(labels[labels > 0]):
+            if (labels == c).sum() >= 50:
+                mean = inputs["warped"][i][..., :3][labels == c].mean(0)
+                parts = [inputs["parts"][j][..., 0] for j in (i, (i + 1) % 6)]
+                own_part, other_part = (inputs["source"][j][p == c] for j, p in zip((i, (i + 1) % 6), parts))
+                own.append(np.abs(mean - own_part.mean(0)).mean())
+                if len(other_part):
+                    other.append(np.abs(mean - other_part.mean(0)).mean())
+    assert len(own) >= 12 and np.median(own) < 8 and np.median(other) > 3 * np.median(own), (own, other)
 
 
 def test_missing_keypoints_give_no_heatmap_and_no_warp(val):

@@ -1,4 +1,4 @@
-"""Issue 25's training pieces: `--init` from the served ONNX file, and the gate and texture losses."""
+"""Issue 25's training pieces: `--init` from the served ONNX file, and the gate, texture and colour losses."""
 
 import numpy as np
 import onnxruntime as ort
@@ -6,7 +6,7 @@ import torch
 
 from fashionpixel.models import POSE_TRANSFER
 from training.datasets import REPO
-from training.losses import gate_loss, texture_loss
+from training.losses import gate_loss, part_colour_loss, texture_loss
 from training.models.pose_transfer import PoseTransferGenerator, PoseTransferServing
 from training.train_pose_transfer import load_served
 
@@ -65,3 +65,24 @@ def test_texture_loss_prefers_shifted_texture_to_a_blur():
     assert texture_loss(stripes, stripes, mask) == 0
     assert texture_loss(shifted, stripes, mask) < 0.1 * texture_loss(blur, stripes, mask)
     assert texture_loss(blur, stripes, mask * 0) == 0  # nothing inside the person: nothing to score
+
+
+def test_part_colour_loss_asks_for_each_garments_mean_colour_not_its_pixels():
+    source = torch.full((1, 3, 8, 8), -1.0)
+    source[..., 4:] = 1.0  # a black class 3 on the left, a white class 5 on the right
+    source_parts = torch.full((1, 8, 8), 3)
+    source_parts[..., 4:] = 5
+    carried = source_parts.flip(-1)  # the warp carried them to the other sides
+    result = source.flip(-1)
+    assert part_colour_loss(result, source, source_parts, carried, [3, 5], min_pixels=4) == 0
+    # a texture with the right mean (a checkerboard of the white garment's colour ± 0.5) is not penalised
+    textured = result.clone()
+    textured[..., :4] = 0.5 + 0.5 * (torch.arange(4)[None, :] + torch.arange(8)[:, None]) % 2 - 0.25
+    textured[..., :4] = textured[..., :4] - textured[..., :4].mean() + 1.0
+    assert part_colour_loss(textured, source, source_parts, carried, [3, 5], min_pixels=4) < 1e-6
+    grey = result.clone()
+    grey[..., :4] = 0.0  # the white garment painted mid-grey: off by 1 on every channel, half the classes
+    assert part_colour_loss(grey, source, source_parts, carried, [3, 5], min_pixels=4) == 0.5
+    # a class the warp carried nowhere is not scored: class 3 over the whole result (mean −0.5 against −1) alone
+    assert part_colour_loss(grey, source, source_parts, torch.full_like(carried, 3), [3, 5], min_pixels=4) == 0.5
+    assert part_colour_loss(grey, source, source_parts, torch.zeros_like(carried), [3, 5]) == 0

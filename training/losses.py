@@ -1,4 +1,4 @@
-"""Losses shared by the segmentation-type networks."""
+"""Losses of the training commands."""
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,32 @@ def texture_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, window: i
 
     inside = (F.avg_pool2d(mask, window, 1, window // 2) > 0.99).float()
     return ((energy(x) - energy(y)).abs() * inside).sum() / inside.sum().clamp(min=1)
+
+
+def part_colour_loss(
+    result: torch.Tensor,
+    source: torch.Tensor,
+    source_parts: torch.Tensor,
+    carried: torch.Tensor,
+    classes,
+    min_pixels=20,
+) -> torch.Tensor:
+    """For pairs with no true image (a person in another person's pose): the L1 distance between each
+    class's mean colour on the result, over the pixels the warp carried from that class (`carried`,
+    N×H×W int), and its mean colour on the source (`source_parts`, N×H×W int); images N×3×H×W in
+    [-1, 1]. Averaged over the (photo, class) pairs with at least `min_pixels` on both sides. A mean,
+    not a pixel-wise target: the result may paint or copy as it likes, as long as a white shirt stays
+    white (issue 25's colour fidelity), and texture is left free."""
+    total, count = result.new_zeros(()), 0
+    for c in classes:
+        on_source, on_result = (source_parts == c).float()[:, None], (carried == c).float()[:, None]
+        n_source, n_result = on_source.sum((2, 3)), on_result.sum((2, 3))
+        valid = ((n_source >= min_pixels) & (n_result >= min_pixels)).float()[:, 0]
+        goal = (source * on_source).sum((2, 3)) / n_source.clamp(min=1)
+        mean = (result * on_result).sum((2, 3)) / n_result.clamp(min=1)
+        total = total + ((mean - goal).abs().mean(1) * valid).sum()
+        count += int(valid.sum())
+    return total / max(count, 1)
 
 
 def gate_loss(gate: torch.Tensor, warped: torch.Tensor, target: torch.Tensor, tolerance: float = 0.15) -> torch.Tensor:

@@ -7,6 +7,7 @@ docs/models/pose-transfer.md for what worked):
 - mirror: the target is the horizontally mirrored photo, a real new pose whose true image is known;
 - geometry: the target is the photo (or its mirror) under a random scale, shift and small rotation;
 - reconstruction: the target is the source itself.
+Pairs across people (cross_batch) have no true image; they only carry each garment's colour (issue 25).
 Every labelled Fashionista and CCP photo with teacher keypoints is cached once on the canvas as the
 person on white, its parts and its keypoints. DeepFashion pairs (real pose pairs) are read by
 training.datasets.parse_pairs_csv / parse_keypoint_csv for anyone who holds those images.
@@ -22,7 +23,16 @@ from PIL import Image
 
 from fashionpixel.models import SEGMENTATION
 from fashionpixel.networks import infer_with
-from fashionpixel.pose_transfer import CANVAS_H, CANVAS_W, WHITE, found, mirror, network_inputs, source_canvas
+from fashionpixel.pose_transfer import (
+    CANVAS_H,
+    CANVAS_W,
+    WHITE,
+    found,
+    mirror,
+    network_inputs,
+    source_canvas,
+    warp_to_pose,
+)
 from training.datasets import (
     DATA_DIR,
     cached,
@@ -89,6 +99,27 @@ def batch(data: dict, indices, rng: np.random.Generator, mode: str | None = None
     rows = [pair(data, i, mode or rng.choice(MODES, p=MODE_P), rng) for i in indices]
     inputs = {k: np.stack([r[0][k] for r in rows]) for k in rows[0][0]}
     return inputs, np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows])
+
+
+def cross_batch(data: dict, n: int, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """n pairs of two different people, person i in person j's pose (either side mirrored at random):
+    stacked inputs as batch() makes them, and per result pixel the source part the warp carries there
+    (N×H×W, 0 where it carries none). There is no true image; the carried parts say where each garment
+    of the source lands, so a loss can ask the result to keep its colour (training.losses.part_colour_loss)."""
+    count = len(data["images"])
+    rows = []
+    for i in rng.integers(0, count, n):
+        j = (i + rng.integers(1, count)) % count
+        image, parts, k = data["images"][i], data["parts"][i], data["keypoints"][i]
+        if rng.random() < 0.5:
+            image, parts, k = mirror(image, parts, k)
+        target_kp = data["keypoints"][j]
+        if rng.random() < 0.5:
+            target_kp = mirror(data["images"][j], data["parts"][j], target_kp)[2]
+        # the warp runs twice (inputs, then the carried labels): ~2 ms on the canvas, kept simple
+        carried = warp_to_pose(image, parts, k, target_kp, labels=True)[2]
+        rows.append((network_inputs(image, parts, k, target_kp), carried))
+    return {key: np.stack([r[0][key] for r in rows]) for key in rows[0][0]}, np.stack([r[1] for r in rows])
 
 
 @dataclass(frozen=True)

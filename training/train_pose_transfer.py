@@ -18,15 +18,13 @@ scikit-image computes it), and the two PatchGANs' adversarial terms × --adv-wei
 25's terms, all off by default: --gate-weight (the copy-or-paint gate toward 1 where the warp's pixel
 agrees with the target, toward 0 where it does not; training.losses.gate_loss), --texture-weight (L1
 between the local texture energy of output and target inside the target person, training.losses.
-texture_loss: a blur pays for the detail it lacks) and --feature-weight (pix2pixHD's feature matching: L1 between the discriminators' intermediate
-features of output and target). `--init` takes a checkpoint or the served .onnx file (its BatchNorms
-folded and frozen, training/from_onnx.py; the discriminators start afresh). Adam
-lr 2e-4, β1 0.5, linear decay to 0 over the second half. Validation: every validation person
-transferred to their mirrored pose (fixed pairs), SSIM and PSNR against the mirrored person on white.
-With --deepfashion, half of every batch are real pairs of ADGAN's DeepFashion CSVs
-(--deepfashion-annotations, --deepfashion-pairs; the shared test CSVs by default) whose images are in
-DIR, parsed by the served segmentation model. Sample grids (source | warp | generated | target) go to <out>/samples/. Resumable.
-"""
+texture_loss: a blur pays for the detail it lacks), --feature-weight (pix2pixHD's feature matching: L1 between the discriminators' intermediate
+features of output and target) and --cross-colour-weight (--cross-batch more pairs per step of two different
+people, which have no true image: each garment's mean colour where the warp carries it must stay the
+source's (`--cross-colour-goal warp`: the mean of the warp's pixels it carried there),
+training.losses.part_colour_loss; on the painted head by default, so the paint takes the
+garment's colour; `--cross-colour-head result` asks it of the composed image, which the gate meets by
+copying the warp. The pairs come from their own random stream, so the other pairs are the control's)."""
 
 from pathlib import Path
 
@@ -39,24 +37,28 @@ from torch import nn
 from torch.func import functional_call
 
 from fashionpixel.models import SEGMENTATION
+from fashionpixel.pose_transfer import PART_NAMES
 from training import loop
 from training.datasets import REPO
 from training.from_onnx import check_against_onnx, freeze_batchnorm, is_frozen, load_onnx_weights
-from training.losses import gate_loss, ssim, texture_loss
+from training.losses import gate_loss, part_colour_loss, ssim, texture_loss
 from training.metrics import image_metrics
-from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, PoseTransferServing, unit
+from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, PoseTransferServing, compose, unit
 from training.models.skin import to_uint8
 from training.pose_transfer_data import (
     DEEPFASHION,
     batch,
     build,
     build_real_pairs,
+    cross_batch,
     deepfashion_pairs,
     mirror_pairs,
     real_batch,
     segmentation_parser,
 )
 from training.skin_data import grid
+
+GARMENT_PARTS = [PART_NAMES.index(p) for p in ("t-shirt", "pants", "dress")]  # issue 25's colour-scored garments
 
 
 def tensors(inputs: dict[str, np.ndarray]):
@@ -138,6 +140,17 @@ def main():
         "--texture-weight", type=float, default=0.0, help="match the local texture energy inside the person"
     )
     ap.add_argument("--feature-weight", type=float, default=0.0, help="discriminator feature matching")
+    ap.add_argument(
+        "--cross-colour-weight", type=float, default=0.0, help="keep the garments' colour across people (issue 25)"
+    )
+    ap.add_argument("--cross-batch", type=int, default=4, help="pairs across people per step")
+    ap.add_argument("--cross-colour-head", choices=("painted", "result"), default="painted")
+    ap.add_argument(
+        "--cross-colour-goal",
+        choices=("source", "warp"),
+        default="source",
+        help="each garment's mean colour on the whole source, or of the warp's pixels it carried",
+    )
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
@@ -183,6 +196,8 @@ def main():
         opt, lambda s: 1.0 if s < half else max(0.0, (args.steps - s) / (args.steps - half))
     )
 
+    cross_rng = np.random.default_rng(args.seed + 1)  # its own stream: the other pairs stay the control's
+
     def loss_fn(rng):
         n_real = args.batch // 2 if real is not None else 0
         inputs, targets, target_parts = batch(train, rng.integers(0, len(train["images"]), args.batch - n_real), rng)
@@ -201,6 +216,17 @@ def main():
             loss = loss + args.gate_weight * gate_loss(gate, warped, y, args.gate_tolerance)
         if args.texture_weight > 0:
             loss = loss + args.texture_weight * texture_loss(fake, y, person)
+        if args.cross_colour_weight > 0:
+            c_inputs, carried = cross_batch(train, args.cross_batch, cross_rng)
+            c_source, c_parts, c_pose, c_warped = tensors(c_inputs)
+            painted, c_alpha, c_gate = net.gen.heads(c_source, c_parts, c_pose, c_warped)
+            c_fake = (
+                painted if args.cross_colour_head == "painted" else compose(painted, c_alpha, c_gate, c_warped[:, :3])
+            )
+            carried = torch.from_numpy(carried).long()
+            goal = (c_source, c_parts) if args.cross_colour_goal == "source" else (c_warped[:, :3], carried)
+            colour = part_colour_loss(c_fake, *goal, carried, GARMENT_PARTS)
+            loss = loss + args.cross_colour_weight * colour
         if net.disc_pose is not None:
             adv_pose, fm_pose = adversarial_terms(net.disc_pose, pose, fake, y)
             adv_app, fm_app = adversarial_terms(net.disc_app, source, fake, y)
