@@ -32,3 +32,20 @@ def test_a_run_that_did_not_start_from_the_served_file_is_refused(tmp_path):
     torch.save(ck, tmp_path / "other.pt")
     with pytest.raises(SystemExit, match="do not line up"):
         average(SERVED, tmp_path / "other.pt", 0.5)
+
+
+def test_two_checkpoints_average_by_name_and_must_line_up(tmp_path):
+    """A `.pt` base (pose transfer: the run both continued from) is averaged weight for weight."""
+    torch.manual_seed(0)
+    first = {"model": {"w": torch.randn(3, 4), "b": torch.randn(4).half(), "n": torch.tensor(7)}, "args": {"x": 1}}
+    second = {"model": {"w": torch.randn(3, 4), "b": torch.randn(4).half(), "n": torch.tensor(9)}, "args": {"x": 2}}
+    torch.save(first, tmp_path / "base.pt")
+    torch.save(second, tmp_path / "tuned.pt")
+    mixed = average(tmp_path / "base.pt", tmp_path / "tuned.pt", 0.25)
+    assert torch.allclose(mixed["model"]["w"], 0.75 * first["model"]["w"] + 0.25 * second["model"]["w"])
+    assert mixed["model"]["b"].dtype == torch.float16 and mixed["model"]["n"] == 9  # counters: the tuned run's
+    assert mixed["args"]["x"] == 2 and mixed["args"]["weight_average"]["alpha"] == 0.25
+    second["model"]["w"] = torch.randn(4, 3)
+    torch.save(second, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="do not line up"):
+        average(tmp_path / "base.pt", tmp_path / "other.pt", 0.5)
