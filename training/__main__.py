@@ -226,6 +226,24 @@ RECIPES = {
             "--steps 600 --val-every 200 --threads 2 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 30 "
             "--gate-tolerance 0.25 --texture-weight 50 --feature-weight 10",
         ],
+        # issue 25, 2026-12-01 (not served): the continuation's recipe plus 4 pairs across people a step whose garments'
+        # mean colour the painted head must keep (--cross-colour-weight 300); its fp16 weights are
+        # checkpoints/pose-transfer-colour.pt. The session's run started from the fp32 weights of which
+        # checkpoints/pose-transfer.pt is the fp16 copy. Then the served weights averaged with it (a fifth or a quarter)
+        "train-cross-colour": [
+            "training.train_pose_transfer --out runs/pt-paint300 --init checkpoints/pose-transfer.pt "
+            "--steps 600 --val-every 200 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 300",
+        ],
+        "average-cross-colour": [
+            "training.weight_average --base checkpoints/pose-transfer.pt --tuned checkpoints/pose-transfer-colour.pt "
+            "--alpha 0.2 --out runs/pt-mix/a0.2.pt",
+            "export.export_pose_transfer --checkpoint runs/pt-mix/a0.2.pt --repository runs/pt-mix/repo0.2",
+            "training.evaluate_cross_person --pairs 80 --threads 1 --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
+            "--json docs/models/pose_transfer_cross_person_colour_loss_mix20.json",
+            "training.evaluate_pose_transfer --threads 1 --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
+            "--json docs/models/pose_transfer_validation_colour_loss_mix20.json",
+        ],
         # issue 25: person A's photo in person B's pose, 80 validation pairs, composed at the output's resolution
         # with the per-garment colour correction and the garment-aware part ownership as served (without the
         # ownership: ..._colour.json; without the correction: ..._highres.json; the canvas result:
