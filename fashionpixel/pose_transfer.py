@@ -264,7 +264,13 @@ def network_inputs(
 ) -> dict[str, np.ndarray]:
     """The generator's uint8 inputs (no batch axis) from canvas arrays and canvas keypoints (`garments`:
     warp_to_pose's skirt options, Composite.garment_options; the generator was trained without them)."""
-    warped, cover = warp_to_pose(image, parts, source_kp, target_kp, **garments)
+    return inputs_around_warp(image, parts, target_kp, *warp_to_pose(image, parts, source_kp, target_kp, **garments))
+
+
+def inputs_around_warp(
+    image: np.ndarray, parts: np.ndarray, target_kp: np.ndarray, warped: np.ndarray, cover: np.ndarray
+) -> dict[str, np.ndarray]:
+    """network_inputs around a warp already made (training keeps the warp's carried labels too)."""
     return {
         "source": image,
         "parts": parts[..., None],

@@ -71,11 +71,10 @@ def test_cross_pairs_carry_each_part_onto_the_other_persons_pose(val):
         for c in np.unique(labels[labels > 0]):
             if (labels == c).sum() >= 50:
                 mean = inputs["warped"][i][..., :3][labels == c].mean(0)
-                parts = [inputs["parts"][j][..., 0] for j in (i, (i + 1) % 6)]
-                own_part, other_part = (inputs["source"][j][p == c] for j, p in zip((i, (i + 1) % 6), parts))
-                own.append(np.abs(mean - own_part.mean(0)).mean())
-                if len(other_part):
-                    other.append(np.abs(mean - other_part.mean(0)).mean())
+                for j, distances in ((i, own), ((i + 1) % 6, other)):  # its own source, another person
+                    part = inputs["source"][j][inputs["parts"][j][..., 0] == c]
+                    if len(part):
+                        distances.append(np.abs(mean - part.mean(0)).mean())
     assert len(own) >= 12 and np.median(own) < 8 and np.median(other) > 3 * np.median(own), (own, other)
 
 

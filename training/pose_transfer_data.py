@@ -28,6 +28,7 @@ from fashionpixel.pose_transfer import (
     CANVAS_W,
     WHITE,
     found,
+    inputs_around_warp,
     mirror,
     network_inputs,
     source_canvas,
@@ -116,9 +117,8 @@ def cross_batch(data: dict, n: int, rng: np.random.Generator) -> tuple[dict, np.
         target_kp = data["keypoints"][j]
         if rng.random() < 0.5:
             target_kp = mirror(data["images"][j], data["parts"][j], target_kp)[2]
-        # the warp runs twice (inputs, then the carried labels): ~2 ms on the canvas, kept simple
-        carried = warp_to_pose(image, parts, k, target_kp, labels=True)[2]
-        rows.append((network_inputs(image, parts, k, target_kp), carried))
+        warped, cover, carried = warp_to_pose(image, parts, k, target_kp, labels=True)
+        rows.append((inputs_around_warp(image, parts, target_kp, warped, cover), carried))
     return {key: np.stack([r[0][key] for r in rows]) for key in rows[0][0]}, np.stack([r[1] for r in rows])
 
 

@@ -4,8 +4,8 @@ with the one it started from keeps most of what each knows — here the street p
 network and the shop framings of its continuation).
 
     python -m training.weight_average --tuned runs/seg-teacher/best.pt --alpha 0.5 --out runs/seg-wise/a50.pt
-    python -m training.weight_average --base runs/pt-ctrl/last.pt --tuned runs/pt-paint300/last.pt --alpha 0.25 \
-        --out runs/pt-mix/a0.25.pt     # any network: two checkpoints of one run's lineage (pose transfer)
+    python -m training.weight_average --base checkpoints/pose-transfer.pt --tuned checkpoints/pose-transfer-colour.pt \
+        --alpha 0.25 --out runs/pt-mix/a0.25.pt     # any network: two checkpoints of one lineage (pose transfer)
 
 Both must share one parameterisation: the continuation started from the served ONNX file
 (training/from_onnx.py folds its BatchNorms into the convolutions and freezes them), so the served file
