@@ -1,4 +1,4 @@
-"""Issue 25's training pieces: `--init` from the served ONNX file, and the gate, texture and colour losses."""
+"""Issue 25's training pieces: `--init` from the served ONNX file, and the gate, texture, colour and anchor losses."""
 
 import numpy as np
 import onnxruntime as ort
@@ -6,7 +6,7 @@ import torch
 
 from fashionpixel.models import POSE_TRANSFER
 from training.datasets import REPO
-from training.losses import gate_loss, part_colour_loss, texture_loss
+from training.losses import detail_anchor_loss, gate_loss, part_colour_loss, texture_loss
 from training.models.pose_transfer import PoseTransferGenerator, PoseTransferServing
 from training.train_pose_transfer import load_served
 
@@ -85,3 +85,23 @@ def test_part_colour_loss_asks_for_each_garments_mean_colour_not_its_pixels():
     # a class the warp carried nowhere is not scored: class 3 over the whole result (mean −0.5 against −1) alone
     assert part_colour_loss(grey, source, source_parts, torch.full_like(carried, 3), [3, 5], min_pixels=4) == 0.5
     assert part_colour_loss(grey, source, source_parts, torch.zeros_like(carried), [3, 5]) == 0
+
+
+def test_detail_anchor_loss_lets_the_paints_colour_move_but_not_its_detail():
+    torch.manual_seed(0)
+    paint = torch.rand(1, 3, 48, 32) * 0.2  # a faint texture
+    alpha = torch.full((1, 1, 48, 32), 10.0)  # the person everywhere
+    gate = torch.full((1, 1, 48, 32), 0.25)
+    reference = (paint, alpha, gate)
+    assert detail_anchor_loss(reference, reference) == 0
+    recoloured = (paint + torch.tensor([0.5, -0.3, 0.1])[:, None, None], alpha, gate)  # each channel shifted
+    assert detail_anchor_loss(recoloured, reference) < 1e-5
+    stripes = torch.zeros_like(paint)
+    stripes[..., ::2, :] = 0.6  # a sharp pattern the reference did not paint
+    sharper = (paint + stripes, alpha, gate)
+    assert detail_anchor_loss(sharper, reference) > 0.2
+    # where the reference copies the warp (gate 1) or shows no person, its paint's detail is not held
+    assert abs(detail_anchor_loss(sharper, (paint, alpha, torch.ones_like(gate))) - 0.75) < 1e-5
+    assert detail_anchor_loss(sharper, (paint, torch.full_like(alpha, -30.0), gate)) < 1e-6
+    # the gate is held everywhere
+    assert abs(detail_anchor_loss((paint, alpha, gate + 0.1), reference) - 0.1) < 1e-5

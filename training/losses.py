@@ -51,6 +51,36 @@ def texture_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, window: i
     return ((energy(x) - energy(y)).abs() * inside).sum() / inside.sum().clamp(min=1)
 
 
+def detail(t: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """What a Gaussian blur of `sigma` px removes from N×C×H×W `t` (its high frequencies, per channel)."""
+    radius = int(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=t.dtype, device=t.device)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = t.shape[1]
+    padded = F.pad(t, (radius, radius, radius, radius), mode="replicate")
+    blurred = F.conv2d(
+        F.conv2d(padded, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c),
+        g.view(1, 1, -1, 1).expand(c, 1, -1, 1),
+        groups=c,
+    )
+    return t - blurred
+
+
+def detail_anchor_loss(heads, reference) -> torch.Tensor:
+    """How far a pose-transfer generator's paint detail and copy gate moved from a frozen reference's on
+    the same inputs; `heads` and `reference` are (painted RGB, alpha logits, gate) as the generator's
+    `heads` gives them. The paint's detail (`detail`) is compared where the reference's composition shows
+    the paint (its alpha × (1 − its gate)), the gate everywhere. The paint's low frequencies, its colour,
+    stay free: issue 25's colour loss may move them without buying a sharper paint, which the
+    mirror-pose score pays for (docs/models/pose-transfer.md)."""
+    painted, _, gate = heads
+    ref_painted, ref_alpha, ref_gate = reference
+    shown = torch.sigmoid(ref_alpha) * (1 - ref_gate)
+    paint = ((detail(painted) - detail(ref_painted)).abs() * shown).sum() / (3 * shown.sum()).clamp(min=1)
+    return paint + (gate - ref_gate).abs().mean()
+
+
 def part_colour_loss(
     result: torch.Tensor,
     source: torch.Tensor,

@@ -24,7 +24,10 @@ people, which have no true image: each garment's mean colour where the warp carr
 source's (`--cross-colour-goal warp`: the mean of the warp's pixels it carried there),
 training.losses.part_colour_loss; on the painted head by default, so the paint takes the
 garment's colour; `--cross-colour-head result` asks it of the composed image, which the gate meets by
-copying the warp. The pairs come from their own random stream, so the other pairs are the control's)."""
+copying the warp. The pairs come from their own random stream, so the other pairs are the control's).
+--anchor-weight holds the paint's detail (what a 2 px blur removes) and the gate to --init's generator on
+every pair, so the colour loss moves the paint's colour without sharpening it (training.losses.
+detail_anchor_loss)."""
 
 from pathlib import Path
 
@@ -41,7 +44,7 @@ from fashionpixel.pose_transfer import PART_NAMES
 from training import loop
 from training.datasets import REPO
 from training.from_onnx import check_against_onnx, freeze_batchnorm, is_frozen, load_onnx_weights
-from training.losses import gate_loss, part_colour_loss, ssim, texture_loss
+from training.losses import detail_anchor_loss, gate_loss, part_colour_loss, ssim, texture_loss
 from training.metrics import image_metrics
 from training.models.pose_transfer import PoseTransferGAN, PoseTransferGenerator, PoseTransferServing, compose, unit
 from training.models.skin import to_uint8
@@ -125,6 +128,20 @@ def load_served(gen: PoseTransferGenerator, onnx_path: Path, inputs: dict[str, n
     return check_against_onnx(PoseTransferServing(gen), onnx_path, inputs, ["image"], atol=1)
 
 
+def anchor_reference(init: Path, frozen: bool, inputs: dict[str, np.ndarray]) -> PoseTransferGenerator:
+    """The generator as --init gives it, frozen: what --anchor-weight holds the detail to (read from
+    --init again on a resume, so a resumed run keeps the same reference)."""
+    reference = PoseTransferGenerator()
+    if str(init).endswith(".onnx"):
+        load_served(reference, init, inputs)
+    else:
+        state = torch.load(init, weights_only=False)["model"]
+        reference.load_state_dict({k.removeprefix("gen."): v.float() for k, v in state.items() if k.startswith("gen.")})
+    if frozen:
+        freeze_batchnorm(reference)
+    return reference.eval().requires_grad_(False)
+
+
 def main():
     ap = loop.arguments(__doc__, "runs/pose-transfer", steps=1400, batch=8)
     ap.set_defaults(lr=2e-4, val_every=200)
@@ -151,6 +168,12 @@ def main():
         default="source",
         help="each garment's mean colour on the whole source, or of the warp's pixels it carried",
     )
+    ap.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=0.0,
+        help="hold the paint's detail and the gate to --init's (the paint's colour stays free)",
+    )
     ap.add_argument("--deepfashion", type=Path, help="folder of DeepFashion 'fashion-resize' images")
     ap.add_argument("--deepfashion-annotations", type=Path, default=DEEPFASHION / "fashion-resize-annotation-test.csv")
     ap.add_argument("--deepfashion-pairs", type=Path, default=DEEPFASHION / "fashion-resize-pairs-test.csv")
@@ -161,6 +184,8 @@ def main():
         help="parses the DeepFashion images",
     )
     args = ap.parse_args()
+    if args.anchor_weight > 0 and not args.init:
+        ap.error("--anchor-weight holds the generator to --init's: give --init")
     torch.set_num_threads(args.threads)
     train, val = build("train"), build("val")
     real = None
@@ -190,6 +215,9 @@ def main():
             print(f"initialised from {args.init}", flush=True)
     if frozen:  # folded BatchNorms: batch statistics would undo them
         freeze_batchnorm(net.gen)
+    reference = None
+    if args.anchor_weight > 0:
+        reference = anchor_reference(args.init, frozen, {k: v[:8] for k, v in val_pairs[0].items()})
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     half = args.steps // 2
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -207,7 +235,8 @@ def main():
             targets, target_parts = np.concatenate([targets, r_targets]), np.concatenate([target_parts, r_parts])
         source, parts, pose, warped = tensors(inputs)
         y = unit(torch.from_numpy(targets))
-        fake, alpha, gate = net.gen(source, parts, pose, warped, with_gate=True)
+        painted, alpha, gate = net.gen.heads(source, parts, pose, warped)
+        fake = compose(painted, alpha, gate, warped[:, :3])
         person = torch.from_numpy(target_parts > 0).float()[:, None]
         loss = args.l1_weight * (fake - y).abs().mean() + 10 * F.binary_cross_entropy_with_logits(alpha, person)
         if args.ssim_weight > 0:
@@ -219,14 +248,25 @@ def main():
         if args.cross_colour_weight > 0:
             c_inputs, carried = cross_batch(train, args.cross_batch, cross_rng)
             c_source, c_parts, c_pose, c_warped = tensors(c_inputs)
-            painted, c_alpha, c_gate = net.gen.heads(c_source, c_parts, c_pose, c_warped)
+            c_painted, c_alpha, c_gate = net.gen.heads(c_source, c_parts, c_pose, c_warped)
             c_fake = (
-                painted if args.cross_colour_head == "painted" else compose(painted, c_alpha, c_gate, c_warped[:, :3])
+                c_painted
+                if args.cross_colour_head == "painted"
+                else compose(c_painted, c_alpha, c_gate, c_warped[:, :3])
             )
             carried = torch.from_numpy(carried).long()
             goal = (c_source, c_parts) if args.cross_colour_goal == "source" else (c_warped[:, :3], carried)
             colour = part_colour_loss(c_fake, *goal, carried, GARMENT_PARTS)
             loss = loss + args.cross_colour_weight * colour
+            if reference is not None:
+                with torch.no_grad():
+                    c_reference = reference.heads(c_source, c_parts, c_pose, c_warped)
+                anchor = detail_anchor_loss((c_painted, c_alpha, c_gate), c_reference)
+                loss = loss + args.anchor_weight * anchor
+        if reference is not None:
+            with torch.no_grad():
+                own_reference = reference.heads(source, parts, pose, warped)
+            loss = loss + args.anchor_weight * detail_anchor_loss((painted, alpha, gate), own_reference)
         if net.disc_pose is not None:
             adv_pose, fm_pose = adversarial_terms(net.disc_pose, pose, fake, y)
             adv_app, fm_app = adversarial_terms(net.disc_app, source, fake, y)
