@@ -206,8 +206,9 @@ RECIPES = {
             "--steps 1100 --lr 1e-4 --ssim-weight 300 --adv-weight 0.5",
         ],
         # stage 4 (runs/pose-transfer-ssim4/best.pt) was served until issue 25's second fine-tune replaced it; that
-        # one was served until its continuation (train-continued, 2026-12-01) replaced it
-        "export": ["export.export_pose_transfer --checkpoint runs/pose-transfer-continued/last.pt"],
+        # one until its continuation (train-continued, 2026-12-01); that one until the anchored colour runs' mix
+        # (train-anchored-mix, 2026-12-02)
+        "export": ["export.export_pose_transfer --checkpoint runs/pt-anchored-mix/served.pt"],
         "evaluate": [
             "training.evaluate_pose_transfer --json docs/models/pose_transfer_validation.json "
             "--pictures docs/models/img/pose_transfer_examples.png"
@@ -249,6 +250,30 @@ RECIPES = {
             "--json docs/models/pose_transfer_cross_person_anchor.json",
             "training.evaluate_pose_transfer --threads 1 --model runs/pt-anchor300/repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_validation_anchor.json",
+        ],
+        # issue 25, 2026-12-02 (served since): the anchored colour run with the colour loss doubled (x 600), 100 steps,
+        # twice (SSIM x 150 and x 300); the two averaged, then 0.7 of that with 0.3 of the weights it started from
+        # (checkpoints/pose-transfer.pt, served until then). The served weights' fp16 copy is
+        # checkpoints/pose-transfer-anchored.pt. The card's other runs of that session are these commands with
+        # --steps, --seed, --anchor-weight or --cross-colour-weight changed
+        "train-anchored-mix": [
+            "training.train_pose_transfer --out runs/pt-anchored-c600 --init checkpoints/pose-transfer.pt "
+            "--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 600 --anchor-weight 300",
+            "training.train_pose_transfer --out runs/pt-anchored-c600-ssim300 --init checkpoints/pose-transfer.pt "
+            "--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight 300 --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 600 --anchor-weight 300",
+            "training.weight_average --base runs/pt-anchored-c600/last.pt --tuned runs/pt-anchored-c600-ssim300/last.pt "
+            "--alpha 0.5 --out runs/pt-anchored-mix/both.pt",
+            "training.weight_average --base checkpoints/pose-transfer.pt --tuned runs/pt-anchored-mix/both.pt "
+            "--alpha 0.7 --out runs/pt-anchored-mix/served.pt",
+            "export.export_pose_transfer --checkpoint runs/pt-anchored-mix/served.pt",
+            "training.evaluate_cross_person --pairs 80 --threads 1 "
+            "--json docs/models/pose_transfer_cross_person_anchored_mix.json "
+            "--sheet docs/models/img/pose_transfer_cross_person_anchored_mix.jpg",
+            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_anchored_mix.json",
+            "training.evaluate_pose_transfer --threads 1 --framing all --limit 20 "
+            "--json docs/models/pose_transfer_framings_anchored_mix.json",
         ],
         "average-cross-colour": [
             "training.weight_average --base checkpoints/pose-transfer.pt --tuned checkpoints/pose-transfer-colour.pt "
