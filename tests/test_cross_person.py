@@ -106,6 +106,20 @@ def cross_person_report(tmp_path, pairs: int, *extra: str) -> tuple[dict, str]:
 
 
 @pytest.mark.data
+def test_skipped_pairs_are_the_next_ones_with_new_people(data_dir):
+    """--skip 80: the pairs after the card's 80, no person of which is in them."""
+    from training.evaluate_cross_person import cross_person_pairs
+
+    def names(pairs):
+        return [tuple(f"{s.dataset}/{s.name}" for s, _ in pair) for pair in pairs]
+
+    first, rest = names(cross_person_pairs(80)), names(cross_person_pairs(37, skip=80))
+    assert rest == names(cross_person_pairs(117))[80:] and len(rest) == 37
+    assert not {p for pair in first for p in pair} & {p for pair in rest for p in pair}
+    assert all(a != b for a, b in rest)
+
+
+@pytest.mark.data
 @pytest.mark.slow
 def test_the_command_reports_every_measure(data_dir, tmp_path):
     sheet = tmp_path / "sheet.jpg"

@@ -13,7 +13,8 @@ By default the result is composed at the output's resolution as the service comp
 
 The pairs are validation photos (the fixed split of training/datasets.py) that have parsing labels and
 teacher keypoints: a seeded shuffle, each source paired with the photo half the list away, so source and
-target are always different people. Each pair runs through the service's pipeline
+target are always different people. `--skip 80 --pairs 37` scores the 37 pairs after the card's 80
+(different sources and targets): pairs no model was chosen on. Each pair runs through the service's pipeline
 (fashionpixel.pose_transfer.transfer, served networks in ONNX Runtime) with the target photo as the
 target. There is no true image of A in B's pose, so the scores are what a shopper checks:
 
@@ -172,12 +173,14 @@ def silhouette(person: np.ndarray, keypoints: np.ndarray) -> tuple[float, float]
 # --- the evaluation ---
 
 
-def cross_person_pairs(n: int) -> list[tuple[tuple, tuple]]:
-    """n fixed ((source sample, keypoints), (target sample, keypoints)) pairs of different people."""
+def cross_person_pairs(n: int, skip: int = 0) -> list[tuple[tuple, tuple]]:
+    """n fixed ((source sample, keypoints), (target sample, keypoints)) pairs of different people, after
+    the first `skip` (pairs no model was chosen on, when the first ones were)."""
     samples = [(s, k) for s, k in keypoint_samples() if s.split == "val" and labelled(s)]
     order = np.random.default_rng(PAIRS_SEED).permutation(len(samples))
-    half = len(order) // 2  # sources and targets are disjoint sets for n ≤ half
-    return [(samples[order[i]], samples[order[(i + half) % len(order)]]) for i in range(min(n, len(order)))]
+    half = len(order) // 2  # sources and targets are disjoint sets for skip + n ≤ half
+    chosen = range(skip, min(skip + n, len(order)))
+    return [(samples[order[i]], samples[order[(i + half) % len(order)]]) for i in chosen]
 
 
 def parser(parse):
@@ -338,6 +341,7 @@ def evaluate(
     sheet: Path | None,
     warp: bool = False,
     composite: Composite | None = SERVED_COMPOSITE,
+    skip: int = 0,
 ) -> dict:
     files = reading_files(repository) | {POSE_TRANSFER: model}
     network = onnx_network(files, threads)
@@ -349,7 +353,7 @@ def evaluate(
         return transfer_inline(source, target, network=network, generate=generate, composite=composite)
 
     rows, mirror, shown, ms = [], [], [], 0.0
-    for n, ((a, _), (b, b_kp)) in enumerate(cross_person_pairs(pairs)):
+    for n, ((a, _), (b, b_kp)) in enumerate(cross_person_pairs(pairs, skip)):
         source, target = read_image(a), read_image(b)
         start = time.perf_counter()
         result = run(source, target)
@@ -382,6 +386,7 @@ def evaluate(
     name = "part-wise warp alone" if warp else os.path.relpath(model.resolve(), REPO)
     report = summary(rows, ms / max(len(rows), 1), name, mirror)
     report["composite"] = composite_report(composite)
+    report["skipped_pairs"] = skip
     # the three networks' MD5s: the served files change (a new pose network changes every score)
     report["networks"] = {m.name: file_md5(f) for m, f in files.items()}
     return report
@@ -421,6 +426,12 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=POSE_TRANSFER.onnx_path(REPO / "model_repository"))
     ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
     ap.add_argument("--pairs", type=int, default=80)
+    ap.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="score the pairs after the first SKIP (e.g. 80: pairs no model was chosen on)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--sheet", type=Path, help="contact sheet (JPEG) of the first 12 pairs")
@@ -429,7 +440,14 @@ def main() -> None:
     args = ap.parse_args()
     start = time.perf_counter()
     report = evaluate(
-        args.model, args.repository, args.pairs, args.threads, args.sheet, args.warp_only, composite_from(args)
+        args.model,
+        args.repository,
+        args.pairs,
+        args.threads,
+        args.sheet,
+        args.warp_only,
+        composite_from(args),
+        args.skip,
     )
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(table(report))
