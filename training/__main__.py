@@ -257,12 +257,12 @@ RECIPES = {
         # checkpoints/pose-transfer-anchored.pt. The card's other runs of that session are these commands with
         # --steps, --seed, --anchor-weight or --cross-colour-weight changed
         "train-anchored-mix": [
-            "training.train_pose_transfer --out runs/pt-anchored-c600 --init checkpoints/pose-transfer.pt "
-            "--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
-            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 600 --anchor-weight 300",
-            "training.train_pose_transfer --out runs/pt-anchored-c600-ssim300 --init checkpoints/pose-transfer.pt "
-            "--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight 300 --adv-weight 0.5 --gate-weight 10 "
-            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 600 --anchor-weight 300",
+            f"training.train_pose_transfer --out runs/{out} --init checkpoints/pose-transfer.pt "
+            f"--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight {ssim} --adv-weight 0.5 --gate-weight 10 "
+            "--texture-weight 50 --feature-weight 10 --cross-colour-weight 600 --anchor-weight 300"
+            for out, ssim in (("pt-anchored-c600", 150), ("pt-anchored-c600-ssim300", 300))
+        ]
+        + [
             "training.weight_average --base runs/pt-anchored-c600/last.pt --tuned runs/pt-anchored-c600-ssim300/last.pt "
             "--alpha 0.5 --out runs/pt-anchored-mix/both.pt",
             "training.weight_average --base checkpoints/pose-transfer.pt --tuned runs/pt-anchored-mix/both.pt "
