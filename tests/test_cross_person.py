@@ -13,6 +13,7 @@ from fashionpixel.pose_transfer import PART_NAMES
 from tests.conftest import REPO
 from training.evaluate_cross_person import (
     colour_differences,
+    paired_colour,
     part_colours,
     silhouette,
     skeleton_mask,
@@ -75,6 +76,20 @@ def test_the_same_texture_at_another_scale_keeps_its_ratio():
     image, parts = dressed_person()
     big, big_parts = dressed_person(scale=2)  # a target photo twice the size
     assert texture_ratio(image, parts, big, big_parts) == pytest.approx(1.0, abs=0.1)
+
+
+def test_two_reports_are_compared_on_the_garments_both_scored():
+    def report(*colours):
+        return {"per_pair": [{"source": f"s{i}", "target": f"t{i}", "colour": c} for i, c in enumerate(colours)]}
+
+    before = report({"t-shirt": 8.0, "pants": 4.0, "skin": 50.0}, {"dress": 12.0})
+    after = report({"t-shirt": 4.0, "pants": 2.0, "skin": 1.0}, {"dress": "lost"})
+    c = paired_colour(before, after)
+    # skin is not a garment; the dress the result lost does not count for it, nor its error for the one before
+    assert (c["garments"], c["before"], c["after"], c["ratio"]) == (2, 6.0, 3.0, 0.5)
+    assert c["ratio_95"][0] <= 0.5 <= c["ratio_95"][1]
+    with pytest.raises(ValueError, match="different pairs"):
+        paired_colour(before, report({"t-shirt": 1.0}))
 
 
 def test_silhouette_coverage_of_the_target_skeleton():

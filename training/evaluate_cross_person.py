@@ -7,6 +7,7 @@
     python -m training.evaluate_cross_person --colour-match 1 --match-pixels all   # per-garment colour correction
     python -m training.evaluate_cross_person --skirt off     # without the garment-aware ownership (a dress torn by the legs)
     python -m training.evaluate_cross_person --match-sigma 16 --match-tolerance 15   # the correction's local goal
+    python -m training.evaluate_cross_person --compare BEFORE.json AFTER.json   # two reports, garment by garment
 
 By default the result is composed at the output's resolution as the service composes it
 (fashionpixel.pose_transfer.SERVED_COMPOSITE); the composition options change it.
@@ -421,8 +422,41 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def paired_colour(before: dict, after: dict, draws: int = 5000, seed: int = 0) -> dict:
+    """Two reports of the same pairs compared garment by garment: the mean garment colour ΔE of each over
+    the garments both scored (a garment lost by either is left out, so neither gains by losing the hard
+    ones), their ratio after / before, and its 95 % bootstrap interval over those garments."""
+    rows = {(r["source"], r["target"]): r["colour"] for r in before["per_pair"]}
+    if set(rows) != {(r["source"], r["target"]) for r in after["per_pair"]}:
+        raise ValueError("the two reports score different pairs")
+    pairs = [
+        (rows[(r["source"], r["target"])][g], r["colour"][g])
+        for r in after["per_pair"]
+        for g in GARMENTS
+        if isinstance(r["colour"].get(g), float) and isinstance(rows[(r["source"], r["target"])].get(g), float)
+    ]
+    a, b = np.array(pairs).T
+    picks = np.random.default_rng(seed).integers(0, len(a), (draws, len(a)))
+    ratios = b[picks].mean(1) / a[picks].mean(1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return {
+        "garments": len(a),
+        "before": float(a.mean()),
+        "after": float(b.mean()),
+        "ratio": float(b.mean() / a.mean()),
+        "ratio_95": [float(low), float(high)],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="compare two --json reports of the same pairs garment by garment (paired_colour) and stop",
+    )
     ap.add_argument("--model", type=Path, default=POSE_TRANSFER.onnx_path(REPO / "model_repository"))
     ap.add_argument("--repository", type=Path, default=REPO / "model_repository", help="segmentation and pose models")
     ap.add_argument("--pairs", type=int, default=80)
@@ -438,6 +472,13 @@ def main() -> None:
     ap.add_argument("--warp-only", action="store_true", help="score the part-wise warp alone, not the generator")
     add_composite_arguments(ap)
     args = ap.parse_args()
+    if args.compare:
+        c = paired_colour(*(json.loads(p.read_text()) for p in args.compare))
+        print(
+            f"garment colour ΔE over the {c['garments']} garments both scored: {c['before']:.3f} → {c['after']:.3f}, "
+            f"ratio {c['ratio']:.3f} (95 % interval {c['ratio_95'][0]:.3f}-{c['ratio_95'][1]:.3f})"
+        )
+        return
     start = time.perf_counter()
     report = evaluate(
         args.model,
