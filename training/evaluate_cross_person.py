@@ -107,6 +107,11 @@ def colour_differences(source: dict[str, np.ndarray], result: dict[str, np.ndarr
     return out
 
 
+def scored_garments(colour: dict[str, float | str]) -> dict[str, float]:
+    """The garments (GARMENTS, in order) of one colour_differences row that were found on both sides."""
+    return {g: colour[g] for g in GARMENTS if isinstance(colour.get(g), float)}
+
+
 def texture_energy(image: np.ndarray, region: np.ndarray, person: np.ndarray) -> float | None:
     """Mean |Laplacian| of the grey image inside `region` (eroded by EDGE), after resizing the image so
     the person's bounding box is BODY_HEIGHT tall; None when the region is (nearly) empty."""
@@ -211,7 +216,7 @@ def summary(rows: list[dict], ms: float, model: str, mirror: list) -> dict:
             "new": got.count("new"),
         }
     trusted = [r for r in rows if r["reference"] and r["reference"][0] >= TRUSTED_SKELETON]
-    garment_de = [r["colour"][g] for r in rows for g in GARMENTS if isinstance(r["colour"].get(g), float)]
+    garment_de = [d for r in rows for d in scored_garments(r["colour"]).values()]
     mirror_scores = {
         setting: mean_image_metrics([m[i] for m in mirror]) for i, setting in enumerate(("photo", "photo_at_canvas"))
     }
@@ -429,12 +434,10 @@ def paired_colour(before: dict, after: dict, draws: int = 5000, seed: int = 0) -
     rows = {(r["source"], r["target"]): r["colour"] for r in before["per_pair"]}
     if set(rows) != {(r["source"], r["target"]) for r in after["per_pair"]}:
         raise ValueError("the two reports score different pairs")
-    pairs = [
-        (rows[(r["source"], r["target"])][g], r["colour"][g])
-        for r in after["per_pair"]
-        for g in GARMENTS
-        if isinstance(r["colour"].get(g), float) and isinstance(rows[(r["source"], r["target"])].get(g), float)
-    ]
+    pairs = []
+    for r in after["per_pair"]:
+        was = scored_garments(rows[(r["source"], r["target"])])
+        pairs += [(was[g], d) for g, d in scored_garments(r["colour"]).items() if g in was]
     a, b = np.array(pairs).T
     picks = np.random.default_rng(seed).integers(0, len(a), (draws, len(a)))
     ratios = b[picks].mean(1) / a[picks].mean(1)
