@@ -81,6 +81,35 @@ def found(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
     return ok & (k[:, 2] > min_score) if k.shape[1] > 2 else ok
 
 
+CHAINS = ((2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13), (1, 0))  # arms, legs, neck to nose
+TORSO = (2, 5, 11, 8)  # shoulders and hips, a filled quadrilateral
+
+
+def torso_length(keypoints: np.ndarray) -> float | None:
+    """Neck to the middle of the hips seen: the body's scale."""
+    ok = found(keypoints)
+    hips = [i for i in (8, 11) if ok[i]]
+    if not ok[1] or not hips:
+        return None
+    return float(np.hypot(*(keypoints[hips, :2].mean(0) - keypoints[1, :2])))
+
+
+def skeleton_mask(keypoints: np.ndarray, shape: tuple[int, int], width: float) -> np.ndarray | None:
+    """The limbs seen drawn `width` × torso length thick, and the torso filled; None without a torso."""
+    length = torso_length(keypoints)
+    if not length:
+        return None
+    k, ok = np.round(keypoints[:, :2]).astype(np.int32), found(keypoints)
+    mask = np.zeros(shape, np.uint8)
+    for chain in CHAINS:
+        seen = [j for j in chain if ok[j]]  # a missing elbow or knee: shoulder to wrist, hip to ankle
+        for a, b in zip(seen, seen[1:]):
+            cv2.line(mask, tuple(map(int, k[a])), tuple(map(int, k[b])), 1, max(2, round(width * length)))
+    if ok[list(TORSO)].all():
+        cv2.fillPoly(mask, [k[list(TORSO)]], 1)
+    return mask.astype(bool)
+
+
 def draw_pose(
     keypoints: np.ndarray, width: int, height: int, thickness: int | None = None, min_score: float = 0.0
 ) -> np.ndarray:

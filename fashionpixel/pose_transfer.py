@@ -360,6 +360,11 @@ class Composite:
     skirt_parts: tuple[str, ...] = ("dress",)
     skirt_canvas: bool = False
     skirt_to: str = "ankles"  # "knees": only the garment pixels the thighs own join the skirt
+    # the source's person mask as /v1/segment refines it (dense CRF, backdrop snap): less background carried
+    # into the generator; `source_limbs` (× torso length): the network's own person kept on the limbs the
+    # pose draws, where the CRF cut them (fashionpixel.reading.read_person's limbs_kept)
+    source_crf: bool = False
+    source_limbs: float = 0.0
 
     def garment_options(self) -> dict:
         """warp_to_pose's garment-aware ownership as this composition sets it."""
@@ -608,7 +613,13 @@ async def transfer(
     given, receives the quality features of the source's person, parsing and pose, and of the target
     photo's pose. `composite`: how the result is composed at the output's resolution (compose_highres)."""
     pose = infer_with(network, POSE)
-    jobs = [read_person(source, network=network, cpu=cpu, stage=stage, refine_person=False, assess=assess)]
+    refine = composite is not None and composite.source_crf
+    limbs = composite.source_limbs if refine else 0.0
+    jobs = [
+        read_person(
+            source, network=network, cpu=cpu, stage=stage, refine_person=refine, limbs_kept=limbs, assess=assess
+        )
+    ]
     if target is not None:
         target_size = (target.shape[1], target.shape[0])
         jobs.append(

@@ -18,6 +18,7 @@ from fashionpixel import keypoints as keypoint_net
 from fashionpixel import quality, segmentation
 from fashionpixel.models import POSE, POSE_CROPS, SEGMENTATION, SEGMENTATION_CROPS, Model
 from fashionpixel.networks import Network, infer_with
+from fashionpixel.pose import skeleton_mask
 from fashionpixel.stages import Cpu, Stage
 
 READING_MODELS = (SEGMENTATION, SEGMENTATION_CROPS, POSE, POSE_CROPS)
@@ -68,6 +69,7 @@ async def read_person(
     cpu: Cpu,
     stage: Stage,
     refine_person: bool,
+    limbs_kept: float = 0.0,
     parsing: bool = True,
     pose: bool = True,
     assess: quality.Assessment | None = None,
@@ -76,11 +78,14 @@ async def read_person(
     `refine_person`: the person mask with /v1/segment's refinement (dense CRF, the outline snapped to a
     plain backdrop), for a mask that becomes an output's alpha; without it, the network's labels as
     they are, as is the parsing (a region to fill or warp, where the CRF's cost buys nothing measured).
+    `limbs_kept` (with `refine_person` and `pose`): where the refinement took the network's own person
+    off the limbs the keypoints draw (`limbs_kept` × torso length wide), it is kept: the CRF cuts
+    thin, light legs and arms (white tights) that the network had.
     `assess` receives the quality features of each part read (person, fashion, pose)."""
     once = OncePerInput(network)
     look = infer_with(once, POSE)
 
-    def segment(task: str, refine: bool):
+    def segment(task: str, refine: bool, assess=assess):
         return segmentation.segment(
             image,
             crf=refine,
@@ -96,6 +101,9 @@ async def read_person(
         )
 
     jobs = {"person": segment("person", refine_person)}
+    keep_limbs = refine_person and pose and limbs_kept > 0
+    if keep_limbs:  # the same network answers as the refined mask's (OncePerInput): no second pass
+        jobs["unrefined"] = segment("person", False, assess=None)
     if parsing:
         jobs["fashion"] = segment("fashion", False)
     if pose:
@@ -107,4 +115,13 @@ async def read_person(
     if error := next((r for r in results.values() if isinstance(r, BaseException)), None):
         raise error
     person = await cpu(np.greater, results["person"], 0)  # a whole-photo array: off the event loop
+    if keep_limbs:
+        person = await cpu(with_limbs_kept, person, results["unrefined"], results["keypoints"], limbs_kept)
     return Reading(person, results.get("fashion"), results.get("keypoints"))
+
+
+def with_limbs_kept(refined: np.ndarray, unrefined: np.ndarray, keypoints: np.ndarray, width: float) -> np.ndarray:
+    """The refined person mask, with the unrefined labels' person kept on the limbs (`width` × torso
+    length wide) and the torso the keypoints draw; as it is without a torso."""
+    limbs = skeleton_mask(keypoints, refined.shape, width)
+    return refined if limbs is None else refined | (limbs & (unrefined > 0))

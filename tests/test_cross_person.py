@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fashionpixel.pose import skeleton_mask
 from fashionpixel.pose_transfer import PART_NAMES
 from tests.conftest import REPO
 from training.evaluate_cross_person import (
@@ -16,7 +17,6 @@ from training.evaluate_cross_person import (
     paired_colour,
     part_colours,
     silhouette,
-    skeleton_mask,
     texture_ratio,
 )
 

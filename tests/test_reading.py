@@ -117,6 +117,51 @@ def test_the_reading_routes_a_waist_up_crop_and_asks_each_network_once_per_look(
     assert iou > 0.8, iou
 
 
+def test_limbs_kept_restores_the_unrefined_person_on_the_limbs_only():
+    from fashionpixel.reading import with_limbs_kept
+
+    keypoints = np.full((18, 3), -1.0)
+    keypoints[[1, 8, 11, 9, 10], :2] = [(50, 20), (45, 60), (55, 60), (45, 80), (45, 98)]  # neck, hips, a leg
+    keypoints[[1, 8, 11, 9, 10], 2] = 1
+    refined = np.zeros((100, 100), bool)
+    refined[20:60, 40:60] = True  # the torso; the CRF took the leg off
+    unrefined = refined.copy()
+    unrefined[60:100, 42:48] = True  # the network had the leg
+    unrefined[70:90, 80:90] = True  # and something away from the body
+    kept = with_limbs_kept(refined, unrefined.astype(np.uint8), keypoints, 0.3)
+    assert kept[refined].all() and kept[65:95, 43:47].all()  # the leg is back
+    assert not kept[70:90, 80:90].any()  # what lies off the limbs stays refined away
+    assert not (kept & ~(refined | unrefined)).any()  # nothing the network did not have
+    no_torso = keypoints.copy()
+    no_torso[1] = -1
+    assert with_limbs_kept(refined, unrefined, no_torso, 0.3) is refined
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_limbs_kept_takes_no_second_network_pass_and_brings_back_the_legs_the_crf_cut(data_dir):
+    """Fashionista 0242 (white tights under a dark dress): the CRF takes most of the legs off the
+    person; with limbs kept they come back, the segmentation network still asked once."""
+    from training.served import reading_network
+
+    network = reading_network(REPOSITORY, 2)
+    image = np.asarray(Image.open(data_dir / "fashionista" / "images" / "0242.jpg").convert("RGB"))
+
+    def read(**options):
+        counting = Counting(network)
+        r = asyncio.run(read_person(image, network=counting, cpu=inline, stage=untimed, **options))
+        return r.person, counting.calls
+
+    unrefined, _ = read(refine_person=False)
+    refined, _ = read(refine_person=True)
+    kept, calls = read(refine_person=True, limbs_kept=0.3)
+    assert calls[SEGMENTATION.name] == 1
+    assert (refined <= kept).all() and (kept <= (refined | unrefined)).all()
+    cut = unrefined & ~refined
+    assert cut.sum() > 2000  # measured 3695 photo pixels, most of them on the legs
+    assert (kept & cut).sum() > 0.5 * cut.sum()
+
+
 # /v1/skin on the first 30 validation photos cropped waist-up: the output's alpha is the person silhouette,
 # scored against the labels cropped alike. Measured 0.897 person mean IoU; the general network alone, which
 # read it until 2026-12-01, scores 0.68 on waist-up crops (docs/models/segmentation.md, "Shop framings").

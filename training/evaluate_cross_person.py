@@ -50,7 +50,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from fashionpixel import segmentation
 from fashionpixel.models import POSE_TRANSFER, SEGMENTATION
 from fashionpixel.networks import infer_with
-from fashionpixel.pose import draw_pose, found
+from fashionpixel.pose import draw_pose, skeleton_mask
 from fashionpixel.pose_transfer import (
     CANVAS_W,
     PART_NAMES,
@@ -77,8 +77,6 @@ EDGE = 3  # px at BODY_HEIGHT: the garment mask is eroded this much so outlines 
 LIMB_WIDTH = 0.12  # × torso length: thick limbs that real people cover (98 % of them, validation masks)
 TRUSTED_SKELETON = 0.8  # a teacher skeleton its own photo's labelled person covers less of is wrong
 ENVELOPE_WIDTH = 0.8  # × torso length: beyond it a pixel is off the body (4 % of real people's)
-CHAINS = ((2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13), (1, 0))  # arms, legs, neck to nose
-TORSO = (2, 5, 11, 8)  # shoulders and hips, a filled quadrilateral
 SHEET_PAIRS = 12
 
 
@@ -138,31 +136,6 @@ def texture_ratio(source, source_parts, result, result_parts) -> float | None:
     s = texture_energy(source, garment_mask(source_parts), source_parts > 0)
     r = texture_energy(result, garment_mask(result_parts), result_parts > 0)
     return r / s if r is not None and s else None
-
-
-def torso_length(keypoints: np.ndarray) -> float | None:
-    """Neck to the middle of the hips seen: the body's scale."""
-    ok = found(keypoints)
-    hips = [i for i in (8, 11) if ok[i]]
-    if not ok[1] or not hips:
-        return None
-    return float(np.hypot(*(keypoints[hips, :2].mean(0) - keypoints[1, :2])))
-
-
-def skeleton_mask(keypoints: np.ndarray, shape: tuple[int, int], width: float) -> np.ndarray | None:
-    """The limbs seen drawn `width` × torso length thick, and the torso filled; None without a torso."""
-    length = torso_length(keypoints)
-    if not length:
-        return None
-    k, ok = np.round(keypoints[:, :2]).astype(np.int32), found(keypoints)
-    mask = np.zeros(shape, np.uint8)
-    for chain in CHAINS:
-        seen = [j for j in chain if ok[j]]  # a missing elbow or knee: shoulder to wrist, hip to ankle
-        for a, b in zip(seen, seen[1:]):
-            cv2.line(mask, tuple(map(int, k[a])), tuple(map(int, k[b])), 1, max(2, round(width * length)))
-    if ok[list(TORSO)].all():
-        cv2.fillPoly(mask, [k[list(TORSO)]], 1)
-    return mask.astype(bool)
 
 
 def silhouette(person: np.ndarray, keypoints: np.ndarray) -> tuple[float, float] | None:
@@ -303,6 +276,18 @@ def add_composite_arguments(ap: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=served.skirt_canvas,
         help="the garment-aware ownership in the network's input warp too",
+    )
+    ap.add_argument(
+        "--source-crf",
+        action=argparse.BooleanOptionalAction,
+        default=served.source_crf,
+        help="the source's person mask refined as /v1/segment refines it (dense CRF, backdrop snap)",
+    )
+    ap.add_argument(
+        "--source-limbs",
+        type=float,
+        default=served.source_limbs,
+        help="with --source-crf: the network's own person kept on the limbs, this × torso length wide",
     )
 
 
