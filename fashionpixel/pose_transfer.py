@@ -372,7 +372,8 @@ class Composite:
 
 
 # chosen on the validation split (docs/models/pose-transfer.md, "The warp at the output's resolution",
-# "Per-garment colour correction" and "Garment-aware part ownership")
+# "Per-garment colour correction", "Garment-aware part ownership" and "The source's outline refined,
+# its limbs kept")
 SERVED_COMPOSITE = Composite(
     threshold=0.4,
     colour_sigma=6.0,
@@ -382,6 +383,8 @@ SERVED_COMPOSITE = Composite(
     skirt="hips",
     skirt_parts=("dress", "other clothing"),
     skirt_canvas=True,
+    source_crf=True,
+    source_limbs=0.3,
 )
 
 

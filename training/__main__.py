@@ -246,9 +246,9 @@ RECIPES = {
             "--steps 100 --val-every 100 --threads 1 --lr 5e-5 --ssim-weight 150 --adv-weight 0.5 --gate-weight 10 "
             "--texture-weight 50 --feature-weight 10 --cross-colour-weight 300",
             "export.export_pose_transfer --checkpoint runs/pt-anchor300/last.pt --repository runs/pt-anchor300/repo",
-            "training.evaluate_cross_person --pairs 80 --threads 1 --model runs/pt-anchor300/repo/pose_transfer/1/model.onnx "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf --model runs/pt-anchor300/repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_cross_person_anchor.json",
-            "training.evaluate_pose_transfer --threads 1 --model runs/pt-anchor300/repo/pose_transfer/1/model.onnx "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --model runs/pt-anchor300/repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_validation_anchor.json",
         ],
         # issue 25, 2026-12-02 (served since): the anchored colour run with the colour loss doubled (x 600), 100 steps,
@@ -268,30 +268,37 @@ RECIPES = {
             "training.weight_average --base checkpoints/pose-transfer.pt --tuned runs/pt-anchored-mix/both.pt "
             "--alpha 0.7 --out runs/pt-anchored-mix/served.pt",
             "export.export_pose_transfer --checkpoint runs/pt-anchored-mix/served.pt",
-            "training.evaluate_cross_person --pairs 80 --threads 1 "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf "
             "--json docs/models/pose_transfer_cross_person_anchored_mix.json "
             "--sheet docs/models/img/pose_transfer_cross_person_anchored_mix.jpg",
-            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_anchored_mix.json",
-            "training.evaluate_pose_transfer --threads 1 --framing all --limit 20 "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --json docs/models/pose_transfer_validation_anchored_mix.json",
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --framing all --limit 20 "
             "--json docs/models/pose_transfer_framings_anchored_mix.json",
         ],
         "average-cross-colour": [
             "training.weight_average --base checkpoints/pose-transfer.pt --tuned checkpoints/pose-transfer-colour.pt "
             "--alpha 0.2 --out runs/pt-mix/a0.2.pt",
             "export.export_pose_transfer --checkpoint runs/pt-mix/a0.2.pt --repository runs/pt-mix/repo0.2",
-            "training.evaluate_cross_person --pairs 80 --threads 1 --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_cross_person_colour_loss_mix20.json",
-            "training.evaluate_pose_transfer --threads 1 --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --model runs/pt-mix/repo0.2/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_validation_colour_loss_mix20.json",
         ],
-        # issue 25: person A's photo in person B's pose, 80 validation pairs, composed at the output's resolution
-        # with the per-garment colour correction and the garment-aware part ownership as served (without the
-        # ownership: ..._colour.json; without the correction: ..._highres.json; the canvas result:
-        # pose_transfer_cross_person.json; stage 4's: ..._stage4.json)
+        # issue 25: person A's photo in person B's pose, 80 validation pairs, as served (the source's outline refined,
+        # its limbs kept; the same with --no-source-crf: ..._anchored_mix.json; the canvas result:
+        # pose_transfer_cross_person.json; stage 4's: ..._stage4.json), the mirror pose, the shop framings, and
+        # the 37 pairs no setting was chosen on, paired garment by garment with stage 4
         "evaluate-cross-person": [
             "training.evaluate_cross_person --pairs 80 --threads 1 "
-            "--json docs/models/pose_transfer_cross_person_skirt.json "
-            "--sheet docs/models/img/pose_transfer_cross_person_skirt.jpg"
+            "--json docs/models/pose_transfer_cross_person_limbs.json "
+            "--sheet docs/models/img/pose_transfer_cross_person_limbs.jpg",
+            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_limbs.json",
+            "training.evaluate_pose_transfer --threads 1 --framing all --limit 20 "
+            "--json docs/models/pose_transfer_framings_limbs.json",
+            "training.evaluate_cross_person --skip 80 --pairs 37 --threads 1 "
+            "--json docs/models/pose_transfer_cross_person_fresh_limbs.json",
+            "training.evaluate_cross_person --compare docs/models/pose_transfer_cross_person_fresh_stage4.json "
+            "docs/models/pose_transfer_cross_person_fresh_limbs.json",
         ],
         # issue 25's composition against its control, the same network's canvas result enlarged (--canvas), both
         # without the colour correction; the variants of the card's table are the same commands with --threshold,
@@ -299,7 +306,7 @@ RECIPES = {
         "evaluate-composition": [
             "training.evaluate_cross_person --pairs 80 --threads 1 --canvas "
             "--json docs/models/pose_transfer_cross_person_canvas.json",
-            "training.evaluate_pose_transfer --threads 1 --colour-match 0 --skirt off "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --colour-match 0 --skirt off "
             "--json docs/models/pose_transfer_validation_highres.json",
             "training.evaluate_pose_transfer --threads 1 --canvas --json docs/models/pose_transfer_validation_canvas.json",
         ],
@@ -307,28 +314,28 @@ RECIPES = {
         # (--colour-match 0); the variants of the card's table are the same commands with --match-pixels,
         # --match-std, --match-lightness, --match-parts
         "evaluate-colour-match": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 --colour-match 0 --skirt off "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf --colour-match 0 --skirt off "
             "--json docs/models/pose_transfer_cross_person_highres.json "
             "--sheet docs/models/img/pose_transfer_cross_person_highres.jpg",
-            "training.evaluate_pose_transfer --threads 1 --skirt off "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --skirt off "
             "--json docs/models/pose_transfer_validation_colour.json",
         ],
         # issue 25's garment-aware part ownership (served) against its control, the served pipeline without it
         # (--skirt off); the variants of the card's table are the same commands with --skirt, --skirt-parts,
         # --skirt-to, --no-skirt-canvas
         "evaluate-skirt": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 --skirt off "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf --skirt off "
             "--json docs/models/pose_transfer_cross_person_colour.json "
             "--sheet docs/models/img/pose_transfer_cross_person_colour.jpg",
-            "training.evaluate_pose_transfer --threads 1 --json docs/models/pose_transfer_validation_skirt.json",
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --json docs/models/pose_transfer_validation_skirt.json",
         ],
         # issue 25's local colour goal (not served): the variant closest to serving against the served control, across
         # people and end to end; the card's other variants are the same commands with --match-sigma, --match-tolerance,
         # --match-lightness
         "evaluate-local-colour": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
             "--json docs/models/pose_transfer_cross_person_local.json",
-            "training.evaluate_pose_transfer --threads 1 --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --match-sigma 8 --match-lightness 0 --match-tolerance 10 "
             "--json docs/models/pose_transfer_validation_local.json",
         ],
         # issue 25's fine-tunes (served since 2026-11-30: the second): from the stage-4 ONNX file (MD5 cf41abff…,
@@ -349,12 +356,12 @@ RECIPES = {
             "--repository runs/pose-transfer-copy2-repo",
         ],
         "evaluate-copy": [
-            "training.evaluate_cross_person --pairs 80 --threads 1 "
+            "training.evaluate_cross_person --pairs 80 --threads 1 --no-source-crf "
             "--model runs/pose-transfer-copy-repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_cross_person_copy.json --sheet docs/models/img/pose_transfer_cross_person_copy.jpg",
-            "training.evaluate_pose_transfer --threads 1 --model runs/pose-transfer-copy-repo/pose_transfer/1/model.onnx "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --model runs/pose-transfer-copy-repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_validation_copy.json",
-            "training.evaluate_pose_transfer --threads 1 --model runs/pose-transfer-copy2-repo/pose_transfer/1/model.onnx "
+            "training.evaluate_pose_transfer --threads 1 --no-source-crf --model runs/pose-transfer-copy2-repo/pose_transfer/1/model.onnx "
             "--json docs/models/pose_transfer_validation_copy2.json",
         ],
     },
