@@ -81,6 +81,27 @@ def found(keypoints: np.ndarray, min_score: float = 0.0) -> np.ndarray:
     return ok & (k[:, 2] > min_score) if k.shape[1] > 2 else ok
 
 
+FACE_POINTS = (14, 15, 16, 17)  # eyes and ears
+STRAY_FACE_POINT = 1.0  # × the nose-to-neck distance: no eye or ear lies this far from the nose
+
+
+def without_stray_face_points(keypoints: np.ndarray, limit: float = STRAY_FACE_POINT) -> np.ndarray:
+    """The keypoints with every eye or ear farther than `limit` × the nose-to-neck distance from the nose
+    marked not found (a copy). Such a point is another person's or the background's; in a face it pulls the
+    head's map and draws a limb to nowhere (docs/models/pose-transfer.md, "Known failure cases")."""
+    k = np.array(keypoints, np.float32)
+    ok = found(k)
+    if not (ok[0] and ok[1]):
+        return k
+    reach = limit * float(np.hypot(*(k[0, :2] - k[1, :2])))
+    for i in FACE_POINTS:
+        if ok[i] and np.hypot(*(k[i, :2] - k[0, :2])) > reach:
+            k[i] = -1
+            if k.shape[1] > 2:
+                k[i, 2] = 0
+    return k
+
+
 CHAINS = ((2, 3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13), (1, 0))  # arms, legs, neck to nose
 TORSO = (2, 5, 11, 8)  # shoulders and hips, a filled quadrilateral
 

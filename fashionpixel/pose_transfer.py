@@ -22,7 +22,7 @@ from fashionpixel import quality
 from fashionpixel.letterbox import Box, fit_box, letterbox, letterbox_labels, points_to_canvas
 from fashionpixel.models import POSE, POSE_CROPS, POSE_TRANSFER
 from fashionpixel.networks import Network, infer_with
-from fashionpixel.pose import FLIP_INDEX, found
+from fashionpixel.pose import FLIP_INDEX, found, without_stray_face_points
 from fashionpixel.reading import read_person
 from fashionpixel.stages import Cpu, Infer, Stage
 
@@ -634,6 +634,7 @@ async def transfer(
         target_keypoints = target_read[0]
         if assess is not None:
             assess.add("pose", quality.pose_features(target_keypoints), part="target_pose")
+    source_kp, target_keypoints = without_stray_face_points(source_kp), without_stray_face_points(target_keypoints)
     with stage("postprocess"):
         image, parts, canvas_kp = await cpu(source_canvas, source, person, fashion, source_kp)
         tw, th = target_size

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fashionpixel.models import POSE_TRANSFER
-from fashionpixel.pose import found
+from fashionpixel.pose import found, without_stray_face_points
 from fashionpixel.pose_transfer import (
     CANVAS_H,
     CANVAS_W,
@@ -169,6 +169,27 @@ def test_a_dress_moves_as_one_piece_with_the_skirt_option_and_pants_follow_the_l
         assert all(np.array_equal(a, b) for a, b in zip(plain, warp_to_pose(image, parts, k, spread, True, how)))
     # ... unless pants are named a skirt part
     assert not np.array_equal(plain[0], warp_to_pose(image, parts, k, spread, skirt="torso", skirt_parts=("pants",))[0])
+
+
+def test_an_ear_far_from_the_face_is_dropped_and_a_face_close_by_kept():
+    """ccp/0863's pose, as the served pose network reads it: its left ear lies 1.6 nose-to-neck lengths
+    from the nose (on the wall behind), which drew a second head on a transfer into that pose."""
+    k = np.full((18, 3), -1.0, np.float32)
+    k[[0, 1, 14, 15, 16, 17]] = [
+        (237.8, 105.2, 0.73),  # nose
+        (263.7, 169.9, 0.75),  # neck
+        (224.9, 85.7, 0.76),  # eyes
+        (244.3, 85.7, 0.67),
+        (224.9, 92.2, 0.74),  # right ear
+        (315.4, 27.5, 0.68),  # left ear, on the wall
+    ]
+    clean = without_stray_face_points(k)
+    assert list(np.flatnonzero(found(k) & ~found(clean))) == [17]
+    assert np.array_equal(clean[:17], k[:17]) and np.array_equal(found(k), found(k.copy()))  # a copy
+    assert np.array_equal(without_stray_face_points(k[:, :2])[:17], k[:17, :2])  # x, y without scores
+    no_neck = k.copy()
+    no_neck[1] = -1
+    assert np.array_equal(without_stray_face_points(no_neck), no_neck)  # no scale to judge by: as it is
 
 
 def test_nearest_labels_fill_where_the_warp_has_no_pixel():
