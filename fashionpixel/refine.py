@@ -153,12 +153,9 @@ def class_map(probs: np.ndarray) -> np.ndarray:
     return labels
 
 
-def refine(
-    image: np.ndarray, probs: np.ndarray, crf: bool | CrfParams, min_region: int, superpixels: bool
-) -> np.ndarray:
-    """image HxWx3 and probs CxHxW at the same size → HxW uint8 labels. `crf`: True = CrfParams()."""
-    if crf:
-        probs = dense_crf(image, probs, crf if isinstance(crf, CrfParams) else CrfParams())
+def refine(image: np.ndarray, probs: np.ndarray, min_region: int, superpixels: bool) -> np.ndarray:
+    """image HxWx3 and probs CxHxW (the CRF's marginals when it ran: `dense_crf`) at the same size → HxW
+    uint8 labels, superpixels and small regions as asked."""
     labels = class_map(probs)
     if superpixels:
         labels = superpixel_vote(image, labels)

@@ -25,7 +25,7 @@ import numpy as np
 from fashionpixel import keypoints, quality
 from fashionpixel.letterbox import Box, Region, bounding_region, focus_crop, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
-from fashionpixel.refine import CrfParams, refine, snap_to_backdrop, work_size
+from fashionpixel.refine import CrfParams, dense_crf, refine, snap_to_backdrop, work_size
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = SEGMENTATION.canvas
@@ -248,10 +248,19 @@ def labels_from_probs(
     `backdrop`: the outline snapped to a plain backdrop's colour, where there is one (refine.snap_to_backdrop)."""
     h, w = image.shape[:2]
     ww, wh = work_size(w, h, MAX_WORK_PIXELS)
-    work_probs = photo_probs(probs, box, (ww, wh), (w, h), focus)
     work_image = image if (ww, wh) == (w, h) else cv2.resize(image, (ww, wh), interpolation=cv2.INTER_AREA)
+    if crf:
+        # the CRF runs on a smaller copy (CrfParams.max_pixels): its probabilities come straight from the
+        # canvas at that size, not enlarged to the working size first and shrunk again
+        params = crf if isinstance(crf, CrfParams) else CrfParams()
+        cw, ch = work_size(w, h, params.max_pixels)
+        crf_image = work_image if (cw, ch) == (ww, wh) else cv2.resize(image, (cw, ch), interpolation=cv2.INTER_AREA)
+        marginals = dense_crf(crf_image, photo_probs(probs, box, (cw, ch), (w, h), focus), params)
+        work_probs = np.stack([cv2.resize(m, (ww, wh), interpolation=cv2.INTER_LINEAR) for m in marginals])
+    else:
+        work_probs = photo_probs(probs, box, (ww, wh), (w, h), focus)
     # min_region is given in photo pixels; scale it to the working size.
-    labels = refine(work_image, work_probs, crf, round(min_region * ww * wh / (w * h)), superpixels)
+    labels = refine(work_image, work_probs, round(min_region * ww * wh / (w * h)), superpixels)
     if backdrop:
         labels = snap_to_backdrop(work_image, labels)
     if (ww, wh) != (w, h):

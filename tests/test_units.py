@@ -416,6 +416,33 @@ def test_crf_on_the_unsure_box_matches_the_whole_photo_crf():
     assert np.array_equal(dense_crf(image, sure, CrfParams(sure=0.9)), sure)  # nothing to refine
 
 
+def test_the_crf_reads_the_network_at_its_own_size_and_answers_at_the_photos(monkeypatch):
+    """The CRF's probabilities come straight from the canvas at the CRF's smaller size (no photo-size
+    copy made and shrunk again); its marginals are enlarged for labels at the photo's size, which are
+    the same as without the CRF where the network is sure."""
+    import cv2
+
+    from fashionpixel import segmentation
+    from fashionpixel.letterbox import letterbox
+    from fashionpixel.refine import CrfParams, work_size
+
+    image = np.full((600, 400, 3), 40, np.uint8)
+    image[150:450, 100:300] = 200
+    canvas, box = letterbox(image, segmentation.CANVAS_W, segmentation.CANVAS_H)
+    person = np.zeros((segmentation.CANVAS_H, segmentation.CANVAS_W), np.float32)
+    person[96:288, 64:192] = 1
+    person = cv2.GaussianBlur(person, (0, 0), 4) * 0.98 + 0.01
+    probs = np.stack([1 - person, person])
+    sizes = []
+    made = segmentation.photo_probs
+    monkeypatch.setattr(segmentation, "photo_probs", lambda p, b, size, *a: sizes.append(size) or made(p, b, size, *a))
+    refined = segmentation.labels_from_probs(image, probs, box, crf=True)
+    assert sizes == [work_size(400, 600, CrfParams().max_pixels)] and sizes[0][0] * sizes[0][1] <= 80_000
+    plain = segmentation.labels_from_probs(image, probs, box)
+    assert refined.shape == plain.shape == (600, 400)
+    assert (refined == plain).mean() > 0.99 and refined[300, 200] == 1 and refined[20, 20] == 0
+
+
 def test_network_outputs_arrive_as_float32_bit_for_bit():
     """The FP16 outputs are converted with OpenCV (20× numpy's astype here); every non-NaN half value
     must come out exactly as numpy's conversion gives it, whatever the shape."""
