@@ -19,6 +19,7 @@ from fashionpixel import quality, segmentation
 from fashionpixel.models import POSE, POSE_CROPS, SEGMENTATION, SEGMENTATION_CROPS, Model
 from fashionpixel.networks import Network, infer_with
 from fashionpixel.pose import skeleton_mask
+from fashionpixel.refine import CrfParams
 from fashionpixel.stages import Cpu, Stage
 
 READING_MODELS = (SEGMENTATION, SEGMENTATION_CROPS, POSE, POSE_CROPS)
@@ -88,7 +89,9 @@ async def read_person(
     def segment(task: str, refine: bool, assess=assess):
         return segmentation.segment(
             image,
-            crf=refine,
+            # the CRF at the parsing's smoothness, which /v1/segment's person mask lightens (PERSON_CRF): pose
+            # transfer's source outline was chosen with it (without the smoothness it lost a garment of 80 pairs)
+            crf=CrfParams() if refine else False,
             min_region=0,
             superpixels=False,
             backdrop=refine,

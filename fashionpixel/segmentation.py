@@ -25,7 +25,7 @@ import numpy as np
 from fashionpixel import keypoints, quality
 from fashionpixel.letterbox import Box, Region, bounding_region, focus_crop, letterbox, unletterbox
 from fashionpixel.models import SEGMENTATION
-from fashionpixel.refine import CrfParams, dense_crf, refine, snap_to_backdrop, work_size
+from fashionpixel.refine import PERSON_CRF, CrfParams, dense_crf, refine, snap_to_backdrop, work_size
 from fashionpixel.stages import Cpu, Infer, Stage
 
 CANVAS_W, CANVAS_H = SEGMENTATION.canvas
@@ -252,7 +252,7 @@ def labels_from_probs(
     if crf:
         # the CRF runs on a smaller copy (CrfParams.max_pixels): its probabilities come straight from the
         # canvas at that size, not enlarged to the working size first and shrunk again
-        params = crf if isinstance(crf, CrfParams) else CrfParams()
+        params = crf if isinstance(crf, CrfParams) else PERSON_CRF if len(probs) == 2 else CrfParams()
         cw, ch = work_size(w, h, params.max_pixels)
         crf_image = work_image if (cw, ch) == (ww, wh) else cv2.resize(image, (cw, ch), interpolation=cv2.INTER_AREA)
         marginals = dense_crf(crf_image, photo_probs(probs, box, (cw, ch), (w, h), focus), params)

@@ -62,9 +62,11 @@ def test_once_per_input_asks_each_input_once_and_shares_a_read_only_answer():
 def test_the_reading_routes_a_waist_up_crop_and_asks_each_network_once_per_look(data_dir):
     """The served networks in-process: the person, the parsing and the pose of a full photo take one
     segmentation pass (both tasks) and one whole-photo pose look between them; its waist-up crop goes to
-    both crop specialists, and the person mask is exactly what /v1/segment's pipeline makes alone."""
+    both crop specialists, and the person mask is exactly what /v1/segment's pipeline makes alone with the
+    same CRF."""
     from fashionpixel import keypoints, segmentation
     from fashionpixel.networks import infer_with
+    from fashionpixel.refine import CrfParams
     from training.datasets import fashionista_samples, label_maps
     from training.framing import framed_photos
     from training.served import reading_network
@@ -89,7 +91,7 @@ def test_the_reading_routes_a_waist_up_crop_and_asks_each_network_once_per_look(
     alone = asyncio.run(
         segmentation.segment(
             waist_up,
-            crf=True,
+            crf=CrfParams(),  # the reading keeps the smoothness /v1/segment's person mask lightens
             min_region=0,
             superpixels=False,
             backdrop=True,

@@ -419,12 +419,12 @@ def test_crf_on_the_unsure_box_matches_the_whole_photo_crf():
 def test_the_crf_reads_the_network_at_its_own_size_and_answers_at_the_photos(monkeypatch):
     """The CRF's probabilities come straight from the canvas at the CRF's smaller size (no photo-size
     copy made and shrunk again); its marginals are enlarged for labels at the photo's size, which are
-    the same as without the CRF where the network is sure."""
+    the same as without the CRF where the network is sure. A person mask takes the lighter smoothness."""
     import cv2
 
     from fashionpixel import segmentation
     from fashionpixel.letterbox import letterbox
-    from fashionpixel.refine import CrfParams, work_size
+    from fashionpixel.refine import PERSON_CRF, CrfParams, work_size
 
     image = np.full((600, 400, 3), 40, np.uint8)
     image[150:450, 100:300] = 200
@@ -433,11 +433,17 @@ def test_the_crf_reads_the_network_at_its_own_size_and_answers_at_the_photos(mon
     person[96:288, 64:192] = 1
     person = cv2.GaussianBlur(person, (0, 0), 4) * 0.98 + 0.01
     probs = np.stack([1 - person, person])
-    sizes = []
-    made = segmentation.photo_probs
+    sizes, params = [], []
+    made, crf = segmentation.photo_probs, segmentation.dense_crf
     monkeypatch.setattr(segmentation, "photo_probs", lambda p, b, size, *a: sizes.append(size) or made(p, b, size, *a))
+    monkeypatch.setattr(segmentation, "dense_crf", lambda i, p, prm: params.append(prm) or crf(i, p, prm))
     refined = segmentation.labels_from_probs(image, probs, box, crf=True)
     assert sizes == [work_size(400, 600, CrfParams().max_pixels)] and sizes[0][0] * sizes[0][1] <= 80_000
+    assert params == [PERSON_CRF]  # a person mask (2 classes): the lighter smoothness
+    segmentation.labels_from_probs(
+        image, np.concatenate([probs, np.zeros((5, *person.shape), np.float32)]), box, crf=True
+    )
+    assert params[1] == CrfParams()  # the parsing (7 classes): the CRF's defaults
     plain = segmentation.labels_from_probs(image, probs, box)
     assert refined.shape == plain.shape == (600, 400)
     assert (refined == plain).mean() > 0.99 and refined[300, 200] == 1 and refined[20, 20] == 0
