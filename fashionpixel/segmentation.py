@@ -277,9 +277,10 @@ def quality_features(
     size = work_size(w, h, quality.PIXELS)
     small = photo_probs(probs, box, size, (w, h), focus)
     labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    share = {"share": float(np.count_nonzero(labels) / labels.size)}  # the person's part of the photo
     if len(small) == 2:
-        return "person", quality.mask_features(small[1], labels == 1)
-    return "fashion", quality.parsing_features(small, labels)
+        return "person", quality.mask_features(small[1], labels == 1) | share
+    return "fashion", quality.parsing_features(small, labels) | share
 
 
 async def segment(

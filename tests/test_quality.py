@@ -93,6 +93,18 @@ def test_a_result_is_as_trustworthy_as_its_weakest_part():
     assert assess.needs_review({"*": 0.0, "pose": 1.0})
 
 
+def test_a_tiny_person_is_for_review_whatever_its_score():
+    """Issue 22: a tiny person in a wide photo is flagged. The score predicts IoU, and the networks may
+    well outline such a figure cleanly; below quality.TINY_PERSON of the photo it goes to a person anyway."""
+    mask = np.zeros((40, 30), bool)
+    mask[5:35, 10:20] = True
+    features = quality.mask_features(mask.astype(np.float32), mask)
+    for share, review in ((0.3, False), (0.0096, False), (0.004, True)):  # 0.0096: the small framing's least
+        assess = quality.Assessment()
+        assess.add("person", features | {"share": share})
+        assert assess.needs_review({"*": 0.0}) == review, share
+
+
 @pytest.mark.parametrize(
     "text, thresholds",
     [("", {}), ("0.8", {"*": 0.8}), ("person=0.92, pose=0.7", {"person": 0.92, "pose": 0.7})],
