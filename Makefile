@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system-deps test-deps up test test-fast lint lock bench bench-big bench-tune bench-rembg teacher-venv clean
+.PHONY: help setup system-deps test-deps up test test-fast lint lock bench bench-big bench-tune bench-rembg bench-anatomy teacher-venv clean
 
 help:
 	@echo "make up         start Triton (CPU) and the services; Ctrl-C stops them"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint       ruff check + ruff format --check (settings: pyproject.toml)"
 	@echo "make bench      latency/throughput table → docs/benchmarks.md; make bench-tune: the tuning sweep → docs/tuning.md"
 	@echo "make bench-big  a 3000×4500 photo through cutout and skin: p50, stages, bytes (docs/benchmarks.md, Big photos)"
+	@echo "make bench-anatomy  where a request's time goes beyond the network: Triton's trip, each service thread's CPU"
 	@echo
 	@echo "Training, export, evaluation: .venv/bin/python -m training <model> <recipe> [arguments]"
 	@echo "  (the older make names still work: make train-pose, make evaluate-framings, ...)"
@@ -116,6 +117,10 @@ bench-big: setup system-deps
 
 bench-tune: setup system-deps
 	$(PY) -m bench.tune
+
+# A null model's trip through Triton beside the cutout network's; each service thread's CPU per request.
+bench-anatomy: setup system-deps
+	$(PY) -m bench.anatomy
 
 bench-rembg: setup .venv-rembg/.installed
 	$(PY) -m bench.rembg_compare
