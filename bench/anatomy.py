@@ -29,7 +29,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from bench.common import ENDPOINTS, load, photo, repository_copy
-from export.onnxruntime_session import onnx_session
+from bench.run import onnx_floor
 from fashionpixel.models import CUTOUT, Model
 from runtime.stack import Ports, Stack, descendants
 from services.catalog import SERVICES
@@ -122,20 +122,6 @@ def trips(url: str, triton_pid: int, calls: int, rounds: int = 4) -> list[dict]:
     return asyncio.run(run())
 
 
-def floor_ms(path: Path, runs: int = 60) -> tuple[float, float]:
-    """In-process ONNX Runtime, 2 threads, batch 1: median wall ms and CPU ms per run."""
-    session = onnx_session(path, threads=2)
-    x = {"image": np.random.default_rng(0).integers(0, 255, (1, *CUTOUT.inputs[0].dims), dtype=np.uint8)}
-    for _ in range(5):
-        session.run(None, x)
-    times, cpu = [], time.process_time()
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, x)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), (time.process_time() - cpu) / runs * 1000
-
-
 def service_threads(stack: Stack, row: tuple, requests: int) -> tuple[float, list[tuple[str, float]]]:
     """(client p50 ms, [(thread, CPU ms per request)]) for sequential requests of one row."""
     name, service, path, query, fields = row
@@ -204,19 +190,21 @@ def main(argv: list[str] | None = None) -> None:
         write_null_model(repository / NULL.name / "1" / "model.onnx")
         config = (repository / CUTOUT.name / "config.pbtxt").read_text()
         (repository / NULL.name / "config.pbtxt").write_text(config.replace(f'"{CUTOUT.name}"', f'"{NULL.name}"', 1))
-        floors = {m.name: floor_ms(repository / m.name / "1" / "model.onnx") for m in (CUTOUT, NULL)}
+        floors = {
+            m.name: onnx_floor(m.name, batches=(1,), path=repository / m.name / "1" / "model.onnx")["ms"]
+            for m in (CUTOUT, NULL)
+        }
         stack = Stack(Ports.free(), repository=repository, log_dir=Path(tmp) / "logs", env={"HOME": tmp})
         try:
             stack.start(timeout=180, services=tuple(s for s in SERVICES if s.name in {r[1] for r in rows}))
             print("One call through Triton, sequential (`Triton.run`, shared memory):\n")
             print(
-                "| model | in-process ms (CPU ms), 2 threads | Triton trip p50 ms | Triton CPU ms/call | caller CPU ms/call |"
+                "| model | in-process ms, 2 threads (make bench's floor) | Triton trip p50 ms | Triton CPU ms/call | caller CPU ms/call |"
             )
             print("|---|---|---|---|---|")
             for t in trips(f"127.0.0.1:{stack.ports.triton_grpc}", stack.triton.pid, args.requests):
-                wall, cpu = floors[t["model"]]
                 print(
-                    f"| {t['model']} | {wall:.1f} ({cpu:.1f}) | {t['p50']:.1f} | {t['server_cpu']:.1f} | {t['client_cpu']:.1f} |"
+                    f"| {t['model']} | {floors[t['model']]:.1f} | {t['p50']:.1f} | {t['server_cpu']:.1f} | {t['client_cpu']:.1f} |"
                 )
             for row in rows:
                 p50, threads = service_threads(stack, row, args.requests)
