@@ -20,10 +20,9 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlencode
 
+import httpx
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -125,24 +124,21 @@ def trips(url: str, triton_pid: int, calls: int, rounds: int = 4) -> list[dict]:
 def service_threads(stack: Stack, row: tuple, requests: int) -> tuple[float, list[tuple[str, float]]]:
     """(client p50 ms, [(thread, CPU ms per request)]) for sequential requests of one row."""
     name, service, path, query, fields = row
-    body, boundary = photo(), uuid.uuid4().hex
-    data = (
-        b"".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{f}"; filename="{f}.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n".encode()
-            + body
-            + b"\r\n"
-            for f in fields
-        )
-        + f"--{boundary}--\r\n".encode()
+    body = photo()
+    # the body as make bench's load generator sends it (bench.common.load), encoded once by httpx
+    request = httpx.Request(
+        "POST",
+        stack.service_url(service) + path,
+        params=query,
+        files={f: (f"{f}.jpg", body, "image/jpeg") for f in fields},
     )
-    host, port = stack.service_url(service).split("//")[1].rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port))
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    data, target = request.read(), request.url.raw_path.decode()
+    headers = {"Content-Type": request.headers["content-type"]}
+    connection = http.client.HTTPConnection(request.url.host, request.url.port)
 
     def one() -> float:
         start = time.perf_counter()
-        connection.request("POST", f"{path}?{urlencode(query)}", data, headers)
+        connection.request("POST", target, data, headers)
         response = connection.getresponse()
         response.read()
         if response.status != 200:
@@ -170,7 +166,7 @@ def thread_label(pid: int, tid: int) -> str:
 
 def load_generator_cpu(stack: Stack, row: tuple, clients: int, seconds: float) -> tuple[float, float]:
     """(req/s, the load generator's CPU ms per request) for `make bench`'s own client."""
-    name, service, path, query, fields = row
+    _, service, path, query, fields = row
     url, body = stack.service_url(service) + path, photo()
     asyncio.run(load(url, query, body, fields, 2, 2))
     cpu = time.process_time()
