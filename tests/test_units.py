@@ -92,7 +92,12 @@ def test_superpixel_vote_snaps_to_colour_edges():
 def test_work_size_caps_pixels():
     assert work_size(400, 600, 1_000_000) == (400, 600)
     w, h = work_size(4000, 6000, 1_000_000)
-    assert w * h <= 1_010_000 and abs(w / h - 4000 / 6000) < 0.01
+    assert w * h <= 1_000_000 and abs(w / h - 4000 / 6000) < 0.01
+    # rounded where that fits (400×600 at the CRF's 80k: 231×346), never a pixel over the budget
+    assert work_size(400, 600, 80_000) == (231, 346)
+    assert work_size(600, 600, 80_000) == (282, 282)  # rounding gives 283×283 = 80 089
+    sizes = [(w, h) for w in range(90, 3000, 37) for h in range(90, 4500, 53)]
+    assert all(a * b <= 80_000 for a, b in (work_size(w, h, 80_000) for w, h in sizes if w * h > 80_000))
 
 
 def test_ccp_mapping_covers_known_names():
