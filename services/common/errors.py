@@ -1,13 +1,10 @@
-"""RFC 9457 problem+json errors, and the handlers that turn every failure into one."""
-
-import logging
+"""RFC 9457 problem+json errors, and the handlers that turn a failure into one (an unexpected error:
+services/common/observability.py, which answers it with the request id)."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("fashionpixel")
 
 TITLES = {
     400: "Bad Request",
@@ -75,8 +72,3 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(
             422, "invalid request parameters", "/problems/invalid-parameters", extra={"errors": errors}
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal error; the request id is in X-Request-ID")

@@ -6,7 +6,7 @@ import time
 import uuid
 
 from fastapi import Request
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import Headers, MutableHeaders
 
 from services.common.errors import Problem, problem_response
 from services.common.metrics import REQUEST_SECONDS, REQUESTS, STAGE_SECONDS
@@ -35,28 +35,53 @@ def route_template(request: Request) -> str:
     return getattr(request.state, "route", None) or (path if path in OPEN_PATHS else "unmatched")
 
 
-class Observe(BaseHTTPMiddleware):
-    def __init__(self, app, service: str):
-        super().__init__(app)
-        self.service = service
+class Observe:
+    """Pure ASGI middleware, not Starlette's BaseHTTPMiddleware: that one runs every request's handler in
+    a task of its own and streams the response body through a queue, CPU on the event loop that every
+    request paid (docs/benchmarks.md, issue 23). The headers are added to the response's start message."""
 
-    async def dispatch(self, request: Request, call_next):
-        request_id = request.headers.get("x-request-id", "")[:128] or uuid.uuid4().hex
-        timings = request.state.timings = Timings()
+    def __init__(self, app, service: str):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = Headers(scope=scope).get("x-request-id", "")[:128] or uuid.uuid4().hex
+        timings = Timings()
+        scope.setdefault("state", {})["timings"] = timings
         start = time.perf_counter()
+        answer = {"status": 500, "elapsed": None}  # until the response starts (an unhandled error: 500)
+
+        async def send_observed(message):
+            if message["type"] == "http.response.start":
+                elapsed = answer["elapsed"] = time.perf_counter() - start
+                answer["status"] = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                stages = timings.header()
+                headers["Server-Timing"] = (stages + ", " if stages else "") + f"total;dur={elapsed * 1000:.1f}"
+            await send(message)
+
         try:
-            response = await call_next(request)
-        except Problem as exc:  # raised from the body limit's receive
-            response = problem_response(exc.status, exc.detail, exc.type, exc.headers)
+            await self.app(scope, receive, send_observed)
+        except Exception as exc:  # the handlers answer inside; this is what escaped them
+            if answer["elapsed"] is not None:
+                raise  # the answer has begun: nothing to do but let the server close the connection
+            if isinstance(exc, Problem):  # the body limit's receive, read outside a handler
+                response = problem_response(exc.status, exc.detail, exc.type, exc.headers)
+            else:
+                log.exception("unhandled error on %s %s id=%s", scope["method"], scope["path"], request_id)
+                response = problem_response(500, "internal error; the request id is in X-Request-ID")
+            await response(scope, receive, send_observed)
+        finally:
+            elapsed = answer["elapsed"] or time.perf_counter() - start
+            self._record(Request(scope), answer["status"], elapsed, timings, request_id)
+
+    def _record(self, request: Request, status: int, elapsed: float, timings: Timings, request_id: str) -> None:
         route = route_template(request)
-        elapsed = time.perf_counter() - start
-        REQUESTS.labels(self.service, route, request.method, str(response.status_code)).inc()
+        REQUESTS.labels(self.service, route, request.method, str(status)).inc()
         REQUEST_SECONDS.labels(self.service, route).observe(elapsed)
         for stage, ms in timings.ms.items():
             STAGE_SECONDS.labels(self.service, stage).observe(ms / 1000)
-        response.headers["X-Request-ID"] = request_id
-        stages = timings.header()
-        response.headers["Server-Timing"] = (stages + ", " if stages else "") + f"total;dur={elapsed * 1000:.1f}"
         # Request ids and timings only: request content never goes to the log.
-        log.info("%s %s %s %.1fms id=%s", request.method, route, response.status_code, elapsed * 1000, request_id)
-        return response
+        log.info("%s %s %s %.1fms id=%s", request.method, route, status, elapsed * 1000, request_id)

@@ -1,0 +1,85 @@
+"""What every request leaves behind (services/common/observability.py), on the services' own middleware
+stack around a small in-process router: no Triton needed."""
+
+import asyncio
+import logging
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import REGISTRY
+
+from services.common.app import API_PREFIX, add_middleware
+from services.common.errors import install_handlers
+from services.common.limits import Load
+from services.common.observability import route_recorder
+from services.common.settings import Settings
+
+SERVICE = "observed"
+
+
+def app_under_test() -> FastAPI:
+    router = APIRouter()
+
+    @router.post("/echo/{name}")
+    async def echo(name: str, request: Request):
+        with request.state.timings.stage("infer"):
+            body = await request.body()
+        return {"name": name, "bytes": len(body)}
+
+    @router.post("/broken")
+    async def broken():
+        raise RuntimeError("a bug")
+
+    app = FastAPI()
+    install_handlers(app)
+    add_middleware(app, SERVICE, Settings(max_upload_bytes=1000), Load())
+    app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(route_recorder(API_PREFIX))])
+    return app
+
+
+def requests_counted(route: str, status: str) -> float:
+    labels = {"service": SERVICE, "route": route, "method": "POST", "status": status}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+
+def post(*args, **kwargs) -> httpx.Response:
+    async def go():
+        transport = httpx.ASGITransport(app=app_under_test())
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(*args, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_request_id_timings_and_metrics_by_route_template():
+    before = requests_counted("/v1/echo/{name}", "200")
+    r = post("/v1/echo/a", content=b"x" * 10, headers={"X-Request-ID": "abc-1"})
+    assert r.status_code == 200 and r.json() == {"name": "a", "bytes": 10}
+    assert r.headers["X-Request-ID"] == "abc-1"
+    stages = dict(part.split(";dur=") for part in r.headers["Server-Timing"].split(", "))
+    assert set(stages) == {"infer", "total"} and 0 <= float(stages["infer"]) <= float(stages["total"])
+    made = post("/v1/echo/b").headers["X-Request-ID"]
+    assert len(made) == 32 and made != "abc-1"  # made when the client sent none
+    assert requests_counted("/v1/echo/{name}", "200") == before + 2  # the template, not /v1/echo/a
+
+
+def test_a_streamed_body_over_the_limit_is_refused_while_it_arrives():
+    async def chunks():  # no Content-Length: the limit is counted as the body arrives
+        for _ in range(12):  # 1.2 MB, over the body limit (two 1000-byte uploads and 1 MB of form)
+            yield b"x" * 100_000
+
+    before = requests_counted("/v1/echo/{name}", "413")
+    r = post("/v1/echo/c", content=chunks())
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 413 and r.headers["X-Request-ID"]
+    assert requests_counted("/v1/echo/{name}", "413") == before + 1
+
+
+def test_an_unexpected_error_is_a_problem_with_the_request_id_and_is_logged(caplog):
+    before = requests_counted("/v1/broken", "500")
+    with caplog.at_level(logging.ERROR, logger="fashionpixel"):
+        r = post("/v1/broken", headers={"X-Request-ID": "bug-7"})
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 500 and r.headers["X-Request-ID"] == "bug-7"
+    assert any("bug-7" in m and rec.exc_info for rec in caplog.records for m in [rec.getMessage()])
+    assert requests_counted("/v1/broken", "500") == before + 1
