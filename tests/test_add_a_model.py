@@ -23,7 +23,7 @@ from services.common.app import create_app
 from services.common.forms import read_upload
 from services.common.imaging import decode_rgb
 from services.common.pipeline import Pipeline, pipeline
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings, get_settings
 from services.common.triton import Triton
 from tests.conftest import ARTIFACTS
 from tests.images import encode, synthetic_photo
@@ -108,7 +108,7 @@ def test_a_service_endpoint_calls_it(triton, monkeypatch):
     router = APIRouter()
 
     @router.post("/grey")
-    async def grey(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
+    async def grey(request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)):
         upload = await read_upload(request, settings, ("image",))
         image = await run.cpu(decode_rgb, upload.file("image"), settings)
         return {"grey": await mean_grey(image, infer=infer_with(run.network, GREY), cpu=run.cpu, stage=run.stage)}

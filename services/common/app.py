@@ -4,7 +4,7 @@ It adds what the contract asks of every service: /healthz, /readyz, /metrics, do
 Server-Timing, metrics and a log line (observability.py); problem+json errors (errors.py); API keys on
 /v1/* (keys.py); the body-size and in-progress limits (limits.py); CORS closed by default; and the heap
 kept while busy and handed back once idle (idle_trim.py). Handlers get the settings
-(`Depends(get_settings)`) and the pipeline's network, thread pool and timings (`Depends(pipeline)`) as
+(`Depends(current_settings)`) and the pipeline's network, thread pool and timings (`Depends(pipeline)`) as
 dependencies.
 """
 

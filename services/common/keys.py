@@ -5,10 +5,10 @@ import hmac
 from fastapi import Depends, Request
 
 from services.common.errors import Problem
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 
 
-def require_api_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
+async def require_api_key(request: Request, settings: Settings = Depends(current_settings)) -> None:
     keys = settings.api_key_set
     if not keys:
         return

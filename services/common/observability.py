@@ -22,7 +22,7 @@ def route_recorder(prefix: str):
     """A dependency of the router mounted at `prefix`: it remembers the matched route's template, a
     metrics label of bounded cardinality."""
 
-    def record_route(request: Request) -> None:
+    async def record_route(request: Request) -> None:
         path = getattr(request.scope.get("route"), "path", "")
         # FastAPI keeps an included router's routes without the prefix it was included with
         request.state.route = path if path.startswith(prefix) else prefix + path

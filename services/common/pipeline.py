@@ -38,6 +38,6 @@ class Pipeline:
         return Response(body, media_type=media_type, headers=headers)
 
 
-def pipeline(request: Request) -> Pipeline:
+async def pipeline(request: Request) -> Pipeline:
     state = request.app.state
     return Pipeline(state.triton, state.executor, request.state.timings, alone=state.load.inflight <= 1)

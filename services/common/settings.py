@@ -98,3 +98,9 @@ def review_thresholds(text: str) -> dict[str, float]:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+async def current_settings() -> Settings:
+    """get_settings as a FastAPI dependency. A coroutine runs on the event loop; a plain function's
+    dependency FastAPI runs on a worker thread, a thread hop per request for a cached value."""
+    return get_settings()

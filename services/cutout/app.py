@@ -18,7 +18,7 @@ from services.common import review
 from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.pipeline import Pipeline, pipeline
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 
 
 class CutoutParams(BaseModel):
@@ -76,7 +76,7 @@ router = APIRouter()
     responses={200: {"content": {"image/png": {}, "image/webp": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), CutoutParams),
 )
-async def cutout(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
+async def cutout(request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)):
     """Cut a garment group out of a photo. Headers: `X-Garment-Fraction` (share of the photo's pixels
     in the matte), with `crop` `X-Crop-Box` (`x,y,width,height` in the photo), and how far to trust the
     matte: `X-Quality` (its predicted Dice) and `X-Needs-Review`. The RGBA answer's colour is 0 where

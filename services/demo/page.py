@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 
 PAGE = Path(__file__).with_name("index.html")
 
@@ -23,7 +23,7 @@ async def demo_page():
 
 
 @router.get("/demo/config", include_in_schema=False)
-async def demo_config(s: Settings = Depends(get_settings)):
+async def demo_config(s: Settings = Depends(current_settings)):
     return {
         "segmentation": "",
         "cutout": s.demo_cutout_url,

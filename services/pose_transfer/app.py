@@ -21,7 +21,7 @@ from services.common.errors import Problem
 from services.common.forms import keypoints_array, openapi_body, parse_json, read_photo_request, read_upload, text_field
 from services.common.imaging import check_size, decode_rgb, encode_png
 from services.common.pipeline import Pipeline, pipeline
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 
 
 class PoseParams(BaseModel):
@@ -59,7 +59,7 @@ router = APIRouter()
     responses={200: {"content": {"image/png": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), PoseParams),
 )
-async def pose(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
+async def pose(request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)):
     """Estimate the 18 body keypoints of the person in the photo, in the photo's pixel coordinates,
     each with its score, and the pose's overall `quality` (predicted PCK@0.1) and `needs_review`."""
     params, image = await read_photo_request(request, PoseParams, settings, run)
@@ -122,7 +122,7 @@ def parse_target_keypoints(text: str, settings: Settings):
     ),
 )
 async def pose_transfer(
-    request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)
+    request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)
 ):
     """The source person in the target pose on white: RGB PNG of the target's size. `X-Quality` /
     `X-Needs-Review`: of the weakest part it was built from (the source's person mask, parsing and pose;

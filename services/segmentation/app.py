@@ -22,7 +22,7 @@ from services.common.app import create_app
 from services.common.forms import openapi_body, read_photo_request
 from services.common.imaging import encode_palette_png, encode_png
 from services.common.pipeline import Pipeline, pipeline
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 from services.demo import page as demo
 
 # a task is the name of the segmentation model's output that answers it
@@ -72,7 +72,7 @@ router = APIRouter()
     responses={200: {"content": {"image/png": {}, "application/json": {}}, "headers": review.OPENAPI}},
     openapi_extra=openapi_body({"image": "photo (JPEG, PNG or WebP)"}, ("image",), SegmentParams),
 )
-async def segment(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
+async def segment(request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)):
     """Parse a photo into classes; parameters may be query or form fields. Every answer says how far
     to trust it: `X-Quality` (the predicted person IoU or, for fashion, mean IoU of this photo's parsing)
     and `X-Needs-Review`; the JSON format also has them as `quality` and `needs_review`."""

@@ -20,7 +20,7 @@ from services.common.errors import Problem
 from services.common.forms import openapi_body, parse_keypoints, read_upload, text_field
 from services.common.imaging import decode_grey, decode_rgb
 from services.common.pipeline import Pipeline, pipeline
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, current_settings
 
 router = APIRouter()
 
@@ -38,7 +38,7 @@ router = APIRouter()
         text_fields={"keypoints": "optional JSON: 18 keypoints as /v1/pose returns them"},
     ),
 )
-async def skin(request: Request, settings: Settings = Depends(get_settings), run: Pipeline = Depends(pipeline)):
+async def skin(request: Request, settings: Settings = Depends(current_settings), run: Pipeline = Depends(pipeline)):
     """The person with regenerated skin, RGBA PNG of the photo's size, alpha = person silhouette.
     `X-Quality` / `X-Needs-Review`: of the weakest part it derived (person mask, parsing, pose)."""
     upload = await read_upload(request, settings, ("image", "skin_mask", "keypoints"))
