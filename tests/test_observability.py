@@ -3,6 +3,7 @@ stack around a small in-process router: no Triton needed."""
 
 import asyncio
 import logging
+import os
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -112,3 +113,18 @@ def test_every_dependency_of_the_services_runs_on_the_event_loop(monkeypatch):
 
         assert asyncio.run(go()).status_code in (400, 415, 422), name
     assert hops == []
+
+
+def test_opencv_threads_sleep_in_a_service_process():
+    """The services' processes start with OpenCV's pool told not to spin (services/__init__.py), before
+    cv2 is imported: a fresh interpreter importing a service sees both settings."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; import services.cutout.app; assert 'cv2' in sys.modules; "
+        "print(os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER'], os.environ['OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_THREAD_POOL")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["0", "0"]
