@@ -31,6 +31,10 @@ def app_under_test() -> FastAPI:
     async def broken():
         raise RuntimeError("a bug")
 
+    @router.post("/slow")
+    async def slow():
+        await asyncio.sleep(30)
+
     app = FastAPI()
     install_handlers(app)
     add_middleware(app, SERVICE, Settings(max_upload_bytes=1000), Load())
@@ -84,6 +88,20 @@ def test_an_unexpected_error_is_a_problem_with_the_request_id_and_is_logged(capl
     assert r.json()["status"] == 500 and r.headers["X-Request-ID"] == "bug-7"
     assert any("bug-7" in m and rec.exc_info for rec in caplog.records for m in [rec.getMessage()])
     assert requests_counted("/v1/broken", "500") == before + 1
+
+
+def test_a_request_given_up_is_counted_as_499_not_as_an_error():
+    async def go():
+        transport = httpx.ASGITransport(app=app_under_test())
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            call = asyncio.create_task(client.post("/v1/slow"))
+            await asyncio.sleep(0.2)
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+
+    before = requests_counted("/v1/slow", "499"), requests_counted("/v1/slow", "500")
+    asyncio.run(go())
+    assert (requests_counted("/v1/slow", "499"), requests_counted("/v1/slow", "500")) == (before[0] + 1, before[1])
 
 
 def test_every_dependency_of_the_services_runs_on_the_event_loop(monkeypatch):

@@ -1,6 +1,7 @@
 """What every request leaves behind: a request id (X-Request-ID, echoed or made), Server-Timing with the
 stages a handler timed, Prometheus metrics by route template, and one log line."""
 
+import asyncio
 import logging
 import time
 import uuid
@@ -37,8 +38,9 @@ def route_template(request: Request) -> str:
 
 class Observe:
     """Pure ASGI middleware, not Starlette's BaseHTTPMiddleware: that one runs every request's handler in
-    a task of its own and streams the response body through a queue, CPU on the event loop that every
-    request paid (docs/benchmarks.md, issue 23). The headers are added to the response's start message."""
+    a task of its own and passes the body through a queue, and an error raised while a handler read the
+    body (the body limit's 413) left it as an exception group, answered 500. Here the headers are added
+    to the response's start message, and what escapes the handlers is answered here."""
 
     def __init__(self, app, service: str):
         self.app, self.service = app, service
@@ -64,6 +66,10 @@ class Observe:
 
         try:
             await self.app(scope, receive, send_observed)
+        except asyncio.CancelledError:
+            if answer["elapsed"] is None:
+                answer["status"] = 499  # the request was given up (the client went away, shutdown)
+            raise
         except Exception as exc:  # the handlers answer inside; this is what escaped them
             if answer["elapsed"] is not None:
                 raise  # the answer has begun: nothing to do but let the server close the connection
