@@ -9,7 +9,7 @@ import uuid
 from fastapi import Request
 from starlette.datastructures import Headers, MutableHeaders
 
-from services.common.errors import Problem, problem_response
+from services.common.errors import problem_response
 from services.common.metrics import REQUEST_SECONDS, REQUESTS, STAGE_SECONDS
 from services.common.timing import Timings
 
@@ -40,7 +40,8 @@ class Observe:
     """Pure ASGI middleware, not Starlette's BaseHTTPMiddleware: that one runs every request's handler in
     a task of its own and passes the body through a queue, and an error raised while a handler read the
     body (the body limit's 413) left it as an exception group, answered 500. Here the headers are added
-    to the response's start message, and what escapes the handlers is answered here."""
+    to the response's start message; the app's own handlers answer a Problem (they sit inside this), and
+    an error that escapes them is answered here, with the request id."""
 
     def __init__(self, app, service: str):
         self.app, self.service = app, service
@@ -70,14 +71,11 @@ class Observe:
             if answer["elapsed"] is None:
                 answer["status"] = 499  # the request was given up (the client went away, shutdown)
             raise
-        except Exception as exc:  # the handlers answer inside; this is what escaped them
+        except Exception:  # the app's handlers answer a Problem (the body limit's 413 too); this is a bug
             if answer["elapsed"] is not None:
                 raise  # the answer has begun: nothing to do but let the server close the connection
-            if isinstance(exc, Problem):  # the body limit's receive, read outside a handler
-                response = problem_response(exc.status, exc.detail, exc.type, exc.headers)
-            else:
-                log.exception("unhandled error on %s %s id=%s", scope["method"], scope["path"], request_id)
-                response = problem_response(500, "internal error; the request id is in X-Request-ID")
+            log.exception("unhandled error on %s %s id=%s", scope["method"], scope["path"], request_id)
+            response = problem_response(500, "internal error; the request id is in X-Request-ID")
             await response(scope, receive, send_observed)
         finally:
             elapsed = answer["elapsed"] or time.perf_counter() - start
