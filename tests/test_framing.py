@@ -141,6 +141,29 @@ def test_served_weights_load_back_exactly(data_dir):
         assert torch.allclose(net.train()(x)[0], net.eval()(x)[0], atol=1e-5)
 
 
+def test_thawed_batchnorms_keep_the_served_answers_and_train_on_batch_statistics():
+    """--live-batchnorm: the folded network given live BatchNorms (training.from_onnx.thaw_batchnorm)
+    still computes what the served file does, and in training mode normalises with the batch's own
+    statistics; the run records that its BatchNorms are no longer frozen."""
+    from pathlib import Path
+
+    from training.from_onnx import check_against_onnx, is_frozen, load_onnx_weights, thaw_batchnorm
+    from training.models.segmentation import SegNet, SegNetServing
+
+    path = Path(__file__).resolve().parent.parent / "model_repository/segmentation_crops/1/model.onnx"
+    net = load_onnx_weights(SegNet(), path, torch.zeros(1, 3, 384, 256))
+    rng = np.random.default_rng(1)
+    calibration = [torch.from_numpy(rng.uniform(0, 255, (2, 3, 384, 256)).astype(np.float32)) for _ in range(3)]
+    thaw_batchnorm(net, calibration)
+    images = rng.integers(0, 256, (2, 384, 256, 3), dtype=np.uint8)
+    assert check_against_onnx(SegNetServing(net), path, images, ["person", "fashion"]) < 2e-3
+    dark = torch.from_numpy(rng.uniform(0, 60, (2, 3, 384, 256)).astype(np.float32))
+    with torch.no_grad():
+        trained, served = net.train()(dark)[0], net.eval()(dark)[0]
+    assert (trained - served).abs().max() > 0.1  # batch statistics, not the stored ones
+    assert is_frozen({"init": "model.onnx"}) and not is_frozen({"init": "model.onnx", "frozen_batchnorm": False})
+
+
 def test_backdrop_snap_finds_a_real_outline_on_studio_grey_and_leaves_the_street_alone(real):
     """fashionpixel.refine.snap_to_backdrop on a real person: an outline 2 px off all round, on the studio
     framing's plain backdrop, moves back to the person; on the street photo itself nothing changes."""

@@ -8,10 +8,12 @@ own bias), and sets that BatchNorm to the identity (mean 0, variance 1 - eps, sc
 then computes exactly what the ONNX file does (checked by `check_against_onnx`).
 
 Such a network must be fine-tuned with its BatchNorms frozen (`freeze_batchnorm`): batch statistics
-would replace the folded ones. The scale and shift stay trainable, like detection's frozen BN.
+would replace the folded ones. The scale and shift stay trainable, like detection's frozen BN. Or
+`thaw_batchnorm` gives it live BatchNorms again without changing what it computes.
 """
 
 import types
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +79,11 @@ def _frozen_forward(self: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def is_frozen(run_args: dict) -> bool:
-    """Whether a run's BatchNorms are folded and frozen: it started from an ONNX file, or from a run that did."""
-    return bool(run_args.get("frozen_batchnorm") or str(run_args.get("init") or "").endswith(".onnx"))
+    """Whether a run's BatchNorms are folded and frozen: as the run recorded, else whether it started from an
+    ONNX file."""
+    if "frozen_batchnorm" in run_args:
+        return bool(run_args["frozen_batchnorm"])
+    return str(run_args.get("init") or "").endswith(".onnx")
 
 
 def freeze_batchnorm(net: nn.Module) -> nn.Module:
@@ -86,6 +91,47 @@ def freeze_batchnorm(net: nn.Module) -> nn.Module:
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.forward = types.MethodType(_frozen_forward, m)
+    return net
+
+
+def thaw_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Live BatchNorms for a folded network (each the identity plus the folded shift), the function
+    unchanged: each takes the mean and variance of its input over `batches` as its statistics, and a scale
+    and shift that undo them, so in eval mode it still computes x + shift, and in training it
+    normalises with the batch's statistics again. Frozen and folded, a network trains as one without
+    normalisation; the segmentation card measures what thawing buys."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    sums = {m: [0.0, 0.0, 0] for m in norms}
+
+    def collect(mod, inp):
+        x = inp[0].detach().double()
+        s = sums[mod]
+        s[0] = s[0] + x.sum((0, 2, 3))
+        s[1] = s[1] + (x * x).sum((0, 2, 3))
+        s[2] += x.numel() // x.shape[1]
+
+    hooks = [m.register_forward_pre_hook(collect) for m in norms]
+    try:
+        with torch.no_grad():
+            net.eval()
+            for x in batches:
+                net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        for m in norms:
+            total, squares, n = sums[m]
+            mean = total / n
+            var = (squares / n - mean * mean).clamp_min(0)
+            # now y = a x + c; keep that with the new statistics: y = (x - mean) / sqrt(var + eps) g + b
+            a = m.weight.double() / (m.running_var.double() + m.eps).sqrt()
+            c = m.bias.double() - a * m.running_mean.double()
+            m.weight.copy_(a * (var + m.eps).sqrt())
+            m.bias.copy_(c + a * mean)
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.zero_()
     return net
 
 

@@ -30,7 +30,7 @@ from training import loop
 from training.augment import GEOMETRY, augmented_batch, framed_batch
 from training.datasets import build_cache, ccp_samples, fashionista_samples, pseudo_samples, with_pseudo
 from training.framing import FRAMED, SHOP_CACHE, framed_scores, framed_sets
-from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights
+from training.from_onnx import freeze_batchnorm, is_frozen, load_onnx_weights, thaw_batchnorm
 from training.losses import dice_loss
 from training.metrics import confusion, summarize
 from training.models.blocks import to_tensor
@@ -109,6 +109,12 @@ def main():
     ap.add_argument(
         "--pseudo", type=Path, help="also train on this folder's pseudo-labelled photos (training.pseudo_label)"
     )
+    ap.add_argument(
+        "--live-batchnorm",
+        action="store_true",
+        help="a run from folded weights (a served file, or a run that started from one) trains with live "
+        "BatchNorms, their statistics measured on training batches first (training.from_onnx.thaw_batchnorm)",
+    )
     ap.add_argument("--teacher", type=Path, help="a person-teacher folder (training.pseudo_label) to distil")
     ap.add_argument("--teacher-batch", type=int, default=4, help="teacher-labelled photos added to each step")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="weight of their person loss")
@@ -162,8 +168,15 @@ def main():
     elif args.grow and not resuming:
         net.grow_from(checkpoint["model"])
         print(f"grown from {args.grow}: the added blocks start as identities", flush=True)
-    # folded BatchNorms (a served file's weights, or a run that started from one) stay frozen
-    frozen = from_onnx or is_frozen(checkpoint.get("args", {}) if checkpoint else {})
+    # folded BatchNorms (a served file's weights, or a run that started from one) stay frozen, or come alive
+    folded = from_onnx or is_frozen(checkpoint.get("args", {}) if checkpoint else {})
+    if folded and args.live_batchnorm and not resuming:
+        calibration = np.random.default_rng(args.seed + 10_000)
+        thaw_batchnorm(
+            net, (make_batch(calibration, train, args.batch, tuple(args.crop), args.augment)[0] for _ in range(25))
+        )
+        print("BatchNorms thawed: statistics of 25 training batches", flush=True)
+    frozen = folded and not args.live_batchnorm
     if frozen:
         freeze_batchnorm(net)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
