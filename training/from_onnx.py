@@ -101,14 +101,12 @@ def thaw_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module
     normalises with the batch's statistics again. Frozen and folded, a network trains as one without
     normalisation; the segmentation card measures what thawing buys."""
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    sums = {m: [0.0, 0.0, 0] for m in norms}
+    sums = {}  # BatchNorm → (Σx, Σx², count) per channel of its input
 
     def collect(mod, inp):
-        x = inp[0].detach().double()
-        s = sums[mod]
-        s[0] = s[0] + x.sum((0, 2, 3))
-        s[1] = s[1] + (x * x).sum((0, 2, 3))
-        s[2] += x.numel() // x.shape[1]
+        x = inp[0].detach().double().transpose(0, 1).flatten(1)  # channels × values
+        total, squares, n = sums.get(mod, (0, 0, 0))
+        sums[mod] = (total + x.sum(1), squares + (x * x).sum(1), n + x.shape[1])
 
     hooks = [m.register_forward_pre_hook(collect) for m in norms]
     try:
