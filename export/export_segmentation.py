@@ -13,6 +13,11 @@ model_repository/ is loaded (and holds memory) at the next `make up`; `--reposit
 
 Checks that ONNX Runtime agrees with PyTorch (max |Δprobability| ≤ 1e-3: the outputs are float16
 probabilities, whose rounding alone is up to ~5e-4) and writes the CPU and GPU Triton configs.
+
+The file has the probabilities only. The served general network (`segmentation`) also answers with its
+routing head (export/routing_head.py), which reads this network's encoder: after exporting it, run
+`python -m training.fit_routing`, which fits the head to the new network and writes it and the
+configs (until then the file lacks the registry's `cut` output, and tests/test_model_registry.py says so).
 """
 
 import dataclasses
@@ -22,7 +27,7 @@ import torch
 
 from export.onnx_tools import PROBABILITY_ATOL, export_arguments, export_model
 from export.triton_config import SPECS
-from fashionpixel.models import SEGMENTATION
+from fashionpixel.models import SEGMENTATION, SEGMENTATION_PROBABILITIES
 from training.models.segmentation import SegNetServing
 from training.models.segmentation_archs import ARCHITECTURES, recorded_arch
 
@@ -46,11 +51,16 @@ def main(argv: list[str] | None = None) -> Path:
     arch, net = load(args.checkpoint)
     name = args.name or (SEGMENTATION.name if arch == "segnet" else f"segmentation_{arch}")
     # a served name (segmentation, segmentation_crops) has its spec; a candidate is the served model
-    # under another name: the same tensors, so every evaluation takes it
+    # under another name: the same probabilities, so every evaluation takes it
     spec = SPECS.get(name) or SPECS[SEGMENTATION.name]
-    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, name=name))
+    model = dataclasses.replace(spec.model, name=name, outputs=SEGMENTATION_PROBABILITIES)
     print(f"architecture {arch}")
-    return export_model(spec, SegNetServing(net), args.repository, args.version, PARITY_ATOL)
+    path = export_model(
+        dataclasses.replace(spec, model=model), SegNetServing(net), args.repository, args.version, PARITY_ATOL
+    )
+    if name == SEGMENTATION.name:
+        print("the served general network needs its routing head: python -m training.fit_routing")
+    return path
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from pathlib import Path
 import onnxruntime as ort
 
 
-def onnx_session(path: Path | str, threads: int = 2) -> ort.InferenceSession:
+def onnx_session(model: Path | str | bytes, threads: int = 2) -> ort.InferenceSession:
+    """`model`: a file, or a serialized model (e.g. a graph changed in memory)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -63,17 +63,19 @@ HEATMAP_STRIDE = 4  # the pose network's heatmaps have one cell per 4×4 canvas 
 GENERATOR_CANVAS = (128, 192)  # skin generation and pose transfer
 SKIN_CHANNELS = 7  # apparel_head_foot RGB + pose RGB + skin mask (fashionpixel/skin.py)
 
+SEGMENTATION_PROBABILITIES = (
+    Tensor("person", "FP16", chw(len(PERSON_CLASSES), SEGMENTATION_CANVAS)),
+    Tensor("fashion", "FP16", chw(len(FASHION_CLASSES), SEGMENTATION_CANVAS)),
+)
 SEGMENTATION = Model(
     "segmentation",
     SEGMENTATION_CANVAS,
     inputs=(Tensor("image", "UINT8", hwc(SEGMENTATION_CANVAS, 3)),),
-    outputs=(
-        Tensor("person", "FP16", chw(len(PERSON_CLASSES), SEGMENTATION_CANVAS)),
-        Tensor("fashion", "FP16", chw(len(FASHION_CLASSES), SEGMENTATION_CANVAS)),
-    ),
+    # and its routing head's answer: the probability that the frame cuts the person (export/routing_head.py)
+    outputs=(*SEGMENTATION_PROBABILITIES, Tensor("cut", "FP16", (1,))),
 )
-# the crop specialist (fashionpixel/segmentation.py): the same tensors, trained on product crops only
-SEGMENTATION_CROPS = replace(SEGMENTATION, name="segmentation_crops")
+# the crop specialist (fashionpixel/segmentation.py), trained on product crops only: the probabilities
+SEGMENTATION_CROPS = replace(SEGMENTATION, name="segmentation_crops", outputs=SEGMENTATION_PROBABILITIES)
 CUTOUT = Model(
     "cutout",
     SEGMENTATION_CANVAS,

@@ -96,6 +96,7 @@ async def read_person(
             superpixels=False,
             backdrop=refine,
             infer=infer_with(once, SEGMENTATION, task),
+            first=infer_with(once, SEGMENTATION, task, "cut"),
             infer_crops=infer_with(once, SEGMENTATION_CROPS, task),
             pose=look,
             cpu=cpu,

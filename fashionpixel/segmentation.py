@@ -11,7 +11,8 @@ mistakes the background for the small person.
 
 Crop specialist: a product photo often cuts the person at the hips, the knees or the chin. When the
 photo does (`cut_by_frame`: the first pass's foreground reaches its top or bottom edge, and the pose
-network finds the neck but no ankle or nothing of the face), a second network trained on such crops
+network finds the neck but no ankle or nothing of the face; the general network's own routing head
+answers that where it is sure, sparing the pose network), a second network trained on such crops
 only (`segmentation_crops`) answers instead: the general network stays the one for full figures,
 where it is best. The fashion parsing's focus pass asks the specialist too
 (`focus_by_specialist`): its crop is a person who fills the frame. The person mask takes the other
@@ -60,6 +61,12 @@ WINDOW_CUT = 0.5
 # 0.9397 (docs/models/segmentation.md). The parsing lost from it (routed, waist-up fashion 0.5562 → 0.5283
 # at 0.3), so it takes no second opinion.
 SECOND_OPINION = 0.25
+# The general network's routing head (export/routing_head.py, fitted by training.fit_routing to the pose
+# network's answers) decides alone when its probability that the frame cuts the person is at most
+# SURE_WHOLE or at least SURE_CUT; between them the pose network is asked, as before. On the validation
+# photos that pass the gates it decides 63 % of them and differs from the pose network on 3 of those
+# 567, each a crop the pose network took for a whole figure (docs/models/segmentation_routing.md).
+SURE_WHOLE, SURE_CUT = 0.02, 0.98
 
 
 def prepare(image: np.ndarray) -> tuple[np.ndarray, Box]:
@@ -102,6 +109,14 @@ def touches_edge(
     return bool(max(widths[:k].mean(), widths[-k:].mean()) >= share * widest)
 
 
+def may_be_cut(probs: np.ndarray, box: Box) -> bool:
+    """The routing's cheap gates: the first pass's foreground touches the top or bottom edge. A person
+    the first pass hardly sees (under SMALL_SHARE of the photo) is the focus pass's, not the specialist's:
+    on a small figure's busy canvas the soft edge test can reach an edge (every crop routed on the
+    validation photos covers at least 10 % of its photo)."""
+    return foreground_share(probs, box) >= keypoints.SMALL_SHARE and touches_edge(probs, box)
+
+
 async def cut_by_frame(
     image: np.ndarray,
     probs: np.ndarray,
@@ -111,14 +126,16 @@ async def cut_by_frame(
     cpu: Cpu,
     stage: Stage,
     whole: keypoints.WholeLook | None = None,
+    head: float | None = None,
 ) -> bool:
-    """Whether the photo cuts the person: the first pass's foreground touches the top or bottom edge and
-    the pose network's keypoints say so (fashionpixel.keypoints.cut_by_frame). A person the first pass
-    hardly sees (under SMALL_SHARE of the photo) is the focus pass's, not the specialist's: on a small
-    figure's busy canvas the soft edge test can reach an edge (every crop routed on the validation
-    photos covers at least 10 % of its photo). `whole`: the request's look at the whole photo, if taken."""
-    if foreground_share(probs, box) < keypoints.SMALL_SHARE or not touches_edge(probs, box):
+    """Whether the photo cuts the person: it passes the gates (may_be_cut) and the general network's
+    routing head is sure of it (`head`, its `cut` output: at least SURE_CUT) or, where the head is unsure
+    or absent, the pose network's keypoints say so (fashionpixel.keypoints.cut_by_frame). `whole`: the
+    request's look at the whole photo, if taken."""
+    if not may_be_cut(probs, box):
         return False
+    if head is not None and not SURE_WHOLE < head < SURE_CUT:
+        return head >= SURE_CUT
     whole = whole or keypoints.WholeLook(image, infer=pose, cpu=cpu, stage=stage)
     return keypoints.cut_by_frame(await whole.get())
 
@@ -298,12 +315,15 @@ async def segment(
     infer_crops: Infer | None = None,
     pose: Infer | None = None,
     pose_ahead: bool = False,
+    first: Infer | None = None,
 ) -> np.ndarray:
     """The whole segmentation of one photo → H×W uint8 labels. infer(canvas) → one task's C×h×w
-    probabilities on the canvas; infer_crops, the crop specialist's; pose, the pose network's heatmaps,
-    which say whether the frame cuts the person and where a small one is (see the module doc); the
-    specialist needs it. `focus`: a second pass on a small foreground. `assess`, when given, receives
-    the result's quality features. `pose_ahead`: the pose network's look at the whole photo is asked at
+    probabilities on the canvas; `first`, when given, asks the first pass instead, as (those
+    probabilities, the routing head's `cut`) in one call (infer_with(network, SEGMENTATION, task,
+    "cut")), so that the head spares the pose network where it is sure; infer_crops, the crop
+    specialist's; pose, the pose network's heatmaps, which say whether the frame cuts the person and
+    where a small one is (see the module doc); the specialist needs it. `focus`: a second pass on a
+    small foreground. `assess`, when given, receives the result's quality features. `pose_ahead`: the pose network's look at the whole photo is asked at
     once, beside the first pass, instead of once the first pass says it is needed (the same result; a
     lone request's latency for a pose pass that may go unused)."""
     whole = keypoints.WholeLook(image, infer=pose, cpu=cpu, stage=stage, ahead=pose_ahead) if pose else None
@@ -311,14 +331,23 @@ async def segment(
         with stage("preprocess"):
             canvas, box = await cpu(prepare, image)
         with stage("infer"):
-            probs = await infer(canvas)
+            probs, head = await first(canvas) if first is not None else (await infer(canvas), None)
         # the quality features read the leading network's own probabilities: the second opinion's mix is
         # less sure wherever the two disagree, which on a crop they do everywhere (docs/models/quality.md)
         judged = probs
         if (
             infer_crops is not None
             and pose is not None
-            and await cut_by_frame(image, probs, box, pose=pose, cpu=cpu, stage=stage, whole=whole)
+            and await cut_by_frame(
+                image,
+                probs,
+                box,
+                pose=pose,
+                cpu=cpu,
+                stage=stage,
+                whole=whole,
+                head=None if head is None else float(head[0]),
+            )
         ):
             with stage("infer"):
                 judged = await infer_crops(canvas)

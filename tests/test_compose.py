@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
 from services.catalog import SERVICES
 from services.common.settings import Settings
@@ -192,7 +193,8 @@ def test_service_settings_defaults_match(config, info):
         if name == "triton_grpc_url":
             continue
         assert name.upper() in env, f"{name.upper()} is not passed to {info.name}"
-        assert field.annotation(env[name.upper()]) == field.default, name
+        # read as the service reads it (pydantic: "false" is False, which bool("false") is not)
+        assert TypeAdapter(field.annotation).validate_python(env[name.upper()]) == field.default, name
 
 
 def test_prometheus_scrapes_services_and_triton(config):

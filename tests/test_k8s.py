@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
+from pydantic import TypeAdapter
 
 from runtime.stack import Ports
 from services.catalog import SERVICES
@@ -187,7 +188,8 @@ def test_settings_defaults_and_triton_url(overlay):
     data = configmap(overlay, "settings")["data"]
     for name, field in Settings.model_fields.items():
         if name.upper() in data and name not in ("triton_grpc_url", "triton_shared_memory"):
-            assert field.annotation(data[name.upper()]) == field.default, name
+            # read as the service reads it (pydantic: "false" is False, which bool("false") is not)
+            assert TypeAdapter(field.annotation).validate_python(data[name.upper()]) == field.default, name
     assert data["TRITON_SHARED_MEMORY"] == "false"
     assert configmap(overlay, "api-keys")["data"] == {"API_KEYS": ""}  # the placeholder, documented
     host, port = data["TRITON_GRPC_URL"].split(":")

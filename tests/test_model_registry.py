@@ -91,6 +91,7 @@ def test_onnx_network_runs_the_pipelines_in_process():
     k = asyncio.run(keypoints.estimate(photo, infer=infer_with(network, POSE), cpu=inline, stage=untimed))
     assert k.shape == (18, 3) and (k[:, 0] < 300).all() and (k[:, 1] < 450).all()
     canvas, _ = segmentation.prepare(photo)
-    person, fashion = asyncio.run(infer_with(network, SEGMENTATION)(canvas))
-    assert (person.shape, fashion.shape) == tuple(t.dims for t in SEGMENTATION.outputs)
+    person, fashion, cut = asyncio.run(infer_with(network, SEGMENTATION)(canvas))
+    assert (person.shape, fashion.shape, cut.shape) == tuple(t.dims for t in SEGMENTATION.outputs)
     assert np.allclose(person.astype(np.float32).sum(0), 1, atol=1e-2)  # probabilities
+    assert 0 <= cut[0] <= 1  # the routing head's probability that the frame cuts the person

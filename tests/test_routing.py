@@ -146,6 +146,27 @@ def test_segment_asks_the_specialist_for_a_cut_or_small_person_and_the_pose_netw
     assert run_segment(image, Recorder(cases["cut at the hips"][0]), None, None).shape == (384, 256)
 
 
+def test_the_routing_head_decides_alone_where_it_is_sure_and_the_pose_network_between():
+    """`first` answers the first pass with the general network's routing head: at most SURE_WHOLE or at
+    least SURE_CUT it decides without the pose network, between them the pose network decides as before;
+    a photo that does not pass the gates is not routed whatever the head says."""
+    image = np.full((384, 256, 3), 128, np.uint8)
+    crop, full = canvas_probs(slice(20, 384), slice(60, 200)), canvas_probs(slice(20, 360), slice(60, 200))
+    cases = {  # first pass, head, what the pose network sees → (specialist calls, pose network calls)
+        "sure it is cut": (crop, 0.99, EVERYTHING, 1, 0),
+        "sure it is whole": (crop, 0.01, WAIST_UP, 0, 0),
+        "unsure, the pose network says cut": (crop, 0.5, WAIST_UP, 1, 1),
+        "unsure, the pose network says whole": (crop, 0.5, EVERYTHING, 0, 1),
+        "off the edges": (full, 0.99, WAIST_UP, 0, 0),
+    }
+    for name, (probs, head, seen, crops_calls, pose_calls) in cases.items():
+        first = Recorder((probs, np.array([head], np.float32)))
+        general, crops = Recorder(probs), Recorder(canvas_probs(slice(0, 384), slice(0, 256)))
+        pose = Recorder(heatmaps_of(seen))
+        run_segment(image, general, crops, pose, first=first)
+        assert (first.calls, general.calls, crops.calls, pose.calls) == (1, 0, crops_calls, pose_calls), name
+
+
 def test_a_routed_person_mask_mixes_in_the_first_pass_and_the_parsing_does_not():
     """Routed to the specialist, the person mask is mostly the specialist's: what it is sure of stays
     person even where the first pass saw nothing, an unsure pixel of it goes where the first pass says,
@@ -223,7 +244,9 @@ def test_the_pose_service_routes_a_faint_ankle_unless_the_person_is_small():
 def test_served_routing_on_real_framings(data_dir):
     """The served networks in-process on real validation photos: waist-up crops go to the specialist,
     full photos stay with the general network, and the pose network finds small people the parser's
-    first pass misses (all 97 photos: docs/models/segmentation.md, "Crop specialist")."""
+    first pass misses (all 97 photos: docs/models/segmentation.md, "Crop specialist"). The general
+    network's routing head decides most crops alone, as the pose network would have
+    (all the validation photos: docs/models/segmentation_routing.md)."""
     from pathlib import Path
 
     from export.onnxruntime_session import onnx_session
@@ -237,13 +260,18 @@ def test_served_routing_on_real_framings(data_dir):
     sessions = [onnx_session(SEGMENTATION.onnx_path(repo), 2)]
     pose = infer_with(onnx_network({POSE: POSE.onnx_path(repo)}, 2), POSE)
     samples = [s for s in fashionista_samples() if s.split == "val"][:20]
-    routed, found = {}, 0
-    for framing in ("full", "waist-up", "small"):
-        n = 0
+    routed, found, decided, otherwise = {}, 0, {}, 0
+    for framing in ("full", "waist-up", "knee-up", "small"):
+        n = decided[framing] = 0
         for _, image, labels, _ in framed_photos(framing, samples, label_maps):
             canvas, box = segmentation.prepare(image)
-            probs = predict(sessions, canvas)["person"]
-            n += asyncio.run(segmentation.cut_by_frame(image, probs, box, pose=pose, cpu=inline, stage=untimed))
+            answer = predict(sessions, canvas)
+            probs, head = answer["person"], float(answer["cut"][0])
+            cut = asyncio.run(segmentation.cut_by_frame(image, probs, box, pose=pose, cpu=inline, stage=untimed))
+            n += cut
+            if segmentation.may_be_cut(probs, box) and not segmentation.SURE_WHOLE < head < segmentation.SURE_CUT:
+                decided[framing] += 1
+                otherwise += (head >= segmentation.SURE_CUT) != cut
             if framing == "small" and segmentation.foreground_share(probs, box) < keypoints.SMALL_SHARE:
                 region = asyncio.run(keypoints.locate_person(image, infer=pose, cpu=inline, stage=untimed))
                 ys, xs = np.nonzero(labels["person"])
@@ -252,8 +280,10 @@ def test_served_routing_on_real_framings(data_dir):
                 )
         routed[framing] = n / len(samples)
     print("share routed to the crop specialist", routed, "small people located", found)
+    print("decided by the routing head alone", decided, "otherwise than the pose network", otherwise)
     assert routed["waist-up"] >= 0.85 and routed["full"] <= 0.1
     assert found >= 10
+    assert decided["waist-up"] >= 15 and decided["knee-up"] >= 12 and otherwise <= 1
 
 
 def test_the_focus_pass_asks_the_specialist_to_lead_the_parsing_and_to_second_the_person_mask():

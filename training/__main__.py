@@ -121,6 +121,14 @@ RECIPES = {
             "training.evaluate_segmentation --crops model_repository/segmentation_crops/1/model.onnx --framing all "
             "--post none crf --focus --json docs/models/segmentation_framings_crops.json"
         ],
+        # issue 23: the general network's routing head, fitted to the pose network's answers and written into
+        # the served file (docs/models/segmentation_routing.md); re-run after exporting the general network,
+        # then the quality fit; the second command scores the served pipeline with it
+        "fit-routing": [
+            "training.fit_routing --threads 2",
+            "training.evaluate_segmentation --crops model_repository/segmentation_crops/1/model.onnx --framing all "
+            "--post crf+backdrop --focus --threads 1 --json docs/models/segmentation_framings_routing_head.json",
+        ],
         # every framing (training/framing.py) and the shop mean
         "evaluate-framings": [
             "training.evaluate_segmentation --framing all --post none crf --focus "

@@ -142,12 +142,15 @@ def focus_pass(
     return out
 
 
-def route_crops(crops: list, image, canvas: np.ndarray, box, probs: dict, mirror: bool, pose) -> tuple[dict, int]:
-    """The service's crop routing per task: (probabilities, how many tasks the specialist answered)."""
+def route_crops(
+    crops: list, image, canvas: np.ndarray, box, probs: dict, mirror: bool, pose, head: float | None
+) -> tuple[dict, int]:
+    """The service's crop routing per task: (probabilities, how many tasks the specialist answered).
+    `head`: the general network's routing head's answer, None for a file without one."""
     routed = [
         task
         for task, p in probs.items()
-        if asyncio.run(cut_by_frame(image, p, box, pose=pose, cpu=inline, stage=untimed))
+        if asyncio.run(cut_by_frame(image, p, box, pose=pose, cpu=inline, stage=untimed, head=head))
     ]
     if not routed:
         return probs, 0
@@ -180,8 +183,11 @@ def score_photos(
         canvas, box = prepare(image)
         start = time.perf_counter()
         probs = predict(sessions, canvas, mirror)
+        head = probs.pop("cut", None)
         if crops:
-            probs, tasks = route_crops(crops, image, canvas, box, probs, mirror, pose)
+            probs, tasks = route_crops(
+                crops, image, canvas, box, probs, mirror, pose, head=None if head is None else float(head[0])
+            )
             routed += tasks
         second = focus_pass(sessions, image, probs, box, mirror, pose if locate else None, crops) if focus else {}
         ms["network"] += (time.perf_counter() - start) * 1000

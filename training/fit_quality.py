@@ -101,8 +101,8 @@ class Networks:
     def next_photo(self) -> None:
         self.once = OncePerInput(self.network)
 
-    def segmentation(self, task: str, model=SEGMENTATION):
-        return infer_with(self.once, model, task)
+    def segmentation(self, task: str, model=SEGMENTATION, *more: str):
+        return infer_with(self.once, model, task, *more)
 
 
 def person_iou(labels: np.ndarray, truth: np.ndarray) -> float:
@@ -160,6 +160,7 @@ def fashionista_rows(nets: Networks, framing: str, samples: list) -> list[dict]:
                 clock,
                 image=image,
                 infer=nets.segmentation(task),
+                first=nets.segmentation(task, SEGMENTATION, "cut"),
                 infer_crops=nets.segmentation(task, SEGMENTATION_CROPS),
                 pose=nets.pose,
                 **SEGMENT_DEFAULTS,

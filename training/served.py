@@ -49,14 +49,20 @@ def predict(
     sessions: list, canvas: np.ndarray, mirror: bool = False, model: Model = SEGMENTATION
 ) -> dict[str, np.ndarray]:
     """{output: CxHxW canvas probabilities} of one network or an ensemble (± flipping), each session a
-    file of `model` (segmentation or cutout: one image in). The canvas and its mirror go through a
-    session as one batch of two, not through Network (one example per call): ONNX Runtime's float16
-    outputs of a batch of two differ from two batches of one in the last digit (up to 5e-4), and the
-    published numbers were made with the batch."""
-    names = model.output_names
+    file of `model` (segmentation or cutout: one image in), with the general segmentation network's
+    routing head's `cut` when every session has it (a candidate file may not). The canvas and its
+    mirror go through a session as one batch of two, not through Network (one example per call): ONNX
+    Runtime's float16 outputs of a batch of two differ from two batches of one in the last digit (up
+    to 5e-4), and the published numbers were made with the batch."""
+    held = set.intersection(*({o.name for o in s.get_outputs()} for s in sessions))
+    names = [name for name in model.output_names if name in held]
     batch = with_mirror(canvas) if mirror else canvas[None]
-    results = [session.run(list(names), {model.inputs[0].name: batch}) for session in sessions]
-    return {name: average([merge_mirror(r[i]) if mirror else r[i][0] for r in results]) for i, name in enumerate(names)}
+    results = [session.run(names, {model.inputs[0].name: batch}) for session in sessions]
+
+    def merged(output: np.ndarray) -> np.ndarray:  # a map's mirror flipped back; a score's mean
+        return (merge_mirror(output) if output.ndim == 4 else output.mean(0)) if mirror else output[0]
+
+    return {name: average([merged(r[i]) for r in results]) for i, name in enumerate(names)}
 
 
 def reading_files(repository: Path) -> dict[Model, Path]:

@@ -38,10 +38,11 @@ class Settings(BaseSettings):
         "for it again (glibc mallopt); it goes back once idle (IDLE_TRIM_S, which must not be 0)",
     )
     pose_ahead_when_idle: bool = Field(
-        True,
+        False,
         description="segmentation: while no other request is in progress, the pose network's look at the whole "
-        "photo is asked beside the first network pass, not after it (the same answer, sooner; the look may go "
-        "unused, so never while busy, when the cores are better spent on the other requests)",
+        "photo is asked beside the first network pass, not after it (the same answer, sooner, when the look is "
+        "needed; never while busy). Off since the segmentation network's routing head decides most photos "
+        "itself, which left the look unused on most (docs/tuning.md)",
     )
     retry_after_s: int = Field(2, ge=0)
     api_keys: str = Field("", description="comma-separated; when set, /v1/* needs X-API-Key")

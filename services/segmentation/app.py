@@ -82,6 +82,7 @@ async def segment(request: Request, settings: Settings = Depends(current_setting
         image,
         **params.pipeline_args(),
         infer=infer_with(run.network, SEGMENTATION, params.task),
+        first=infer_with(run.network, SEGMENTATION, params.task, "cut"),
         infer_crops=infer_with(run.network, SEGMENTATION_CROPS, params.task),
         pose=infer_with(run.network, POSE),
         pose_ahead=settings.pose_ahead_when_idle and run.alone,
