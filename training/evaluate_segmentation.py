@@ -20,8 +20,9 @@ person's outline (`person_errors_at_outline`): outline jitter, against whole reg
 `shop` mean); `--focus` adds the service's focus pass (a second look at a person who fills little of
 the photo, fashionpixel/segmentation.py), which the service runs by default, with the served pose
 network locating a small person as the service does (`--no-locate`: without it). `--crops MODEL` adds the
-service's crop specialist: a photo that cuts the person (fashionpixel.segmentation.cut_by_frame, which
-asks the served pose network) is answered by MODEL instead; the report counts them.
+service's crop specialist: a photo that cuts the person (fashionpixel.segmentation.cut_by_frame: the
+general network's routing head where it is sure, elsewhere the served pose network) is answered by MODEL
+instead; the report counts them. A `--model` file without the head is routed by the pose network alone.
 """
 
 import argparse
