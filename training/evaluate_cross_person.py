@@ -338,7 +338,7 @@ def evaluate(
     network = onnx_network(files, threads)
     generate, composite = (warp_alone, None) if warp else (transfer_generator(network, composite), composite)
     # the metrics' own parser: the general network alone, whatever the pipeline under test reads with
-    parse_parts = parser(infer_with(network, SEGMENTATION))
+    parse_parts = parser(infer_with(network, SEGMENTATION, "person", "fashion"))
 
     def run(source, target):
         return transfer_inline(source, target, network=network, generate=generate, composite=composite)

@@ -182,7 +182,7 @@ def segmentation_parser(model: Path):
     from fashionpixel import segmentation
     from training.served import onnx_network
 
-    probabilities = infer_with(onnx_network({SEGMENTATION: model}, threads=2), SEGMENTATION)
+    probabilities = infer_with(onnx_network({SEGMENTATION: model}, threads=2), SEGMENTATION, "person", "fashion")
 
     def parse(image: np.ndarray):
         canvas, box = segmentation.prepare(image)
