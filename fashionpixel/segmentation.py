@@ -109,6 +109,12 @@ def touches_edge(
     return bool(max(widths[:k].mean(), widths[-k:].mean()) >= share * widest)
 
 
+def head_is_sure(head):
+    """Whether the routing head's answer (a number, or an array of them) decides alone: at most
+    SURE_WHOLE or at least SURE_CUT."""
+    return (head <= SURE_WHOLE) | (head >= SURE_CUT)
+
+
 def may_be_cut(probs: np.ndarray, box: Box) -> bool:
     """The routing's cheap gates: the first pass's foreground touches the top or bottom edge. A person
     the first pass hardly sees (under SMALL_SHARE of the photo) is the focus pass's, not the specialist's:
@@ -134,7 +140,7 @@ async def cut_by_frame(
     request's look at the whole photo, if taken."""
     if not may_be_cut(probs, box):
         return False
-    if head is not None and not SURE_WHOLE < head < SURE_CUT:
+    if head is not None and head_is_sure(head):
         return head >= SURE_CUT
     whole = whole or keypoints.WholeLook(image, infer=pose, cpu=cpu, stage=stage)
     return keypoints.cut_by_frame(await whole.get())

@@ -269,7 +269,7 @@ def test_served_routing_on_real_framings(data_dir):
             probs, head = answer["person"], float(answer["cut"][0])
             cut = asyncio.run(segmentation.cut_by_frame(image, probs, box, pose=pose, cpu=inline, stage=untimed))
             n += cut
-            if segmentation.may_be_cut(probs, box) and not segmentation.SURE_WHOLE < head < segmentation.SURE_CUT:
+            if segmentation.may_be_cut(probs, box) and segmentation.head_is_sure(head):
                 decided[framing] += 1
                 otherwise += (head >= segmentation.SURE_CUT) != cut
             if framing == "small" and segmentation.foreground_share(probs, box) < keypoints.SMALL_SHARE:

@@ -57,10 +57,9 @@ def photo_sets(split: str, limit: int | None) -> list[tuple[str, list, object]]:
     ]
 
 
-def collect(split: str, served: onnx.ModelProto, repository: Path, threads: int, limit: int | None) -> dict:
-    """Per framed photo of `split`: pooled encoder features, the gates, the pose network's answer."""
-    network = onnx_session(routing_head.with_encoder(served).SerializeToString(), threads)
-    pose = infer_with(onnx_network({POSE: POSE.onnx_path(repository)}, threads), POSE)
+def collect(split: str, network, pose, limit: int | None) -> dict:
+    """Per framed photo of `split`: pooled encoder features, the gates, the pose network's answer.
+    `network`: the general network's session with its encoder as an output; `pose`: the pose network."""
     names = [*(t.name for t in SEGMENTATION.outputs[:2]), routing_head.ENCODER]
     rows = {k: [] for k in ("features", "gated", "cut", "framing", "photo")}
     start = time.perf_counter()
@@ -105,7 +104,7 @@ def probability(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
 
 def decisions(p: np.ndarray, cut: np.ndarray) -> dict:
     """How the head's answers `p` stand against the pose network's `cut` over gated photos."""
-    sure = (p <= segmentation.SURE_WHOLE) | (p >= segmentation.SURE_CUT)
+    sure = segmentation.head_is_sure(p)
     wrong = sure & ((p >= segmentation.SURE_CUT) != cut)
     return {
         "gated": int(len(p)),
@@ -118,19 +117,18 @@ def decisions(p: np.ndarray, cut: np.ndarray) -> dict:
     }
 
 
-def report(rows: dict, weights: np.ndarray, bias: float) -> dict:
+def report(rows: dict, weights: np.ndarray, bias: float, listed: bool) -> dict:
+    """decisions over all gated photos and per framing; `listed`: also each disagreement."""
     p, g = probability(rows["features"], weights, bias), rows["gated"]
     per = {f: decisions(p[g & (rows["framing"] == f)], rows["cut"][g & (rows["framing"] == f)]) for f in FRAMINGS}
-    return {
-        "photos": int(len(g)),
-        "all": decisions(p[g], rows["cut"][g]),
-        "per_framing": per,
-        "disagreements": [
+    out = {"photos": int(len(g)), "all": decisions(p[g], rows["cut"][g]), "per_framing": per, "disagreements": None}
+    if listed:
+        wrong = g & segmentation.head_is_sure(p) & ((p >= segmentation.SURE_CUT) != rows["cut"])
+        out["disagreements"] = [
             {"photo": str(ph), "framing": str(f), "head": round(float(q), 4), "pose_says_cut": bool(c)}
-            for ph, f, q, c, gg in zip(rows["photo"], rows["framing"], p, rows["cut"], g)
-            if gg and (q <= segmentation.SURE_WHOLE or q >= segmentation.SURE_CUT) and (q >= segmentation.SURE_CUT) != c
-        ],
-    }
+            for ph, f, q, c in zip(rows["photo"][wrong], rows["framing"][wrong], p[wrong], rows["cut"][wrong])
+        ]
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,8 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     path = SEGMENTATION.onnx_path(args.repository)
     served = routing_head.strip(onnx.load(str(path)))
+    encoder = onnx_session(routing_head.with_encoder(served).SerializeToString(), args.threads)
+    pose = infer_with(onnx_network({POSE: POSE.onnx_path(args.repository)}, args.threads), POSE)
     start = time.perf_counter()
-    train, val = (collect(split, served, args.repository, args.threads, args.limit) for split in ("train", "val"))
+    train, val = (collect(split, encoder, pose, args.limit) for split in ("train", "val"))
     g = train["gated"]
     weights, bias = fit(train["features"][g], train["cut"][g].astype(np.float64))
     result = {
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         "sure_whole": segmentation.SURE_WHOLE,
         "sure_cut": segmentation.SURE_CUT,
         "features": int(weights.size),
-        "train": report(train, weights, bias) | {"disagreements": None},
-        "val": report(val, weights, bias),
+        "train": report(train, weights, bias, listed=False),
+        "val": report(val, weights, bias, listed=True),
     }
     print(json.dumps({k: result[k] for k in ("minutes", "features")} | {s: result[s]["all"] for s in ("train", "val")}))
     for f, d in result["val"]["per_framing"].items():
@@ -166,10 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     # the grafted graph answers as the fitted numbers do
     session = onnx_session(path, 1)
     canvas = segmentation.prepare(np.full((600, 400, 3), 128, np.uint8))[0]
-    encoder = onnx_session(routing_head.with_encoder(served).SerializeToString(), 1).run(
-        [routing_head.ENCODER], {"image": canvas[None]}
-    )[0]
-    expected = probability(routing_head.pooled(encoder), weights, bias)[0]
+    maps = encoder.run([routing_head.ENCODER], {"image": canvas[None]})[0]
+    expected = probability(routing_head.pooled(maps), weights, bias)[0]
     got = float(session.run(["cut"], {"image": canvas[None]})[0][0, 0])
     assert abs(got - expected) < 2e-3, (got, expected)
     result["onnx_md5"] = file_md5(path)
