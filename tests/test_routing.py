@@ -253,6 +253,7 @@ def test_served_routing_on_real_framings(data_dir):
     from fashionpixel.models import POSE, SEGMENTATION
     from fashionpixel.networks import infer_with
     from training.datasets import fashionista_samples, label_maps
+    from training.fit_routing import overruled
     from training.framing import framed_photos
     from training.served import onnx_network, predict
 
@@ -271,7 +272,7 @@ def test_served_routing_on_real_framings(data_dir):
             n += cut
             if segmentation.may_be_cut(probs, box) and segmentation.head_is_sure(head):
                 decided[framing] += 1
-                otherwise += (head >= segmentation.SURE_CUT) != cut
+                otherwise += overruled(head, cut)
             if framing == "small" and segmentation.foreground_share(probs, box) < keypoints.SMALL_SHARE:
                 region = asyncio.run(keypoints.locate_person(image, infer=pose, cpu=inline, stage=untimed))
                 ys, xs = np.nonzero(labels["person"])

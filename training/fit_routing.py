@@ -102,10 +102,14 @@ def probability(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
     return 1 / (1 + np.exp(-(x @ weights + bias)))
 
 
+def overruled(p, cut):
+    """Where the head decides alone (segmentation.head_is_sure) and otherwise than the pose network's `cut`."""
+    return segmentation.head_is_sure(p) & ((p >= segmentation.SURE_CUT) != cut)
+
+
 def decisions(p: np.ndarray, cut: np.ndarray) -> dict:
     """How the head's answers `p` stand against the pose network's `cut` over gated photos."""
-    sure = segmentation.head_is_sure(p)
-    wrong = sure & ((p >= segmentation.SURE_CUT) != cut)
+    sure, wrong = segmentation.head_is_sure(p), overruled(p, cut)
     return {
         "gated": int(len(p)),
         "decided": int(sure.sum()),
@@ -120,10 +124,10 @@ def decisions(p: np.ndarray, cut: np.ndarray) -> dict:
 def report(rows: dict, weights: np.ndarray, bias: float, listed: bool) -> dict:
     """decisions over all gated photos and per framing; `listed`: also each disagreement."""
     p, g = probability(rows["features"], weights, bias), rows["gated"]
-    per = {f: decisions(p[g & (rows["framing"] == f)], rows["cut"][g & (rows["framing"] == f)]) for f in FRAMINGS}
+    per = {f: decisions(p[m], rows["cut"][m]) for f in FRAMINGS for m in [g & (rows["framing"] == f)]}
     out = {"photos": int(len(g)), "all": decisions(p[g], rows["cut"][g]), "per_framing": per, "disagreements": None}
     if listed:
-        wrong = g & segmentation.head_is_sure(p) & ((p >= segmentation.SURE_CUT) != rows["cut"])
+        wrong = g & overruled(p, rows["cut"])
         out["disagreements"] = [
             {"photo": str(ph), "framing": str(f), "head": round(float(q), 4), "pose_says_cut": bool(c)}
             for ph, f, q, c in zip(rows["photo"][wrong], rows["framing"][wrong], p[wrong], rows["cut"][wrong])
